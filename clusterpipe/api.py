@@ -1,0 +1,179 @@
+"""The plain Python API behind every CLI command, usable from a notebook."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .cluster import cluster_faces
+from .config import RunSettings
+from .errors import ClusterpipeError, InputError, StoreError
+from .evaluate import evaluate, load_ground_truth
+from .generate import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, generate, named_folders
+from .generate.report import write_report
+from .pipeline import Job, encode_videos
+from .records import Face, VideoInfo
+from .store import FACES_FILE, RUN_FILE, Lock, ShardStore, read_faces, write_faces, write_json
+from .video import probe
+
+log = logging.getLogger("clusterpipe")
+
+
+@dataclass
+class RunResult:
+    """What `run` produced, for the summary line and for callers."""
+
+    out: Path
+    faces: int
+    clusters: int
+    noise: int
+    wall_s: float
+    videos: list[VideoInfo]
+    failed: dict[str, str] = field(default_factory=dict)
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def _probe_all(paths: Sequence[str]) -> tuple[list[VideoInfo], dict[str, str]]:
+    videos, failed, keys = [], {}, set()
+    for p in paths:
+        try:
+            info = probe(p)
+        except InputError as e:
+            failed[str(p)] = str(e)
+            log.error("%s", e)
+            continue
+        if info.key in keys:
+            log.warning("%s: same video given twice, using it once", p)
+            continue
+        keys.add(info.key)
+        videos.append(info)
+    if not videos:
+        if len(failed) == 1:
+            raise InputError(next(iter(failed.values())))
+        raise InputError(f"none of the {len(failed)} inputs is a readable video")
+    return videos, failed
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import dlib
+    import sklearn
+
+    return {
+        "clusterpipe": __version__,
+        "python": platform.python_version(),
+        "dlib": dlib.__version__,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def run(videos: Sequence[str], out: str | Path, settings: RunSettings | None = None) -> RunResult:
+    """Sample, detect, encode, cluster and generate per-person folders for `videos` into `out`."""
+    settings = settings or RunSettings()
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a folder; choose another --out")
+    infos, failed = _probe_all(videos)
+    named = named_folders(out)
+    if named and not settings.fresh:
+        raise StoreError(
+            f"{out / CLUSTERS_DIR} has folders you named ({', '.join(named[:5])}); running again "
+            "would replace them: promote them first, or use another --out (--fresh discards them)"
+        )
+    stage_s: dict[str, float] = {}
+    with Lock(out):
+        enc = settings.encode
+        store = ShardStore(out, enc.fingerprint())
+        store.prepare(settings.fresh, asdict(enc))
+        if settings.fresh:
+            for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
+                shutil.rmtree(out / d, ignore_errors=True)
+        jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in infos]
+        reused = sum(len(j.done) for j in jobs)
+        if reused:
+            log.info("resuming: %d finished shards reused", reused)
+        t = time.perf_counter()
+        stats = encode_videos(
+            jobs, enc, store, settings.workers, settings.segment_seconds, settings.progress
+        )
+        stage_s["detect_encode"] = time.perf_counter() - t
+        for key, info in stats.videos.items():
+            if "error" in info:
+                failed[next(v.path for v in infos if v.key == key)] = info["error"]
+
+        t = time.perf_counter()
+        faces = [f for v in infos for shard in store.iter_shards(v.key) for f in shard["faces"]]
+        stage_s["merge"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        labels = assign_clusters(faces, settings)
+        stage_s["cluster"] = time.perf_counter() - t
+        write_faces(out / FACES_FILE, faces)
+
+        t = time.perf_counter()
+        gen = generate(out, faces, settings.progress)
+        stage_s["generate"] = time.perf_counter() - t
+
+        n_clusters = int(labels.max() + 1) if len(labels) else 0
+        n_noise = int((labels < 0).sum())
+        wall = time.perf_counter() - t0
+        run_info = {
+            "settings": {**asdict(settings), "encode_fingerprint": enc.fingerprint()},
+            "versions": _versions(),
+            "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
+            "failed_inputs": failed,
+            "counts": {
+                "faces": len(faces),
+                "clusters": n_clusters,
+                "noise": n_noise,
+                "frames_encoded_now": stats.frames,
+                "shards_reused": reused,
+                "shards_written": stats.shards_written,
+                **gen,
+            },
+            "times_s": {
+                **{k: round(v, 3) for k, v in stage_s.items()},
+                "detect_encode_cpu": round(stats.cpu_s, 3),
+                "total": round(wall, 3),
+            },
+        }
+        t = time.perf_counter()
+        write_report(out, faces, run_info)
+        run_info["times_s"]["report"] = round(time.perf_counter() - t, 3)
+        write_json(out / RUN_FILE, run_info)
+    return RunResult(out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s)
+
+
+def assign_clusters(faces: list[Face], settings: RunSettings) -> np.ndarray:
+    """Cluster faces in place (sets Face.cluster) and return the labels."""
+    if not faces:
+        return np.zeros(0, dtype=np.int64)
+    enc = np.array([f.encoding for f in faces], dtype=np.float64)
+    frames = [(f.video, f.frame_index) for f in faces]
+    c = settings.cluster
+    labels = cluster_faces(enc, frames, c.eps, c.min_samples, c.split_same_frame)
+    for f, lab in zip(faces, labels):
+        f.cluster = int(lab)
+    return labels
+
+
+def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = 0.3) -> dict:
+    """Score OUT/faces.jsonl against a ground-truth file."""
+    faces = read_faces(Path(out) / FACES_FILE)
+    gt = load_ground_truth(ground_truth)
+    if not faces:
+        raise ClusterpipeError(f"{out}: the run found no faces; nothing to evaluate")
+    return evaluate(
+        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt, iou
+    )

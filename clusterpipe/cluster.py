@@ -1,0 +1,136 @@
+"""Group encodings into people: DBSCAN, then split clusters that hold one frame twice."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.cluster.hierarchy import linkage
+from scipy.spatial.distance import pdist
+from sklearn.cluster import DBSCAN
+
+log = logging.getLogger("clusterpipe")
+
+# Two faces of one frame closer than this are allowed in one cluster (a mirror, a screen, a
+# poster): dlib puts the same person at 0.2-0.45 and different people mostly above 0.55.
+SAME_FRAME_TOLERANCE = 0.35
+
+
+def dbscan(encodings: np.ndarray, eps: float = 0.5, min_samples: int = 2) -> np.ndarray:
+    """DBSCAN labels (-1 = noise) for (n, 128) encodings, euclidean."""
+    if len(encodings) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return DBSCAN(eps=eps, min_samples=min_samples, metric="euclidean", n_jobs=1).fit_predict(
+        np.asarray(encodings, dtype=np.float64)
+    )
+
+
+def cannot_links(
+    frames: Sequence[object],
+    encodings: np.ndarray,
+    members: np.ndarray,
+    tolerance: float = SAME_FRAME_TOLERANCE,
+) -> list[tuple[int, int]]:
+    """Pairs (positions in `members`) of faces from one frame that look like different people."""
+    by_frame: dict[object, list[int]] = defaultdict(list)
+    for pos, i in enumerate(members):
+        by_frame[frames[i]].append(pos)
+    pairs = []
+    for group in by_frame.values():
+        for a in range(len(group)):
+            for b in range(a + 1, len(group)):
+                ia, ib = members[group[a]], members[group[b]]
+                if np.linalg.norm(encodings[ia] - encodings[ib]) > tolerance:
+                    pairs.append((group[a], group[b]))
+    return pairs
+
+
+def split_by_cannot_links(encodings: np.ndarray, links: list[tuple[int, int]]) -> np.ndarray:
+    """Split points into the fewest average-linkage subtrees that hold no cannot-link pair."""
+    n = len(encodings)
+    labels = np.zeros(n, dtype=np.int64)
+    if not links or n < 2:
+        return labels
+    tree = linkage(pdist(encodings), method="average")
+    children = {n + i: (int(a), int(b)) for i, (a, b, _, _) in enumerate(tree)}
+    partner: dict[int, set[int]] = defaultdict(set)
+    for a, b in links:
+        partner[a].add(b)
+        partner[b].add(a)
+
+    def leaves(node: int) -> list[int]:
+        out, stack = [], [node]
+        while stack:
+            x = stack.pop()
+            if x < n:
+                out.append(x)
+            else:
+                stack.extend(children[x])
+        return out
+
+    next_label = 0
+    stack = [2 * n - 2]
+    while stack:
+        node = stack.pop()
+        pts = leaves(node)
+        inside = set(pts)
+        if node >= n and any(partner[p] & inside for p in pts):
+            stack.extend(children[node])
+        else:
+            labels[pts] = next_label
+            next_label += 1
+    return labels
+
+
+def cluster_faces(
+    encodings: np.ndarray,
+    frames: Sequence[object],
+    eps: float = 0.5,
+    min_samples: int = 2,
+    split_same_frame: bool = True,
+) -> np.ndarray:
+    """Cluster labels, 0 = largest cluster, -1 = noise.
+
+    `frames[i]` identifies the frame of face i; with `split_same_frame`, a cluster that DBSCAN
+    chained through two clearly different faces of one frame is split along its average-linkage
+    tree until no such pair shares a cluster (no face is dropped).
+    """
+    encodings = np.asarray(encodings, dtype=np.float64)
+    labels = dbscan(encodings, eps, min_samples)
+    if split_same_frame and len(labels):
+        next_label = labels.max() + 1
+        for c in np.unique(labels[labels >= 0]):
+            members = np.flatnonzero(labels == c)
+            links = cannot_links(frames, encodings, members)
+            if not links:
+                continue
+            sub = split_by_cannot_links(encodings[members], links)
+            log.debug(
+                "cluster %d: %d same-frame conflicts, split into %d", c, len(links), sub.max() + 1
+            )
+            for s in range(1, sub.max() + 1):
+                labels[members[sub == s]] = next_label
+                next_label += 1
+        # A piece smaller than min_samples is not a cluster by DBSCAN's own rule.
+        ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+        for c, k in zip(ids, counts):
+            if k < min_samples:
+                labels[labels == c] = -1
+    return relabel_by_size(labels)
+
+
+def relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..k-1 by size, largest first (ties: first appearance); keep -1."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = np.full(len(labels), -1, dtype=np.int64)
+    ids, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    keep = ids >= 0
+    ids, first, counts = ids[keep], first[keep], counts[keep]
+    order = np.lexsort((first, -counts))
+    new = np.empty(len(ids), dtype=np.int64)
+    new[order] = np.arange(len(ids))
+    mask = labels >= 0
+    out[mask] = new[np.searchsorted(ids, labels[mask])]
+    return out

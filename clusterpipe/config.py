@@ -1,0 +1,82 @@
+"""Settings as small frozen dataclasses; every default is defined here, once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from .errors import ClusterpipeError
+
+DETECTORS = ("hog", "cnn")
+
+
+def default_workers() -> int:
+    """Number of encoder processes: one per available core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything that changes which faces and encodings a run computes."""
+
+    fps: float = 1.0
+    max_width: int = 700
+    max_height: int = 500
+    detector: str = "hog"
+    upsample: int = 1
+
+    def __post_init__(self) -> None:
+        if not (0 < self.fps <= 120):
+            raise ClusterpipeError(f"--fps must be in (0, 120], got {self.fps}")
+        if self.max_width < 32 or self.max_height < 32:
+            raise ClusterpipeError("--max-size must be at least 32x32")
+        if self.detector not in DETECTORS:
+            raise ClusterpipeError(f"--detector must be one of {', '.join(DETECTORS)}")
+        if not (0 <= self.upsample <= 3):
+            raise ClusterpipeError(f"--upsample must be 0..3, got {self.upsample}")
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings plus the format version; shards carry it."""
+        blob = json.dumps({"format": SHARD_FORMAT, **asdict(self)}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How encodings are grouped into people."""
+
+    eps: float = 0.5
+    min_samples: int = 2
+    split_same_frame: bool = True
+
+    def __post_init__(self) -> None:
+        if not (0 < self.eps < 2):
+            raise ClusterpipeError(f"--eps must be in (0, 2), got {self.eps}")
+        if self.min_samples < 1:
+            raise ClusterpipeError(f"--min-samples must be >= 1, got {self.min_samples}")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A whole `clusterpipe run`."""
+
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    workers: int = field(default_factory=default_workers)
+    segment_seconds: float = 30.0
+    fresh: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ClusterpipeError(f"--workers must be >= 1, got {self.workers}")
+        if self.segment_seconds <= 0:
+            raise ClusterpipeError("--segment-seconds must be > 0")
+
+
+SHARD_FORMAT = 1

@@ -1,0 +1,23 @@
+"""One error root for everything clusterpipe reports to a user."""
+
+from __future__ import annotations
+
+
+class ClusterpipeError(Exception):
+    """A problem the user can act on; the message says what to do."""
+
+
+class InputError(ClusterpipeError):
+    """An input file or folder cannot be used."""
+
+
+class ModelError(ClusterpipeError):
+    """A face model is missing or cannot be loaded."""
+
+
+class StoreError(ClusterpipeError):
+    """The output folder holds something clusterpipe cannot use or must not overwrite."""
+
+
+class WorkerError(ClusterpipeError):
+    """A pipeline stage failed or died."""

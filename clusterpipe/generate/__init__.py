@@ -1,0 +1,132 @@
+"""Write what a person looks at: per-cluster crops with YOLO labels, noise, montages, report."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+from imutils import build_montages
+
+from ..errors import StoreError
+from ..records import Face
+from ..video import sample_frames
+from .crops import crop_labels, portrait_box
+
+log = logging.getLogger("clusterpipe")
+
+CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR = "clusters", "noise", "montages"
+UNNAMED_PREFIX = "Face_"
+MONTAGE_TILE = (96, 128)  # width, height of one face in a montage
+MONTAGE_GRID = (6, 5)  # columns, rows
+_JPEG = [cv2.IMWRITE_JPEG_QUALITY, 92]
+
+
+def cluster_folder(label: int) -> str:
+    """Folder name of an unnamed cluster."""
+    return f"{UNNAMED_PREFIX}{label}"
+
+
+def named_folders(out: Path) -> list[str]:
+    """Folders in OUT/clusters that a user renamed (not Face_<n>)."""
+    root = Path(out) / CLUSTERS_DIR
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir()
+        and not (p.name.startswith(UNNAMED_PREFIX) and p.name[len(UNNAMED_PREFIX) :].isdigit())
+    )
+
+
+def _montage_picks(faces: list[Face]) -> set[str]:
+    by_cluster: dict[int, list[Face]] = defaultdict(list)
+    for f in faces:
+        if f.cluster >= 0:
+            by_cluster[f.cluster].append(f)
+    per = MONTAGE_GRID[0] * MONTAGE_GRID[1]
+    picks = set()
+    for members in by_cluster.values():
+        idx = np.linspace(0, len(members) - 1, num=min(per, len(members))).round().astype(int)
+        picks.update(members[i].id for i in idx)
+    return picks
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".jpg", image, _JPEG)
+    if not ok:
+        raise StoreError(f"{path}: could not encode the image")
+    path.write_bytes(buf.tobytes())
+
+
+def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
+    """Cut crops from original-resolution frames and swap in clusters/, noise/, montages/."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    stage = out / ".generate.tmp"
+    if stage.exists():
+        shutil.rmtree(stage)
+    for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
+        (stage / d).mkdir(parents=True)
+    by_frame: dict[str, dict[int, list[Face]]] = defaultdict(lambda: defaultdict(list))
+    for f in faces:
+        by_frame[f.video][f.frame_index].append(f)
+    picks = _montage_picks(faces)
+    thumbs: dict[int, list[np.ndarray]] = defaultdict(list)
+    written = missing = 0
+    bar = tqdm(
+        total=len(faces), unit="face", desc="crops", disable=not progress, dynamic_ncols=True
+    )
+    try:
+        for video, frames in by_frame.items():
+            seen = set()
+            for s in sample_frames(video, wanted=set(frames)):
+                seen.add(s.frame_index)
+                h, w = s.image.shape[:2]
+                group = frames[s.frame_index]
+                for face in group:
+                    crop = portrait_box(face.box, w, h)
+                    x1, y1, x2, y2 = crop
+                    image = s.image[y1:y2, x1:x2]
+                    others = [o.box for o in group if o is not face]
+                    folder = (
+                        stage / CLUSTERS_DIR / cluster_folder(face.cluster)
+                        if face.cluster >= 0
+                        else stage / NOISE_DIR
+                    )
+                    folder.mkdir(exist_ok=True)
+                    _write_image(folder / f"{face.id}.jpg", image)
+                    (folder / f"{face.id}.txt").write_text(
+                        "\n".join(crop_labels(face.box, others, crop)) + "\n"
+                    )
+                    if face.id in picks:
+                        thumbs[face.cluster].append(
+                            cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
+                        )
+                    written += 1
+                    bar.update(1)
+            lost = [i for i in frames if i not in seen]
+            if lost:
+                missing += sum(len(frames[i]) for i in lost)
+                log.warning("%s: %d frames could not be read again for crops", video, len(lost))
+        for label, images in thumbs.items():
+            montage = build_montages(images, MONTAGE_TILE, MONTAGE_GRID)[0]
+            _write_image(stage / MONTAGES_DIR / f"{cluster_folder(label)}.jpg", montage)
+    except OSError as e:
+        raise StoreError(
+            f"{out}: writing crops failed ({e.strerror or e}); "
+            "faces.jsonl is kept, run again to regenerate"
+        ) from e
+    finally:
+        bar.close()
+    for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
+        if (out / d).exists():
+            shutil.rmtree(out / d)
+        (stage / d).rename(out / d)
+    shutil.rmtree(stage, ignore_errors=True)
+    return {"crops": written, "missing_crops": missing, "montages": len(thumbs)}

@@ -1,0 +1,98 @@
+"""OUT/report.html: one static, self-contained page to review the clusters."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import quote
+
+from ..records import Face
+from ..store import atomic_open
+
+MAX_NOISE_SHOWN = 300
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}
+h1{margin:0 0 .2em}.muted{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1em}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em;width:600px}
+.card h2{font-size:1.05em;margin:.1em 0 .4em}.card img.montage{width:100%;height:auto}
+.tl{margin:.3em 0}.tl svg{width:100%;height:14px;background:#eee}.tl rect{fill:#c0392b}
+.noise img{width:72px;height:96px;object-fit:cover;margin:2px}
+table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:2px 6px;
+text-align:left}
+"""
+
+
+def _timeline(times: list[float], duration: float) -> str:
+    duration = max(duration, max(times, default=0) + 1, 1)
+    marks = "".join(
+        f'<rect x="{100 * t / duration:.3f}%" y="0" width="0.4%" height="14"/>' for t in times
+    )
+    return f'<svg role="img" aria-label="appearances">{marks}</svg>'
+
+
+def render(faces: list[Face], run_info: dict) -> str:
+    """The report page as a string; links are relative to OUT."""
+    clusters: dict[int, list[Face]] = defaultdict(list)
+    noise = []
+    for f in faces:
+        (clusters[f.cluster] if f.cluster >= 0 else noise).append(f)
+    durations = {
+        v["path"]: v.get("duration_s") or v.get("last_time_s") or 0
+        for v in run_info.get("inputs", [])
+    }
+    names = {v["path"]: Path(v["path"]).name for v in run_info.get("inputs", [])}
+    counts = run_info.get("counts", {})
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>clusterpipe report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>clusterpipe report</h1>",
+        f"<p class='muted'>{counts.get('faces', len(faces))} faces, {len(clusters)} clusters, "
+        f"{len(noise)} noise. Name a person by renaming <code>clusters/Face_&lt;k&gt;</code>; "
+        "fix mistakes by moving or deleting crops.</p>",
+        "<div class='grid'>",
+    ]
+    for label in sorted(clusters, key=lambda c: (-len(clusters[c]), c)):
+        members = clusters[label]
+        folder = f"Face_{label}"
+        per_video: dict[str, list[float]] = defaultdict(list)
+        for f in members:
+            per_video[f.video].append(f.time_s)
+        tls = "".join(
+            f"<div class='tl'><span class='muted'>{html.escape(names.get(v, v))}: "
+            f"{min(ts):.0f}-{max(ts):.0f} s</span>{_timeline(ts, durations.get(v, 0))}</div>"
+            for v, ts in per_video.items()
+        )
+        parts.append(
+            f"<div class='card' id='{folder}'><h2>{folder} &middot; {len(members)} faces</h2>"
+            f"<a href='clusters/{folder}/'><img class='montage' loading='lazy' alt='{folder}' "
+            f"src='montages/{quote(folder)}.jpg'></a>{tls}</div>"
+        )
+    parts.append("</div>")
+    parts.append(f"<h2>Noise ({len(noise)} faces)</h2><div class='noise'>")
+    for f in noise[:MAX_NOISE_SHOWN]:
+        parts.append(
+            f"<img loading='lazy' title='{html.escape(f.id)} at {f.time_s:.0f} s' "
+            f"src='noise/{quote(f.id)}.jpg' alt='{html.escape(f.id)}'>"
+        )
+    if len(noise) > MAX_NOISE_SHOWN:
+        parts.append(f"<p class='muted'>and {len(noise) - MAX_NOISE_SHOWN} more in noise/</p>")
+    parts.append("</div><h2>Run</h2><table>")
+    for k, v in run_info.get("settings", {}).items():
+        parts.append(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
+        )
+    for k, v in run_info.get("times_s", {}).items():
+        parts.append(f"<tr><th>time {html.escape(k)}</th><td>{v} s</td></tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(out: Path, faces: list[Face], run_info: dict) -> Path:
+    """Write OUT/report.html atomically."""
+    path = Path(out) / "report.html"
+    with atomic_open(path) as f:
+        f.write(render(faces, run_info))
+    return path

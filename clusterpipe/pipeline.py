@@ -1,0 +1,396 @@
+"""The local engine: reader process -> bounded queue -> N encoder processes -> shard writer.
+
+The reader decodes only the sampled frames and shrinks them; encoders load the models once and
+detect + encode; the parent collects results per segment and writes one JSON shard per finished
+segment. Queues are bounded and end with sentinels; any stage's failure stops the run with a
+clear error, and `finally` stops, drains and joins every process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import EncodeSettings
+from .errors import ClusterpipeError, WorkerError
+from .records import Face, VideoInfo
+from .store import ShardStore
+
+log = logging.getLogger("clusterpipe")
+
+_POLL_S = 0.5
+_JOIN_S = 3.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to encode and the segments already finished for it."""
+
+    video: VideoInfo
+    done: frozenset[int] = frozenset()
+
+
+@dataclass
+class EncodeStats:
+    """What the encoding stage did, for run.json and the summary."""
+
+    frames: int = 0
+    faces: int = 0
+    shards_written: int = 0
+    cpu_s: float = 0.0  # detector + encoder CPU time summed over workers
+    wall_s: float = 0.0
+    videos: dict[str, dict] = field(default_factory=dict)
+
+
+def segment_of(time_s: float, segment_seconds: float) -> int:
+    """Index of the segment holding a timestamp."""
+    return int(math.floor(time_s / segment_seconds + 1e-9))
+
+
+def face_id(video_key: str, frame_index: int, k: int) -> str:
+    """Stable id of the k-th face (left to right) of a frame; safe in file names."""
+    return f"{video_key}-{frame_index:07d}-{k}"
+
+
+def _child_setup() -> None:
+    """Per child: die with the parent, leave Ctrl-C to the parent, one BLAS/OMP thread."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _put(q, item, stop) -> bool:
+    """Put on a bounded queue, giving up when the run is stopping."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _error_message(stage: str, e: BaseException) -> tuple:
+    if isinstance(e, ClusterpipeError):
+        return ("error", stage, str(e), traceback.format_exc())
+    return (
+        "error",
+        stage,
+        f"the {stage} stage failed: {type(e).__name__}: {e}",
+        traceback.format_exc(),
+    )
+
+
+def _reader(jobs, enc: EncodeSettings, seg_s: float, n_workers: int, frame_q, result_q, stop):
+    from .video import ReadReport, resize_to_fit, sample_frames
+
+    _child_setup()
+    try:
+        for vi, job in enumerate(jobs):
+            report = ReadReport()
+            counts: dict[int, int] = {}
+            current = None
+            done = job.done
+
+            def keep(t: float, done=done) -> bool:
+                return segment_of(t, seg_s) not in done
+
+            try:
+                for s in sample_frames(job.video.path, enc.fps, report, keep=keep):
+                    if stop.is_set():
+                        return
+                    seg = segment_of(s.time_s, seg_s)
+                    if current is not None and seg != current:
+                        result_q.put(("segdone", vi, current, counts[current]))
+                    current = seg
+                    small = resize_to_fit(s.image, enc.max_width, enc.max_height)
+                    item = ("frame", vi, seg, s.frame_index, s.time_s, small)
+                    if not _put(frame_q, item, stop):
+                        return
+                    counts[seg] = counts.get(seg, 0) + 1
+            except ClusterpipeError as e:
+                result_q.put(("videoerror", vi, str(e)))
+                continue
+            if current is not None:
+                result_q.put(("segdone", vi, current, counts[current]))
+            result_q.put(
+                ("videodone", vi, report.frames_read, report.last_time_s, report.damaged_frames)
+            )
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
+        result_q.put(_error_message("reader", e))
+    finally:
+        for _ in range(n_workers):
+            if not _put(frame_q, None, stop):
+                break
+        result_q.put(("readerdone",))
+
+
+def _worker(wid: int, enc: EncodeSettings, frame_q, result_q, current, stop):
+    _child_setup()
+    try:
+        import cv2
+
+        from .faces import FaceEncoder
+
+        cv2.setNumThreads(1)
+        encoder = FaceEncoder(enc)
+        while not stop.is_set():
+            item = frame_q.get()
+            if item is None:
+                break
+            _, vi, seg, frame_index, time_s, small = item
+            current[0], current[1] = vi, frame_index
+            t0 = time.process_time()
+            rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+            boxes, encs = encoder(rgb)
+            cpu = time.process_time() - t0
+            encs = np.round(encs.astype(np.float64), 6).tolist()
+            result_q.put(
+                (
+                    "result",
+                    vi,
+                    seg,
+                    frame_index,
+                    time_s,
+                    small.shape[1],
+                    small.shape[0],
+                    boxes.tolist(),
+                    encs,
+                    cpu,
+                )
+            )
+            current[0] = current[1] = -1
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
+        result_q.put(_error_message(f"encoder {wid}", e))
+    finally:
+        result_q.put(("workerdone", wid))
+
+
+def _to_original(box: list[int], small_w: int, small_h: int, video: VideoInfo) -> tuple:
+    sx, sy = video.width / small_w, video.height / small_h
+    x1, y1, x2, y2 = box
+    return (
+        max(0, round(x1 * sx)),
+        max(0, round(y1 * sy)),
+        min(video.width, round(x2 * sx)),
+        min(video.height, round(y2 * sy)),
+    )
+
+
+class _Segments:
+    """Collects results per (video, segment) and writes a shard once it is complete."""
+
+    def __init__(self, jobs: list[Job], store: ShardStore, stats: EncodeStats) -> None:
+        self.jobs, self.store, self.stats = jobs, store, stats
+        self.frames: dict[tuple[int, int], list] = {}
+        self.expected: dict[tuple[int, int], int] = {}
+
+    def add(self, vi, seg, frame_index, time_s, small_w, small_h, boxes, encs) -> None:
+        video = self.jobs[vi].video
+        faces = [
+            Face(
+                face_id(video.key, frame_index, k),
+                video.path,
+                frame_index,
+                time_s,
+                _to_original(b, small_w, small_h, video),
+                e,
+            )
+            for k, (b, e) in enumerate(zip(boxes, encs))
+        ]
+        frame = {"frame_index": frame_index, "time_s": time_s, "size": [small_w, small_h]}
+        self.frames.setdefault((vi, seg), []).append((frame, faces))
+        self._maybe_write(vi, seg)
+
+    def close(self, vi, seg, count) -> None:
+        self.expected[(vi, seg)] = count
+        self._maybe_write(vi, seg)
+
+    def _maybe_write(self, vi, seg) -> None:
+        got = self.frames.get((vi, seg), [])
+        if self.expected.get((vi, seg)) != len(got):
+            return
+        got.sort(key=lambda fr: fr[0]["frame_index"])
+        faces = [f for _, fs in got for f in fs]
+        self.store.write(self.jobs[vi].video.key, seg, [fr for fr, _ in got], faces)
+        self.stats.shards_written += 1
+        del self.frames[(vi, seg)], self.expected[(vi, seg)]
+
+    def unfinished(self) -> int:
+        return len(self.frames) + len(self.expected)
+
+
+def encode_videos(
+    jobs: list[Job],
+    enc: EncodeSettings,
+    store: ShardStore,
+    workers: int,
+    segment_seconds: float,
+    progress: bool = True,
+) -> EncodeStats:
+    """Run the staged pipeline over `jobs`, writing one shard per finished segment."""
+    from tqdm import tqdm
+
+    stats = EncodeStats()
+    if not jobs:
+        return stats
+    t_start = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    frame_q = ctx.Queue(maxsize=2 * workers)
+    result_q = ctx.Queue(maxsize=64 * workers)
+    currents = [ctx.Array("l", [-1, -1], lock=False) for _ in range(workers)]
+    # Children read these at import time: one BLAS/OpenMP thread per process.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    reader = ctx.Process(
+        target=_reader,
+        name="clusterpipe-reader",
+        daemon=True,
+        args=(jobs, enc, segment_seconds, workers, frame_q, result_q, stop),
+    )
+    encoders = [
+        ctx.Process(
+            target=_worker,
+            name=f"clusterpipe-encoder-{i}",
+            daemon=True,
+            args=(i, enc, frame_q, result_q, currents[i], stop),
+        )
+        for i in range(workers)
+    ]
+    segments = _Segments(jobs, store, stats)
+    total = sum(_expected_samples(j, enc.fps, segment_seconds) for j in jobs)
+    bar = tqdm(
+        total=total or None,
+        unit="frame",
+        desc="detect+encode",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    procs = [reader, *encoders]
+    alive_workers = set(range(workers))
+    reader_done = False
+    try:
+        for p in procs:
+            p.start()
+        while not (reader_done and not alive_workers):
+            try:
+                msg = result_q.get(timeout=_POLL_S)
+            except queue.Empty:
+                _check_alive(reader, encoders, alive_workers, reader_done, currents, jobs)
+                continue
+            kind = msg[0]
+            if kind == "result":
+                _, vi, seg, fidx, t, sw, sh, boxes, encs, cpu = msg
+                stats.frames += 1
+                stats.faces += len(boxes)
+                stats.cpu_s += cpu
+                segments.add(vi, seg, fidx, t, sw, sh, boxes, encs)
+                bar.update(1)
+            elif kind == "segdone":
+                segments.close(*msg[1:])
+            elif kind == "videodone":
+                _, vi, frames_read, last_t, damaged = msg
+                stats.videos[jobs[vi].video.key] = _read_summary(
+                    jobs[vi].video, frames_read, last_t, damaged
+                )
+            elif kind == "videoerror":
+                _, vi, text = msg
+                stats.videos[jobs[vi].video.key] = {"error": text}
+                log.error("%s", text)
+            elif kind == "workerdone":
+                alive_workers.discard(msg[1])
+            elif kind == "readerdone":
+                reader_done = True
+            elif kind == "error":
+                _, stage, text, tb = msg
+                log.debug("%s failed:\n%s", stage, tb)
+                raise WorkerError(text)
+        if segments.unfinished():
+            raise WorkerError("the pipeline ended with unfinished segments; run again to resume")
+    finally:
+        stop.set()
+        bar.close()
+        _shutdown(procs, [frame_q, result_q])
+    stats.wall_s = time.perf_counter() - t_start
+    return stats
+
+
+def _expected_samples(job: Job, fps: float, seg_s: float) -> int:
+    d = job.video.duration_s
+    if d <= 0:
+        return 0
+    n = math.floor(d * fps - 1e-9) + 1
+    return sum(1 for k in range(n) if segment_of(k / fps, seg_s) not in job.done)
+
+
+def _read_summary(video: VideoInfo, frames_read: int, last_t: float, damaged: int) -> dict:
+    summary = {
+        "frames_read": frames_read,
+        "last_time_s": round(last_t, 3),
+        "damaged_frames": damaged,
+    }
+    if video.frame_count and frames_read < 0.98 * video.frame_count - 2:
+        summary["ended_early"] = True
+        log.warning(
+            "%s: decoding stopped at %.1f s of %.1f s (frame %d of %d): the file looks "
+            "truncated or damaged; the rest was skipped",
+            video.path,
+            last_t,
+            video.duration_s,
+            frames_read,
+            video.frame_count,
+        )
+    return summary
+
+
+def _check_alive(reader, encoders, alive_workers, reader_done, currents, jobs) -> None:
+    """Raise if a process died without saying goodbye (segfault, OOM kill)."""
+    for wid in list(alive_workers):
+        p = encoders[wid]
+        if p.exitcode is not None and p.exitcode != 0:
+            vi, fidx = currents[wid][0], currents[wid][1]
+            where = f" while encoding frame {fidx} of {jobs[vi].video.path}" if vi >= 0 else ""
+            raise WorkerError(
+                f"encoder process {wid} died (exit code {p.exitcode}){where}; "
+                "finished shards are kept: run the same command again to resume"
+            )
+    if not reader_done and reader.exitcode not in (None, 0):
+        raise WorkerError(
+            f"the reader process died (exit code {reader.exitcode}); "
+            "run the same command again to resume"
+        )
+
+
+def _shutdown(procs, queues) -> None:
+    """Drain queues so nobody blocks on put, then join, then terminate stragglers."""
+    deadline = time.monotonic() + _JOIN_S
+    for p in procs:
+        while p.is_alive() and time.monotonic() < deadline:
+            for q in queues:
+                with contextlib.suppress(Exception):
+                    while True:
+                        q.get_nowait()
+            p.join(timeout=0.05)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=1)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    for q in queues:
+        q.cancel_join_thread()
+        q.close()

@@ -1,0 +1,63 @@
+"""Records that flow between stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in original video pixels
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about one video, plus a content key for ids."""
+
+    path: str
+    key: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    size_bytes: int
+
+
+@dataclass
+class Face:
+    """One detected face; `cluster` is -1 for noise until clustering assigns it."""
+
+    id: str
+    video: str
+    frame_index: int
+    time_s: float
+    box: Box
+    encoding: list[float] = field(repr=False)
+    cluster: int = -1
+
+    def to_json(self) -> dict:
+        """Plain-JSON form, one line of faces.jsonl."""
+        return {
+            "id": self.id,
+            "video": self.video,
+            "frame_index": self.frame_index,
+            "time_s": self.time_s,
+            "box": list(self.box),
+            "cluster": self.cluster,
+            "encoding": self.encoding,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Face:
+        """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed input."""
+        box = tuple(int(v) for v in d["box"])
+        enc = [float(v) for v in d["encoding"]]
+        if len(box) != 4 or len(enc) != 128:
+            raise ValueError("box must have 4 values and encoding 128")
+        return cls(
+            id=str(d["id"]),
+            video=str(d["video"]),
+            frame_index=int(d["frame_index"]),
+            time_s=float(d["time_s"]),
+            box=box,  # type: ignore[arg-type]
+            encoding=enc,
+            cluster=int(d.get("cluster", -1)),
+        )

@@ -1,0 +1,225 @@
+"""The output folder on disk: atomic writes, JSON shards, resume, lock, faces.jsonl."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .config import SHARD_FORMAT
+from .errors import StoreError
+from .records import Face
+
+log = logging.getLogger("clusterpipe")
+
+FACES_FILE = "faces.jsonl"
+RUN_FILE = "run.json"
+SHARDS_DIR = "shards"
+LOCK_FILE = ".clusterpipe.lock"
+
+
+def _disk_error(path: Path, e: OSError) -> StoreError:
+    if e.errno == errno.ENOSPC:
+        return StoreError(
+            f"{path}: no space left on the device; free some space and run again "
+            "(finished shards are kept)"
+        )
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StoreError(f"{path}: cannot write here ({e.strerror}); choose another --out")
+    return StoreError(f"{path}: write failed ({e.strerror or e})")
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator:
+    """Open a temp file beside `path`; on success fsync and rename it over `path`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _disk_error(path, e) from e
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _disk_error(path, e) from e
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON atomically."""
+    with atomic_open(path) as f:
+        json.dump(data, f, indent=1)
+
+
+def read_json(path: Path, what: str = "file") -> dict:
+    """Read a JSON object; a clear StoreError if it is damaged."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(f"{path}: damaged {what} ({e}); delete it or run with --fresh") from e
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: damaged {what} (not a JSON object); delete it")
+    return data
+
+
+class Lock:
+    """An exclusive lock on an output folder, so two runs never interleave shards."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / LOCK_FILE
+        self._fd: int | None = None
+
+    def __enter__(self) -> Lock:
+        import fcntl
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _disk_error(self.path.parent, e) from e
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            self._fd = None
+            raise StoreError(
+                f"{self.path.parent} is in use by another clusterpipe run; wait for it to "
+                "finish or choose another --out"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock, even after kill -9
+            self._fd = None
+
+
+class ShardStore:
+    """JSON shards under OUT/shards/<video key>/<segment>.json for one settings fingerprint."""
+
+    def __init__(self, out: Path, fingerprint: str) -> None:
+        self.root = Path(out) / SHARDS_DIR
+        self.fingerprint = fingerprint
+
+    def prepare(self, fresh: bool, settings: dict) -> None:
+        """Check that finished shards were made with the same settings, or wipe them (fresh)."""
+        meta = self.root / "settings.json"
+        if fresh and self.root.exists():
+            shutil.rmtree(self.root)
+        if meta.exists():
+            old = read_json(meta, "shard settings")
+            if old.get("fingerprint") != self.fingerprint:
+                raise StoreError(
+                    f"{self.root.parent} holds results computed with other encoding settings "
+                    f"({_diff(old.get('settings', {}), settings)}); run with --fresh to start "
+                    "over, or choose another --out"
+                )
+        else:
+            write_json(meta, {"fingerprint": self.fingerprint, "settings": settings})
+
+    def path(self, video_key: str, segment: int) -> Path:
+        return self.root / video_key / f"{segment:06d}.json"
+
+    def write(
+        self,
+        video_key: str,
+        segment: int,
+        frames: list[dict],
+        faces: list[Face],
+        extra: dict | None = None,
+    ) -> None:
+        """Write one finished segment atomically."""
+        data = {
+            "format": SHARD_FORMAT,
+            "fingerprint": self.fingerprint,
+            "video": video_key,
+            "segment": segment,
+            "frames": frames,
+            "faces": [f.to_json() for f in faces],
+            **(extra or {}),
+        }
+        write_json(self.path(video_key, segment), data)
+
+    def read(self, path: Path) -> dict | None:
+        """A finished shard, or None if it is damaged or from other settings (it is redone)."""
+        try:
+            data = read_json(path, "shard")
+            if data.get("format") != SHARD_FORMAT or data.get("fingerprint") != self.fingerprint:
+                return None
+            data["faces"] = [Face.from_json(d) for d in data["faces"]]
+            return data
+        except (StoreError, KeyError, TypeError, ValueError) as e:
+            log.warning("%s: unreadable shard, it will be recomputed (%s)", path, e)
+            return None
+
+    def done_segments(self, video_key: str) -> set[int]:
+        """Segments of a video with a valid finished shard."""
+        folder = self.root / video_key
+        if not folder.is_dir():
+            return set()
+        done = set()
+        for p in folder.glob("[0-9]*.json"):
+            if self.read(p) is not None:
+                done.add(int(p.stem))
+        return done
+
+    def iter_shards(self, video_key: str) -> Iterator[dict]:
+        """Valid shards of a video in segment order."""
+        folder = self.root / video_key
+        for p in sorted(folder.glob("[0-9]*.json")):
+            data = self.read(p)
+            if data is not None:
+                yield data
+
+
+def _diff(old: dict, new: dict) -> str:
+    keys = sorted(set(old) | set(new))
+    parts = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
+    return ", ".join(parts) or "format changed"
+
+
+def write_faces(path: Path, faces: Iterable[Face]) -> int:
+    """Write faces.jsonl atomically, one face per line; return the count."""
+    n = 0
+    with atomic_open(path) as f:
+        for face in faces:
+            f.write(json.dumps(face.to_json(), separators=(",", ":")))
+            f.write("\n")
+            n += 1
+    return n
+
+
+def read_faces(path: Path) -> list[Face]:
+    """Read faces.jsonl; a clear error naming the line if it is damaged."""
+    faces = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for no, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        faces.append(Face.from_json(json.loads(line)))
+                    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                        raise StoreError(f"{path}:{no}: damaged face record ({e})") from e
+    except FileNotFoundError:
+        raise StoreError(f"{path}: not found; is this a clusterpipe output folder?") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"{path}: cannot be read ({e})") from e
+    return faces

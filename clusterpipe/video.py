@@ -1,0 +1,171 @@
+"""Probe videos and sample frames at exact timestamps."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .records import VideoInfo
+
+log = logging.getLogger("clusterpipe")
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts"}
+_MAX_SANE_FPS = 1000.0
+
+
+def video_key(path: Path) -> str:
+    """A stable, file-name-safe key: the stem plus a hash of size and head/tail bytes."""
+    size = path.stat().st_size
+    h = hashlib.sha1(str(size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(65536))
+        if size > 65536:
+            f.seek(max(0, size - 65536))
+            h.update(f.read(65536))
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("._")[:40] or "video"
+    return f"{stem}-{h.hexdigest()[:8]}"
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, give a video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable (check its permissions)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Open a video and read its size, fps and length; raise InputError if it is not a video."""
+    p = Path(path)
+    _check_file(p)
+    cap = cv2.VideoCapture(str(p))
+    try:
+        if not cap.isOpened():
+            raise InputError(f"{p}: not a video OpenCV can open (unknown or damaged format)")
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width <= 0 or height <= 0:
+            raise InputError(f"{p}: has no video stream (audio-only or damaged)")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if not cap.grab():
+            raise InputError(f"{p}: no frame could be decoded (damaged or unsupported codec)")
+    finally:
+        cap.release()
+    if not (0 < fps <= _MAX_SANE_FPS) or math.isnan(fps):
+        log.warning("%s: container reports fps=%s; using frame timestamps only", p, fps)
+        fps = 0.0
+    if count < 0 or count > 10_000_000:
+        count = 0
+    duration = count / fps if fps and count else 0.0
+    return VideoInfo(
+        path=str(p.resolve()),
+        key=video_key(p),
+        width=width,
+        height=height,
+        fps=fps,
+        frame_count=count,
+        duration_s=round(duration, 3),
+        size_bytes=p.stat().st_size,
+    )
+
+
+def fit_size(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """Size that fits in max_width x max_height with the aspect kept; never enlarges."""
+    scale = min(1.0, max_width / width, max_height / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize_to_fit(image: np.ndarray, max_width: int, max_height: int) -> np.ndarray:
+    """Shrink an image to fit the box, keeping its aspect ratio; never enlarges."""
+    h, w = image.shape[:2]
+    nw, nh = fit_size(w, h, max_width, max_height)
+    if (nw, nh) == (w, h):
+        return image
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sampled frame: its index in the stream, its timestamp and the decoded image."""
+
+    frame_index: int
+    time_s: float
+    image: np.ndarray
+
+
+@dataclass
+class ReadReport:
+    """What a sampling pass saw; filled while iterating."""
+
+    frames_read: int = 0
+    last_time_s: float = 0.0
+    damaged_frames: int = 0
+
+
+def sample_frames(
+    path: str,
+    fps: float = 1.0,
+    report: ReadReport | None = None,
+    keep: Callable[[float], bool] | None = None,
+    wanted: set[int] | None = None,
+) -> Iterator[Sample]:
+    """Yield the first frame at or after each k/fps s (k = 0, 1, ...), decoding only those.
+
+    Targets come from the stream's timestamps, not from counting frames, so a variable frame
+    rate or a wrong container fps cannot make the sampling drift. `keep(time_s)` can veto the
+    decoding of a sampled frame (resume skips finished segments); `wanted`, if given, replaces
+    the sampling by a set of frame indices (used to cut crops after clustering).
+    """
+    report = report if report is not None else ReadReport()
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise InputError(f"{path}: cannot be opened")
+    step = 1.0 / fps
+    k = 0
+    container_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    last_wanted = max(wanted) if wanted else -1
+    index = -1
+    try:
+        while True:
+            if not cap.grab():
+                break
+            index += 1
+            report.frames_read = index + 1
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if t <= 0 and index > 0 and 0 < container_fps <= _MAX_SANE_FPS:
+                t = index / container_fps  # some containers give no per-frame timestamps
+            report.last_time_s = t
+            if wanted is not None:
+                if index not in wanted:
+                    continue
+            else:
+                # Half a millisecond of slack absorbs timestamp rounding in the container.
+                if t + 5e-4 < k * step:
+                    continue
+                while k * step <= t + 5e-4:
+                    k += 1
+                if keep is not None and not keep(t):
+                    continue
+            ok, image = cap.retrieve()
+            if not ok or image is None:
+                report.damaged_frames += 1
+                continue  # a damaged frame: skip it, keep the readable rest
+            yield Sample(index, round(t, 3), image)
+            if wanted is not None and index >= last_wanted:
+                break
+    finally:
+        cap.release()
