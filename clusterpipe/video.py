@@ -51,6 +51,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     """Open a video and read its size, fps and length; raise InputError if it is not a video."""
     p = Path(path)
     _check_file(p)
+    if cv2.haveImageReader(str(p)):
+        raise InputError(f"{p}: is an image, not a video (identify takes images)")
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():

@@ -115,7 +115,8 @@ def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
                 missing += sum(len(frames[i]) for i in lost)
                 log.warning("%s: %d frames could not be read again for crops", video, len(lost))
         for label, images in thumbs.items():
-            montage = build_montages(images, MONTAGE_TILE, MONTAGE_GRID)[0]
+            rows = -(-len(images) // MONTAGE_GRID[0])  # no empty rows under a small cluster
+            montage = build_montages(images, MONTAGE_TILE, (MONTAGE_GRID[0], rows))[0]
             _write_image(stage / MONTAGES_DIR / f"{cluster_folder(label)}.jpg", montage)
     except OSError as e:
         raise StoreError(

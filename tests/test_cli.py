@@ -1,0 +1,71 @@
+"""The click layer: help, exit codes, one-line errors, the summary."""
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from clusterpipe.cli import cli
+
+
+@pytest.mark.parametrize("command", ["run", "evaluate"])
+def test_every_option_is_explained(command):
+    cmd = cli.commands[command]
+    for param in cmd.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{command} {param.opts} has no help"
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_python_dash_m_and_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "clusterpipe", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "clusterpipe, version" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nope.mp4"], "nope.mp4: no such file"),
+        (["run", "."], "is a directory"),
+        (["evaluate", "nowhere", "gt.json"], "faces.jsonl: not found"),
+        (["run", "x.mp4", "--max-size", "big"], "WIDTHxHEIGHT"),
+        (["run", "x.mp4", "--fps", "0"], "--fps must be in (0, 120]"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "clusterpipe", *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [ln for ln in result.stderr.splitlines() if ln.startswith("Error")]
+    assert len(error_lines) == 1
+
+
+def test_run_on_video_without_faces(coded_video, tmp_path):
+    path = coded_video(n=60, fps=30.0)
+    result = CliRunner().invoke(
+        cli, ["run", str(path), "--out", str(tmp_path / "o"), "--no-progress", "-j", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 faces -> 0 clusters, 0 noise" in result.output
+    assert (tmp_path / "o" / "faces.jsonl").read_text() == ""
+    assert list((tmp_path / "o" / "clusters").iterdir()) == []
+
+
+def test_one_broken_video_among_good_ones(coded_video, tmp_path):
+    good = coded_video(n=30, fps=30.0)
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    result = CliRunner().invoke(
+        cli, ["run", str(good), str(bad), "--out", str(tmp_path / "o"), "--no-progress", "-j", "1"]
+    )
+    assert result.exit_code == 2  # the good one finished, the bad one is reported
+    assert (tmp_path / "o" / "run.json").is_file()
+    assert "skipped" in result.output and "bad.mp4" in result.output

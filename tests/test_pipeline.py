@@ -1,0 +1,138 @@
+"""The local engine end to end on a small clip of real faces: shards, resume, settings."""
+
+import json
+import shutil
+
+import pytest
+
+from clusterpipe.api import run
+from clusterpipe.config import ClusterSettings, EncodeSettings, RunSettings
+from clusterpipe.errors import StoreError
+from clusterpipe.store import read_faces
+
+
+def _settings(**kw):
+    return RunSettings(workers=2, segment_seconds=5.0, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def first_run(faces_video, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    res = run([str(faces_video)], out, _settings())
+    return out, res
+
+
+def _run_info(out):
+    return json.loads((out / "run.json").read_text())
+
+
+def test_run_writes_the_documented_layout(first_run):
+    out, res = first_run
+    assert res.faces == 48  # 24 sampled seconds x 2 faces
+    assert res.clusters == 3 and res.noise == 0
+    assert sorted(p.name for p in (out / "shards").iterdir()) == [
+        "settings.json",
+        "two_faces-" + res.videos[0].key.split("-")[-1],
+    ]
+    assert len(list((out / "shards").glob("*/*.json"))) == 5  # 24 s in 5 s segments
+    assert sorted(p.name for p in (out / "clusters").iterdir()) == ["Face_0", "Face_1", "Face_2"]
+    assert all(p.is_dir() for p in (out / "clusters").iterdir())
+    assert sorted(p.name for p in (out / "montages").iterdir()) == [
+        "Face_0.jpg",
+        "Face_1.jpg",
+        "Face_2.jpg",
+    ]
+    assert (out / "report.html").is_file()
+    info = _run_info(out)
+    assert info["counts"]["faces"] == 48 and info["inputs"][0]["fps"] == 10.0
+    assert set(info["times_s"]) >= {"detect_encode", "cluster", "generate", "total"}
+    assert info["versions"]["dlib"]
+
+
+def test_faces_jsonl_records(first_run):
+    out, res = first_run
+    lines = [json.loads(x) for x in (out / "faces.jsonl").read_text().splitlines()]
+    assert len(lines) == 48 and len({x["id"] for x in lines}) == 48
+    for x in lines:
+        assert set(x) == {"id", "video", "frame_index", "time_s", "box", "cluster", "encoding"}
+        assert x["frame_index"] == round(x["time_s"] * 10)
+        x1, y1, x2, y2 = x["box"]
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360  # original pixels
+        assert len(x["encoding"]) == 128
+        crop = out / "clusters" / f"Face_{x['cluster']}" / f"{x['id']}.jpg"
+        assert crop.is_file() and crop.with_suffix(".txt").is_file()
+    # Two faces per frame, always in two different clusters.
+    by_frame = {}
+    for x in lines:
+        by_frame.setdefault(x["frame_index"], set()).add(x["cluster"])
+    assert all(len(c) == 2 for c in by_frame.values())
+
+
+def test_resume_reuses_every_shard_and_gives_the_same_result(first_run, tmp_path):
+    out, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    before = (copy / "faces.jsonl").read_text()
+    run([str(_video(out))], copy, _settings())
+    info = _run_info(copy)
+    assert info["counts"]["frames_encoded_now"] == 0 and info["counts"]["shards_reused"] == 5
+    assert (copy / "faces.jsonl").read_text() == before
+
+
+def test_resume_redoes_only_missing_and_damaged_shards(first_run, tmp_path):
+    out, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    before = (copy / "faces.jsonl").read_text()
+    shards = sorted(copy.glob("shards/*/*.json"))
+    shards[1].unlink()  # missing: segment 5-10 s
+    shards[3].write_text(shards[3].read_text()[:100])  # truncated: segment 15-20 s
+    run([str(_video(out))], copy, _settings())
+    info = _run_info(copy)
+    assert info["counts"]["frames_encoded_now"] == 10
+    assert info["counts"]["shards_reused"] == 3 and info["counts"]["shards_written"] == 2
+    assert (copy / "faces.jsonl").read_text() == before
+
+
+def test_other_encoding_settings_do_not_mix(first_run, tmp_path):
+    out, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    other = _settings(encode=EncodeSettings(upsample=0))
+    with pytest.raises(StoreError, match="other encoding settings.*--fresh"):
+        run([str(_video(out))], copy, other)
+    # Clustering settings do not invalidate shards.
+    run([str(_video(out))], copy, _settings(cluster=ClusterSettings(eps=0.45)))
+    assert _run_info(copy)["counts"]["frames_encoded_now"] == 0
+    res = run(
+        [str(_video(out))],
+        copy,
+        RunSettings(encode=EncodeSettings(upsample=0), workers=1, fresh=True, progress=False),
+    )
+    assert _run_info(copy)["counts"]["frames_encoded_now"] == 24 and res.faces > 0
+
+
+def test_named_folders_are_never_overwritten(first_run, tmp_path):
+    out, _ = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    (copy / "clusters" / "Face_0").rename(copy / "clusters" / "alice")
+    with pytest.raises(StoreError, match="folders you named \\(alice\\)"):
+        run([str(_video(out))], copy, _settings())
+    assert (copy / "clusters" / "alice").is_dir()
+
+
+def test_faces_match_between_one_and_two_workers(first_run, tmp_path):
+    out, _ = first_run
+    run(
+        [str(_video(out))],
+        tmp_path / "one",
+        RunSettings(workers=1, segment_seconds=5.0, progress=False),
+    )
+    a = [(f.id, f.box, f.encoding) for f in read_faces(out / "faces.jsonl")]
+    b = [(f.id, f.box, f.encoding) for f in read_faces(tmp_path / "one" / "faces.jsonl")]
+    assert a == b
+
+
+def _video(out):
+    return json.loads((out / "run.json").read_text())["inputs"][0]["path"]
