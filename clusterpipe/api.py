@@ -6,6 +6,7 @@ import logging
 import platform
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,11 +18,22 @@ from .cluster import cluster_faces
 from .config import RunSettings
 from .errors import ClusterpipeError, InputError, StoreError
 from .evaluate import evaluate, load_ground_truth
+from .gallery import DEFAULT_THRESHOLD, Gallery
 from .generate import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, generate, named_folders
 from .generate.report import write_report
+from .people import name_clusters
 from .pipeline import Job, encode_videos
 from .records import Face, VideoInfo
-from .store import FACES_FILE, RUN_FILE, Lock, ShardStore, read_faces, write_faces, write_json
+from .store import (
+    FACES_FILE,
+    RUN_FILE,
+    Lock,
+    ShardStore,
+    read_faces,
+    read_json,
+    write_faces,
+    write_json,
+)
 from .video import probe
 
 log = logging.getLogger("clusterpipe")
@@ -39,6 +51,7 @@ class RunResult:
     videos: list[VideoInfo]
     failed: dict[str, str] = field(default_factory=dict)
     stage_s: dict[str, float] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
 
 
 def _probe_all(paths: Sequence[str]) -> tuple[list[VideoInfo], dict[str, str]]:
@@ -77,15 +90,38 @@ def _versions() -> dict[str, str]:
     }
 
 
-def run(videos: Sequence[str], out: str | Path, settings: RunSettings | None = None) -> RunResult:
-    """Sample, detect, encode, cluster and generate per-person folders for `videos` into `out`."""
+def _previous_run(out: Path) -> dict:
+    path = out / RUN_FILE
+    if not path.exists():
+        return {}
+    try:
+        return read_json(path, "run.json")
+    except StoreError:
+        return {}
+
+
+def run(
+    videos: Sequence[str],
+    out: str | Path,
+    settings: RunSettings | None = None,
+    gallery: str | Path | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> RunResult:
+    """Sample, detect, encode, cluster and generate per-person folders for `videos` into `out`.
+
+    With `gallery`, clusters whose faces match a known person are named after them.
+    """
     settings = settings or RunSettings()
     t0 = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: exists and is not a folder; choose another --out")
+    if gallery:
+        Gallery.open(gallery)  # a missing or damaged gallery fails before any work
     infos, failed = _probe_all(videos)
-    named = named_folders(out)
+    previous = _previous_run(out)
+    auto_named = set(previous.get("gallery_names", {}).values())
+    named = [n for n in named_folders(out) if n not in auto_named]
     if named and not settings.fresh:
         raise StoreError(
             f"{out / CLUSTERS_DIR} has folders you named ({', '.join(named[:5])}); running again "
@@ -120,15 +156,19 @@ def run(videos: Sequence[str], out: str | Path, settings: RunSettings | None = N
         labels = assign_clusters(faces, settings)
         stage_s["cluster"] = time.perf_counter() - t
         write_faces(out / FACES_FILE, faces)
+        names = name_clusters(faces, gallery, threshold) if gallery else {}
 
         t = time.perf_counter()
-        gen = generate(out, faces, settings.progress)
+        gen = generate(out, faces, settings.progress, names)
         stage_s["generate"] = time.perf_counter() - t
 
         n_clusters = int(labels.max() + 1) if len(labels) else 0
         n_noise = int((labels < 0).sum())
         wall = time.perf_counter() - t0
         run_info = {
+            "run_id": previous.get("run_id") or uuid.uuid4().hex[:12],
+            "gallery": str(Path(gallery).resolve()) if gallery else None,
+            "gallery_names": {str(k): v for k, v in sorted(names.items())},
             "settings": {**asdict(settings), "encode_fingerprint": enc.fingerprint()},
             "versions": _versions(),
             "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
@@ -149,10 +189,10 @@ def run(videos: Sequence[str], out: str | Path, settings: RunSettings | None = N
             },
         }
         t = time.perf_counter()
-        write_report(out, faces, run_info)
+        write_report(out, faces, run_info, names)
         run_info["times_s"]["report"] = round(time.perf_counter() - t, 3)
         write_json(out / RUN_FILE, run_info)
-    return RunResult(out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s)
+    return RunResult(out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names)
 
 
 def assign_clusters(faces: list[Face], settings: RunSettings) -> np.ndarray:

@@ -14,7 +14,10 @@ import click
 from . import __version__
 from .config import DETECTORS, ClusterSettings, EncodeSettings, RunSettings, default_workers
 from .errors import ClusterpipeError
+from .gallery import DEFAULT_THRESHOLD
 
+# FFmpeg's own log lines ("moov atom not found") would duplicate our one-line errors.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 log = logging.getLogger("clusterpipe")
 DEBUG = os.environ.get("CLUSTERPIPE_DEBUG") == "1"
 _E, _C = EncodeSettings(), ClusterSettings()
@@ -176,6 +179,20 @@ def cli(verbose: int, quiet: bool) -> None:
     help="Discard finished shards and generated folders of OUT and start over.",
 )
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--gallery",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A gallery made by `promote`: clusters whose faces mostly match a known "
+    "person are written as clusters/<name>/ instead of Face_<k>.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help="With --gallery: largest encoding distance that still counts as a match.",
+)
 def run(
     videos,
     out,
@@ -190,6 +207,8 @@ def run(
     segment_seconds,
     fresh,
     no_progress,
+    gallery,
+    threshold,
 ) -> None:
     """Sample VIDEOS, detect and encode faces, cluster them into per-person folders.
 
@@ -219,7 +238,10 @@ def run(
     )
     out = out or Path(f"{Path(videos[0]).stem}_clusterpipe")
     with _progress_logging():
-        res = api_run(videos, out, settings)
+        res = api_run(videos, out, settings, gallery=gallery, threshold=threshold)
+    if res.names:
+        known = ", ".join(sorted(set(res.names.values())))
+        click.echo(f"recognised from the gallery: {known}")
     click.echo(
         f"{res.faces} faces -> {res.clusters} clusters, {res.noise} noise in {res.wall_s:.1f} s; "
         f"open {res.out / 'report.html'}, rename folders in {res.out / 'clusters'} to name people"
@@ -256,6 +278,174 @@ def evaluate(out, ground_truth, iou, as_json) -> None:
         return
     for k, v in res.items():
         click.echo(f"{k:22s} {v:.4f}" if isinstance(v, float) else f"{k:22s} {v}")
+
+
+@cli.command()
+@click.argument("outs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def status(outs) -> None:
+    """List named and unnamed folders of one or more runs, and anything odd.
+
+    \b
+    Example:
+      clusterpipe status footage_out
+    """
+    from .people import status as api_status
+
+    st = api_status(outs)
+    for r in st.runs:
+        named, unnamed = r.tree.named, [f for f in r.tree.folders if not f.named]
+        click.echo(f"{r.out}: {len(named)} named, {len(unnamed)} unnamed folders")
+        for f in named:
+            click.echo(f"  {f.name:30s} {len(f.face_ids):6d} faces")
+        for f in unnamed:
+            click.echo(f"  {f.name:30s} {len(f.face_ids):6d} faces  (unnamed)")
+    for name, outs_ in st.shared_names.items():
+        click.echo(
+            f"note: {name!r} is named in {len(outs_)} runs ({', '.join(outs_)}); "
+            "promote merges them into one person"
+        )
+    for p in st.problems:
+        click.echo(f"problem: {p}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--gallery",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Gallery folder (created if missing): a FAISS index plus gallery.json.",
+)
+def promote(out, gallery) -> None:
+    """Add the faces of every named folder of OUT to a FAISS gallery.
+
+    Idempotent: promoting the same run again adds nothing twice, and after a correction
+    (crop moved or deleted, folder renamed) it updates the gallery to match the folders.
+
+    \b
+    Example:
+      clusterpipe promote footage_out --gallery people
+    """
+    from .people import promote as api_promote
+
+    res = api_promote(out, gallery)
+    for name in sorted(set(res.added) | set(res.removed)):
+        click.echo(f"  {name:30s} +{res.added.get(name, 0)} -{res.removed.get(name, 0)}")
+    click.echo(f"gallery {gallery}: {res.total} faces")
+
+
+@cli.command("gallery")
+@click.argument("gallery_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--remove",
+    "remove",
+    metavar="NAME",
+    default=None,
+    help="Take this person (all their faces) out of the gallery.",
+)
+def gallery_cmd(gallery_dir, remove) -> None:
+    """List the people in a gallery and their face counts.
+
+    \b
+    Example:
+      clusterpipe gallery people
+      clusterpipe gallery people --remove alice
+    """
+    from .people import list_people, remove_person
+
+    if remove:
+        n = remove_person(gallery_dir, remove)
+        click.echo(f"removed {remove} ({n} faces)")
+    people = list_people(gallery_dir)
+    for name, n in people.items():
+        click.echo(f"{name:30s} {n:6d}")
+    click.echo(f"{len(people)} people, {sum(people.values())} faces")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--gallery",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Gallery folder made by `promote`.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help="Largest encoding distance that still counts as a match; beyond it the face is `unknown`.",
+)
+@click.option(
+    "--fps",
+    type=float,
+    default=_E.fps,
+    show_default=True,
+    help="For videos: frames sampled per second.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per face per line.")
+def identify(inputs, gallery, threshold, fps, as_json) -> None:
+    """Recognise the faces in images and videos against a gallery.
+
+    \b
+    Example:
+      clusterpipe identify photo.jpg clip.mp4 --gallery people
+    """
+    from .people import identify as api_identify
+
+    errors: dict[str, str] = {}
+    for rec in api_identify(inputs, gallery, threshold, EncodeSettings(fps=fps), errors):
+        if as_json:
+            click.echo(json.dumps(rec))
+        else:
+            when = f" at {rec['time_s']:.1f} s" if rec["time_s"] is not None else ""
+            click.echo(
+                f"{rec['input']}{when} {rec['box']}: {rec['name']} (distance {rec['distance']:.3f})"
+            )
+    if errors:
+        for path, why in errors.items():
+            click.echo(f"skipped {path}: {_one_line(why)}", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yolo", "imagefolder", "coco"]),
+    required=True,
+    help="yolo: Ultralytics images/labels/data.yaml; imagefolder: "
+    "torchvision ImageFolder; coco: COCO detection JSON.",
+)
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of each video's 10 s time blocks put in the val split (0: no split).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the train/val split, so it can be reproduced.",
+)
+def export(out, dest, fmt, val_fraction, seed) -> None:
+    """Write the named folders of OUT as a training dataset in DEST.
+
+    \b
+    Example:
+      clusterpipe export footage_out dataset --format yolo
+    """
+    from .export import export as api_export
+
+    res = api_export(out, dest, fmt, val_fraction, seed)
+    counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
+    click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
 
 
 def main() -> None:

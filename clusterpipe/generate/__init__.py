@@ -43,11 +43,11 @@ def named_folders(out: Path) -> list[str]:
     )
 
 
-def _montage_picks(faces: list[Face]) -> set[str]:
-    by_cluster: dict[int, list[Face]] = defaultdict(list)
+def _montage_picks(faces: list[Face], folder_of) -> set[str]:
+    by_cluster: dict[str, list[Face]] = defaultdict(list)
     for f in faces:
         if f.cluster >= 0:
-            by_cluster[f.cluster].append(f)
+            by_cluster[folder_of(f.cluster)].append(f)
     per = MONTAGE_GRID[0] * MONTAGE_GRID[1]
     picks = set()
     for members in by_cluster.values():
@@ -63,9 +63,20 @@ def _write_image(path: Path, image: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
-    """Cut crops from original-resolution frames and swap in clusters/, noise/, montages/."""
+def generate(
+    out: Path, faces: list[Face], progress: bool = True, names: dict[int, str] | None = None
+) -> dict:
+    """Cut crops from original-resolution frames and swap in clusters/, noise/, montages/.
+
+    `names` maps cluster labels to folder names (clusters recognised from a gallery); other
+    clusters get Face_<k>. Two labels with one name share the folder.
+    """
     from tqdm import tqdm
+
+    names = names or {}
+
+    def folder_of(label: int) -> str:
+        return names.get(label) or cluster_folder(label)
 
     out = Path(out)
     stage = out / ".generate.tmp"
@@ -76,8 +87,8 @@ def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
     by_frame: dict[str, dict[int, list[Face]]] = defaultdict(lambda: defaultdict(list))
     for f in faces:
         by_frame[f.video][f.frame_index].append(f)
-    picks = _montage_picks(faces)
-    thumbs: dict[int, list[np.ndarray]] = defaultdict(list)
+    picks = _montage_picks(faces, folder_of)
+    thumbs: dict[str, list[np.ndarray]] = defaultdict(list)
     written = missing = 0
     bar = tqdm(
         total=len(faces), unit="face", desc="crops", disable=not progress, dynamic_ncols=True
@@ -95,7 +106,7 @@ def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
                     image = s.image[y1:y2, x1:x2]
                     others = [o.box for o in group if o is not face]
                     folder = (
-                        stage / CLUSTERS_DIR / cluster_folder(face.cluster)
+                        stage / CLUSTERS_DIR / folder_of(face.cluster)
                         if face.cluster >= 0
                         else stage / NOISE_DIR
                     )
@@ -105,7 +116,7 @@ def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
                         "\n".join(crop_labels(face.box, others, crop)) + "\n"
                     )
                     if face.id in picks:
-                        thumbs[face.cluster].append(
+                        thumbs[folder_of(face.cluster)].append(
                             cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
                         )
                     written += 1
@@ -114,10 +125,10 @@ def generate(out: Path, faces: list[Face], progress: bool = True) -> dict:
             if lost:
                 missing += sum(len(frames[i]) for i in lost)
                 log.warning("%s: %d frames could not be read again for crops", video, len(lost))
-        for label, images in thumbs.items():
+        for folder_name, images in thumbs.items():
             rows = -(-len(images) // MONTAGE_GRID[0])  # no empty rows under a small cluster
             montage = build_montages(images, MONTAGE_TILE, (MONTAGE_GRID[0], rows))[0]
-            _write_image(stage / MONTAGES_DIR / f"{cluster_folder(label)}.jpg", montage)
+            _write_image(stage / MONTAGES_DIR / f"{folder_name}.jpg", montage)
     except OSError as e:
         raise StoreError(
             f"{out}: writing crops failed ({e.strerror or e}); "

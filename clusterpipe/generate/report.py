@@ -32,17 +32,21 @@ def _timeline(times: list[float], duration: float) -> str:
     return f'<svg role="img" aria-label="appearances">{marks}</svg>'
 
 
-def render(faces: list[Face], run_info: dict) -> str:
+def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = None) -> str:
     """The report page as a string; links are relative to OUT."""
-    clusters: dict[int, list[Face]] = defaultdict(list)
+    names = names or {}
+    clusters: dict[str, list[Face]] = defaultdict(list)
     noise = []
     for f in faces:
-        (clusters[f.cluster] if f.cluster >= 0 else noise).append(f)
+        if f.cluster >= 0:
+            clusters[names.get(f.cluster) or f"Face_{f.cluster}"].append(f)
+        else:
+            noise.append(f)
     durations = {
         v["path"]: v.get("duration_s") or v.get("last_time_s") or 0
         for v in run_info.get("inputs", [])
     }
-    names = {v["path"]: Path(v["path"]).name for v in run_info.get("inputs", [])}
+    video_names = {v["path"]: Path(v["path"]).name for v in run_info.get("inputs", [])}
     counts = run_info.get("counts", {})
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -54,21 +58,21 @@ def render(faces: list[Face], run_info: dict) -> str:
         "fix mistakes by moving or deleting crops.</p>",
         "<div class='grid'>",
     ]
-    for label in sorted(clusters, key=lambda c: (-len(clusters[c]), c)):
-        members = clusters[label]
-        folder = f"Face_{label}"
+    for folder in sorted(clusters, key=lambda c: (-len(clusters[c]), c)):
+        members = clusters[folder]
+        label = html.escape(folder)
         per_video: dict[str, list[float]] = defaultdict(list)
         for f in members:
             per_video[f.video].append(f.time_s)
         tls = "".join(
-            f"<div class='tl'><span class='muted'>{html.escape(names.get(v, v))}: "
+            f"<div class='tl'><span class='muted'>{html.escape(video_names.get(v, v))}: "
             f"{min(ts):.0f}-{max(ts):.0f} s</span>{_timeline(ts, durations.get(v, 0))}</div>"
             for v, ts in per_video.items()
         )
         parts.append(
-            f"<div class='card' id='{folder}'><h2>{folder} &middot; {len(members)} faces</h2>"
-            f"<a href='clusters/{folder}/'><img class='montage' loading='lazy' alt='{folder}' "
-            f"src='montages/{quote(folder)}.jpg'></a>{tls}</div>"
+            f"<div class='card' id='{label}'><h2>{label} &middot; {len(members)} faces</h2>"
+            f"<a href='clusters/{quote(folder)}/'><img class='montage' loading='lazy' "
+            f"alt='{label}' src='montages/{quote(folder)}.jpg'></a>{tls}</div>"
         )
     parts.append("</div>")
     parts.append(f"<h2>Noise ({len(noise)} faces)</h2><div class='noise'>")
@@ -90,9 +94,11 @@ def render(faces: list[Face], run_info: dict) -> str:
     return "\n".join(parts)
 
 
-def write_report(out: Path, faces: list[Face], run_info: dict) -> Path:
+def write_report(
+    out: Path, faces: list[Face], run_info: dict, names: dict[int, str] | None = None
+) -> Path:
     """Write OUT/report.html atomically."""
     path = Path(out) / "report.html"
     with atomic_open(path) as f:
-        f.write(render(faces, run_info))
+        f.write(render(faces, run_info, names))
     return path

@@ -1,0 +1,49 @@
+"""COCO detection JSON: images/<split>/*.jpg and annotations/instances_<split>.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from . import Exporter, Item
+
+
+class CocoExporter(Exporter):
+    name = "coco"
+
+    def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
+        categories = [
+            {"id": k + 1, "name": n, "supercategory": "person"} for k, n in enumerate(classes)
+        ]
+        (dest / "annotations").mkdir(parents=True)
+        ann_id = 1
+        for split in splits:
+            images, annotations = [], []
+            folder = dest / "images" / split
+            folder.mkdir(parents=True)
+            for image_id, item in enumerate((i for i in items if i.split == split), 1):
+                file_name = f"{item.face.id}{item.image.suffix}"
+                shutil.copyfile(item.image, folder / file_name)
+                w, h = item.size
+                images.append({"id": image_id, "file_name": file_name, "width": w, "height": h})
+                for c, x1, y1, x2, y2 in item.labels:
+                    bw, bh = x2 - x1, y2 - y1
+                    annotations.append(
+                        {
+                            "id": ann_id,
+                            "image_id": image_id,
+                            "category_id": c + 1,
+                            "bbox": [round(x1, 2), round(y1, 2), round(bw, 2), round(bh, 2)],
+                            "area": round(bw * bh, 2),
+                            "iscrowd": 0,
+                        }
+                    )
+                    ann_id += 1
+            data = {
+                "info": {"description": "clusterpipe export"},
+                "images": images,
+                "annotations": annotations,
+                "categories": categories,
+            }
+            (dest / "annotations" / f"instances_{split}.json").write_text(json.dumps(data))

@@ -1,0 +1,34 @@
+"""Ultralytics YOLO layout: images/{train,val}, labels/{train,val}, data.yaml."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from . import Exporter, Item
+
+
+class YoloExporter(Exporter):
+    name = "yolo"
+
+    def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
+        for item in items:
+            images, labels = dest / "images" / item.split, dest / "labels" / item.split
+            images.mkdir(parents=True, exist_ok=True)
+            labels.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.image, images / f"{item.face.id}{item.image.suffix}")
+            w, h = item.size
+            lines = [
+                f"{c} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} "
+                f"{(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
+                for c, x1, y1, x2, y2 in item.labels
+            ]
+            (labels / f"{item.face.id}.txt").write_text("\n".join(lines) + "\n")
+        val = "val" if "val" in splits else "train"
+        # JSON strings are valid YAML scalars: names with quotes or colons stay safe.
+        names = "\n".join(f"  {k}: {json.dumps(n)}" for k, n in enumerate(classes))
+        (dest / "data.yaml").write_text(
+            f"path: {json.dumps(str(self.root))}\n"
+            f"train: images/train\nval: images/{val}\nnc: {len(classes)}\nnames:\n{names}\n"
+        )

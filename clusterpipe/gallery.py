@@ -1,0 +1,199 @@
+"""A FAISS gallery of named faces: index in FAISS's own format plus a JSON sidecar."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ClusterpipeError
+from .folders import check_name
+from .store import Lock, read_json, write_json
+
+log = logging.getLogger("clusterpipe")
+
+SIDECAR = "gallery.json"
+GALLERY_FORMAT = 1
+DIM = 128
+# Exact search below this many vectors; HNSW above (see bench/gallery.py for the measurement).
+HNSW_MIN = 200_000
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+# Same-person dlib distances sit mostly below 0.5; measured on the dev photos (README).
+DEFAULT_THRESHOLD = 0.5
+
+
+class GalleryError(ClusterpipeError):
+    """The gallery folder is missing, damaged or tampered with."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """The best gallery match of one face: its name (or 'unknown') and distance."""
+
+    name: str
+    distance: float
+    nearest: str
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_index(vectors: np.ndarray):
+    """Exact L2 index for small galleries, HNSW for large ones."""
+    faiss = _faiss()
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM)
+    if len(vectors) >= HNSW_MIN:
+        index = faiss.IndexHNSWFlat(DIM, HNSW_M)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatL2(DIM)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+class Gallery:
+    """People's face encodings; row i of the index is entries[i] of the sidecar."""
+
+    def __init__(self, folder: Path, index, entries: list[dict]) -> None:
+        self.folder = Path(folder)
+        self.index = index
+        self.entries = entries
+
+    @classmethod
+    def open(cls, folder: str | Path, create: bool = False) -> Gallery:
+        """Load a gallery; with create, an empty one if the folder has none."""
+        folder = Path(folder)
+        meta = folder / SIDECAR
+        if not meta.exists():
+            if create:
+                return cls(folder, build_index(np.zeros((0, DIM), np.float32)), [])
+            raise GalleryError(
+                f"{folder}: no gallery here ({SIDECAR} missing); create one with "
+                "`clusterpipe promote OUT --gallery DIR`"
+            )
+        data = read_json(meta, "gallery sidecar")
+        try:
+            if data["format"] != GALLERY_FORMAT or data["dim"] != DIM:
+                raise GalleryError(f"{meta}: gallery format {data['format']} is not supported")
+            entries = list(data["entries"])
+            index_path = folder / Path(str(data["index_file"])).name
+            expected_sha = str(data["index_sha256"])
+            for e in entries:
+                check_name(e["name"])
+        except (KeyError, TypeError) as e:
+            raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
+        except ClusterpipeError as e:
+            raise GalleryError(f"{meta}: damaged gallery sidecar ({e})") from e
+        if not index_path.is_file():
+            raise GalleryError(
+                f"{index_path}: gallery index missing; restore it or rebuild the "
+                "gallery by promoting your runs again"
+            )
+        if _sha256(index_path) != expected_sha:
+            raise GalleryError(
+                f"{index_path}: index does not match its sidecar (damaged or "
+                "tampered with); restore it or promote your runs again"
+            )
+        try:
+            index = _faiss().read_index(str(index_path))
+        except RuntimeError as e:
+            raise GalleryError(f"{index_path}: not a FAISS index ({str(e).splitlines()[0]})") from e
+        if index.d != DIM or index.ntotal != len(entries):
+            raise GalleryError(
+                f"{index_path}: {index.ntotal} vectors for {len(entries)} entries; "
+                "promote your runs again"
+            )
+        return cls(folder, index, entries)
+
+    def vectors(self) -> np.ndarray:
+        """All vectors, row-aligned with entries."""
+        if self.index.ntotal == 0:
+            return np.zeros((0, DIM), np.float32)
+        return self.index.reconstruct_n(0, self.index.ntotal)
+
+    def replace(self, keep: np.ndarray, new_vectors: np.ndarray, new_entries: list[dict]) -> None:
+        """Keep the rows where `keep` is true, append new ones, rebuild the index."""
+        vectors = np.vstack(
+            [self.vectors()[keep], np.asarray(new_vectors, np.float32).reshape(-1, DIM)]
+        )
+        self.entries = [e for e, k in zip(self.entries, keep) if k] + new_entries
+        self.index = build_index(vectors)
+
+    def save(self) -> None:
+        """Write the index under a content name, then the sidecar (the commit point)."""
+        faiss = _faiss()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".index.{os.getpid()}.tmp"
+        try:
+            faiss.write_index(self.index, str(tmp))
+            sha = _sha256(tmp)
+            final = self.folder / f"index-{sha[:12]}.faiss"
+            os.replace(tmp, final)
+        except RuntimeError as e:
+            raise GalleryError(f"{self.folder}: writing the index failed ({e})") from e
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        write_json(
+            self.folder / SIDECAR,
+            {
+                "format": GALLERY_FORMAT,
+                "dim": DIM,
+                "metric": "l2",
+                "index_type": type(self.index).__name__,
+                "index_file": final.name,
+                "index_sha256": sha,
+                "entries": self.entries,
+            },
+        )
+        for old in self.folder.glob("index-*.faiss"):
+            if old != final:
+                old.unlink()
+
+    def people(self) -> dict[str, int]:
+        """Name -> number of faces, largest first."""
+        return dict(Counter(e["name"] for e in self.entries).most_common())
+
+    def identify(self, encodings: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
+        """Nearest gallery face of each encoding; 'unknown' beyond threshold."""
+        encodings = np.ascontiguousarray(encodings, np.float32).reshape(-1, DIM)
+        if len(encodings) == 0:
+            return []
+        if self.index.ntotal == 0:
+            return [Match("unknown", float("inf"), "") for _ in encodings]
+        d2, idx = self.index.search(encodings, 1)
+        out = []
+        for dist2, i in zip(d2[:, 0], idx[:, 0]):
+            name = self.entries[int(i)]["name"] if i >= 0 else ""
+            dist = float(np.sqrt(max(0.0, float(dist2))))
+            out.append(Match(name if dist <= threshold and name else "unknown", dist, name))
+        return out
+
+
+@contextlib.contextmanager
+def locked(folder: str | Path, create: bool = False):
+    """Open a gallery under its lock, for read-modify-write."""
+    folder = Path(folder)
+    if not create and not (folder / SIDECAR).exists():
+        Gallery.open(folder)  # raises the clear "no gallery here" error
+    with Lock(folder):
+        yield Gallery.open(folder, create=create)

@@ -1,0 +1,237 @@
+"""The human loop on files alone: status of named folders, promote, gallery, identify."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import EncodeSettings
+from .errors import ClusterpipeError, InputError
+from .folders import ClusterTree, check_name, scan
+from .gallery import DEFAULT_THRESHOLD, Gallery, locked
+from .records import Face
+from .store import FACES_FILE, RUN_FILE, read_faces, read_json
+
+log = logging.getLogger("clusterpipe")
+
+
+@dataclass
+class RunFolder:
+    """One run's output folder as the user left it."""
+
+    out: Path
+    run_id: str
+    faces: dict[str, Face]
+    tree: ClusterTree
+
+    @classmethod
+    def load(cls, out: str | Path) -> RunFolder:
+        out = Path(out)
+        info = read_json(out / RUN_FILE, "run.json") if (out / RUN_FILE).exists() else None
+        if info is None:
+            raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
+        faces = {f.id: f for f in read_faces(out / FACES_FILE)}
+        return cls(out, str(info.get("run_id") or out.resolve()), faces, scan(out, set(faces)))
+
+    def named_faces(self) -> Iterator[tuple[str, Face]]:
+        """(name, face) for every crop in a named folder."""
+        for folder in self.tree.named:
+            for fid in folder.face_ids:
+                yield folder.name, self.faces[fid]
+
+
+@dataclass
+class Status:
+    """Named and unnamed folders of one or more runs, and everything odd."""
+
+    runs: list[RunFolder]
+    problems: list[str] = field(default_factory=list)
+    shared_names: dict[str, list[str]] = field(default_factory=dict)
+
+
+def status(outs: Sequence[str | Path]) -> Status:
+    """Read the folders of each run and list what a user should look at."""
+    runs = [RunFolder.load(o) for o in outs]
+    st = Status(runs)
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for r in runs:
+        t = r.tree
+        st.problems += [f"{r.out}: file not mapped to a face: {p}" for p in t.unmapped]
+        st.problems += [
+            f"{r.out}: folder {n!r} has a bad name: {why}" for n, why in t.bad_names.items()
+        ]
+        st.problems += [f"{r.out}: symlink not followed: {p}" for p in t.skipped_links]
+        st.problems += [
+            f"{r.out}: face {i} is in two folders (copied, not moved)" for i in t.in_two_folders
+        ]
+        for f in t.named:
+            by_name[f.name.casefold()].append(str(r.out))
+            if not f.face_ids:
+                st.problems.append(f"{r.out}: folder {f.name!r} is empty")
+    st.shared_names = {n: o for n, o in by_name.items() if len(o) > 1}
+    return st
+
+
+@dataclass
+class PromoteResult:
+    """What promote changed in the gallery, per person."""
+
+    added: dict[str, int]
+    removed: dict[str, int]
+    total: int
+
+
+def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
+    """Make the gallery hold exactly the named folders of this run (idempotent)."""
+    run = RunFolder.load(out)
+    if run.tree.bad_names:
+        name, why = next(iter(run.tree.bad_names.items()))
+        raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
+    pairs = list(run.named_faces())
+    with locked(gallery_dir, create=True) as g:
+        old = {(e["face_id"], e["name"]) for e in g.entries if e["run"] == run.run_id}
+        new = {(f.id, name) for name, f in pairs}
+        keep = np.array(
+            [e["run"] != run.run_id or (e["face_id"], e["name"]) in new for e in g.entries],
+            dtype=bool,
+        )
+        fresh = [(name, f) for name, f in pairs if (f.id, name) not in old]
+        entries = [
+            {
+                "name": name,
+                "run": run.run_id,
+                "out": str(run.out.resolve()),
+                "video": f.video,
+                "time_s": f.time_s,
+                "face_id": f.id,
+            }
+            for name, f in fresh
+        ]
+        vectors = np.array([f.encoding for _, f in fresh], np.float32).reshape(-1, 128)
+        if fresh or not keep.all():
+            g.replace(keep, vectors, entries)
+            g.save()
+        added, removed = defaultdict(int), defaultdict(int)
+        for name, _ in fresh:
+            added[name] += 1
+        for _, name in old - new:
+            removed[name] += 1
+        return PromoteResult(dict(added), dict(removed), len(g.entries))
+
+
+def list_people(gallery_dir: str | Path) -> dict[str, int]:
+    """Name -> faces in the gallery."""
+    return Gallery.open(gallery_dir).people()
+
+
+def remove_person(gallery_dir: str | Path, name: str) -> int:
+    """Take a person out of the gallery; return how many faces were removed."""
+    check_name(name)
+    with locked(gallery_dir) as g:
+        keep = np.array([e["name"] != name for e in g.entries], dtype=bool)
+        if keep.all():
+            raise ClusterpipeError(
+                f"{name!r} is not in the gallery; `clusterpipe gallery {gallery_dir}` lists who is"
+            )
+        g.replace(keep, np.zeros((0, 128), np.float32), [])
+        g.save()
+        return int((~keep).sum())
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
+    """(time_s or None, box in original pixels, encoding) for each face of an image or video."""
+    from .video import probe, resize_to_fit, sample_frames
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give image or video files")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise InputError(f"{path}: not an image OpenCV can read (damaged or not an image)")
+        frames = [(None, image)]
+    else:
+        info = probe(path)
+        frames = ((s.time_s, s.image) for s in sample_frames(info.path, settings.fps))
+    for t, image in frames:
+        small = resize_to_fit(image, settings.max_width, settings.max_height)
+        boxes, encs = encoder(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        sx, sy = image.shape[1] / small.shape[1], image.shape[0] / small.shape[0]
+        for b, e in zip(boxes, encs):
+            box = [round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)]
+            yield t, box, e
+
+
+def identify(
+    inputs: Sequence[str | Path],
+    gallery_dir: str | Path,
+    threshold: float = DEFAULT_THRESHOLD,
+    settings: EncodeSettings | None = None,
+    errors: dict[str, str] | None = None,
+) -> Iterator[dict]:
+    """For each face in images/videos: its best gallery name (or 'unknown') and distance.
+
+    Inputs that cannot be read are skipped and their error put in `errors`.
+    """
+    from .faces import FaceEncoder
+
+    settings = settings or EncodeSettings()
+    gallery = Gallery.open(gallery_dir)
+    encoder = FaceEncoder(settings)
+    for inp in inputs:
+        path = Path(inp)
+        try:
+            faces = list(_encode_input(path, encoder, settings))
+        except InputError as e:
+            if errors is None:
+                raise
+            errors[str(inp)] = str(e)
+            continue
+        matches = gallery.identify(np.array([e for _, _, e in faces]), threshold)
+        for (t, box, _), m in zip(faces, matches):
+            yield {
+                "input": str(inp),
+                "time_s": t,
+                "box": box,
+                "name": m.name,
+                "distance": round(m.distance, 4),
+                "nearest": m.nearest,
+            }
+
+
+def name_clusters(
+    faces: Sequence[Face],
+    gallery_dir: str | Path,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_share: float = 0.5,
+) -> dict[int, str]:
+    """Cluster label -> gallery name, where most of a cluster's faces match one known person."""
+    gallery = Gallery.open(gallery_dir)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, f in enumerate(faces):
+        if f.cluster >= 0:
+            members[f.cluster].append(i)
+    if not members:
+        return {}
+    matches = gallery.identify(np.array([f.encoding for f in faces], np.float32), threshold)
+    names: dict[int, str] = {}
+    for label, idx in members.items():
+        votes: dict[str, int] = defaultdict(int)
+        for i in idx:
+            if matches[i].name != "unknown":
+                votes[matches[i].name] += 1
+        if votes:
+            best = max(votes, key=lambda n: votes[n])
+            if votes[best] >= min_share * len(idx):
+                names[label] = best
+    return names
