@@ -90,7 +90,14 @@ class Gallery:
                 f"{folder}: no gallery here ({SIDECAR} missing); create one with "
                 "`clusterpipe promote OUT --gallery DIR`"
             )
-        data = read_json(meta, "gallery sidecar")
+        try:
+            data = read_json(
+                meta,
+                "gallery sidecar",
+                "restore it from a backup or promote your runs into a new gallery",
+            )
+        except ClusterpipeError as e:
+            raise GalleryError(str(e)) from e
         try:
             if data["format"] != GALLERY_FORMAT or data["dim"] != DIM:
                 raise GalleryError(f"{meta}: gallery format {data['format']} is not supported")

@@ -66,15 +66,15 @@ def write_json(path: Path, data: object) -> None:
         json.dump(data, f, indent=1)
 
 
-def read_json(path: Path, what: str = "file") -> dict:
-    """Read a JSON object; a clear StoreError if it is damaged."""
+def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict:
+    """Read a JSON object; a clear StoreError (ending with `advice`) if it is damaged."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise StoreError(f"{path}: damaged {what} ({e}); delete it or run with --fresh") from e
+        raise StoreError(f"{path}: damaged {what} ({e}); {advice}") from e
     if not isinstance(data, dict):
-        raise StoreError(f"{path}: damaged {what} (not a JSON object); delete it")
+        raise StoreError(f"{path}: damaged {what} (not a JSON object); {advice}")
     return data
 
 
@@ -125,7 +125,7 @@ class ShardStore:
         if fresh and self.root.exists():
             shutil.rmtree(self.root)
         if meta.exists():
-            old = read_json(meta, "shard settings")
+            old = read_json(meta, "shard settings", "run with --fresh")
             if old.get("fingerprint") != self.fingerprint:
                 raise StoreError(
                     f"{self.root.parent} holds results computed with other encoding settings "

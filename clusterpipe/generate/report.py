@@ -15,7 +15,7 @@ MAX_NOISE_SHOWN = 300
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}
 h1{margin:0 0 .2em}.muted{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1em}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em;width:600px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em;width:400px}
 .card h2{font-size:1.05em;margin:.1em 0 .4em}.card img.montage{width:100%;height:auto}
 .tl{margin:.3em 0}.tl svg{width:100%;height:14px;background:#eee}.tl rect{fill:#c0392b}
 .noise img{width:72px;height:96px;object-fit:cover;margin:2px}

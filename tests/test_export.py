@@ -1,0 +1,133 @@
+"""Each dataset format checked against its specification."""
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+from clusterpipe.errors import ClusterpipeError, StoreError
+from clusterpipe.export import BLOCK_SECONDS, block_split, collect, export
+
+from .fake_run import make_run
+
+# torchvision.datasets.folder.IMG_EXTENSIONS
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 40, "bob": 40, "carol": 25, "Face_3": 5})
+    return out
+
+
+def check_yolo(dest: Path) -> dict:
+    """Validate an Ultralytics detection dataset; return label counts per split."""
+    data = yaml.safe_load((dest / "data.yaml").read_text())
+    assert Path(data["path"]) == dest.resolve()
+    names = data["names"]
+    assert data["nc"] == len(names) and list(names) == list(range(len(names)))
+    counts = {}
+    for split in ("train", "val"):
+        images = sorted((dest / data[split]).iterdir())
+        assert images
+        for img in images:
+            label = dest / "labels" / split / f"{img.stem}.txt"  # Ultralytics' img2label_paths
+            lines = label.read_text().splitlines()
+            assert lines
+            for line in lines:
+                cls, *vals = line.split()
+                assert int(cls) in names and len(vals) == 4
+                xc, yc, w, h = map(float, vals)
+                assert 0 < w <= 1 and 0 < h <= 1
+                assert 0 <= xc - w / 2 + 1e-6 and xc + w / 2 <= 1 + 1e-6
+                assert 0 <= yc - h / 2 + 1e-6 and yc + h / 2 <= 1 + 1e-6
+        counts[split] = len(images)
+    return counts
+
+
+def check_imagefolder(root: Path, classes: list[str]) -> int:
+    """torchvision ImageFolder: class folders sorted, every class with >= 1 valid image."""
+    found = sorted(e.name for e in root.iterdir() if e.is_dir())
+    assert found == classes
+    n = 0
+    for c in found:
+        files = [f for f in (root / c).iterdir() if f.suffix.lower() in IMG_EXTENSIONS]
+        assert files
+        for f in files:
+            assert cv2.imread(str(f)) is not None
+        n += len(files)
+    return n
+
+
+def check_coco(dest: Path, split: str) -> dict:
+    data = json.loads((dest / "annotations" / f"instances_{split}.json").read_text())
+    cats = {c["id"] for c in data["categories"]}
+    images = {im["id"]: im for im in data["images"]}
+    assert len(images) == len(data["images"])
+    for im in images.values():
+        img = cv2.imread(str(dest / "images" / split / im["file_name"]))
+        assert img.shape[:2] == (im["height"], im["width"])
+    ids = set()
+    for a in data["annotations"]:
+        assert a["id"] not in ids
+        ids.add(a["id"])
+        assert a["category_id"] in cats and a["image_id"] in images and a["iscrowd"] == 0
+        x, y, w, h = a["bbox"]
+        im = images[a["image_id"]]
+        assert 0 <= x and 0 <= y and w > 0 and h > 0
+        assert x + w <= im["width"] + 0.01 and y + h <= im["height"] + 0.01
+        assert a["area"] == pytest.approx(w * h, rel=1e-3)
+    return data
+
+
+def test_yolo_export(run_dir, tmp_path):
+    res = export(run_dir, tmp_path / "y", "yolo", 0.2, seed=1)
+    assert res["classes"] == ["alice", "bob", "carol"]  # Face_3 is unnamed: left out
+    counts = check_yolo(tmp_path / "y")
+    assert sum(counts.values()) == 105
+
+
+def test_imagefolder_export(run_dir, tmp_path):
+    export(run_dir, tmp_path / "i", "imagefolder", 0.2)
+    classes = ["alice", "bob", "carol"]
+    n = sum(check_imagefolder(tmp_path / "i" / s, classes) for s in ("train", "val"))
+    assert n == 105
+    export(run_dir, tmp_path / "flat", "imagefolder", 0.0)
+    assert check_imagefolder(tmp_path / "flat", classes) == 105
+
+
+def test_coco_export(run_dir, tmp_path):
+    export(run_dir, tmp_path / "c", "coco", 0.2)
+    train, val = check_coco(tmp_path / "c", "train"), check_coco(tmp_path / "c", "val")
+    assert len(train["images"]) + len(val["images"]) == 105
+    assert [c["name"] for c in train["categories"]] == ["alice", "bob", "carol"]
+
+
+def test_split_is_by_time_blocks_and_reproducible(run_dir):
+    items, _ = collect(run_dir)
+    a = block_split(items, 0.25, seed=3)
+    b = block_split(items, 0.25, seed=3)
+    assert [i.split for i in a] == [i.split for i in b]
+    blocks = {}
+    for i in a:
+        key = (i.face.video, int(i.face.time_s // BLOCK_SECONDS))
+        blocks.setdefault(key, set()).add(i.split)
+    assert all(len(s) == 1 for s in blocks.values())  # no block straddles train and val
+    for cls in range(3):
+        assert {i.split for i in a if i.labels[0][0] == cls} == {"train", "val"}
+
+
+def test_export_refuses_non_empty_dest_and_unnamed_runs(run_dir, tmp_path):
+    dest = tmp_path / "d"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not empty"):
+        export(run_dir, dest, "yolo")
+    assert (dest / "keep.txt").read_text() == "mine"
+    bare = tmp_path / "bare"
+    make_run(bare, {"Face_0": 3})
+    with pytest.raises(ClusterpipeError, match="no named folders"):
+        export(bare, tmp_path / "x", "coco")
