@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import cv2
@@ -15,9 +17,11 @@ from click.testing import CliRunner
 
 from clusterpipe.cli import cli
 from clusterpipe.config import EncodeSettings
-from clusterpipe.evaluate import iou_matrix
+from clusterpipe.evaluate import iou_matrix, load_ground_truth, match_boxes
 from clusterpipe.faces import FaceEncoder
 from clusterpipe.generate.crops import yolo_to_box
+
+from .test_export import check_coco, check_imagefolder, check_yolo
 
 CLI = [sys.executable, "-m", "clusterpipe"]
 
@@ -84,6 +88,105 @@ def test_yolo_labels_land_on_the_faces_in_real_crops(dev_run):
         if len(found) and iou_matrix([label], found).max() >= 0.5:
             hits += 1
     assert hits >= 0.9 * len(crops)
+
+
+def rename_by_ground_truth(out: Path, gt_path: Path) -> dict[int, str]:
+    """Name each cluster folder after the identity most of its faces have (a perfect reviewer)."""
+    gt = load_ground_truth(gt_path)
+    faces = [json.loads(line) for line in (out / "faces.jsonl").read_text().splitlines()]
+    votes: dict[int, Counter] = defaultdict(Counter)
+    for k, frame in gt["_by_second"].items():
+        preds = [f for f in faces if round(f["time_s"]) == k]
+        for i, j in match_boxes([g["box"] for g in frame["faces"]], [p["box"] for p in preds]):
+            if preds[j]["cluster"] >= 0:
+                votes[preds[j]["cluster"]][frame["faces"][i]["identity"]] += 1
+    named: dict[int, str] = {}
+    for c, v in sorted(votes.items(), key=lambda kv: -sum(kv[1].values())):
+        name = v.most_common(1)[0][0]
+        if name not in named.values():
+            (out / "clusters" / f"Face_{c}").rename(out / "clusters" / name)
+            named[c] = name
+    return named
+
+
+def test_human_loop_on_dev_footage(dev_run, data_dir, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(dev_run, out)
+    named = rename_by_ground_truth(out, data_dir / "dev" / "ground_truth.json")
+    assert len(named) >= 13
+    runner = CliRunner()
+    status = runner.invoke(cli, ["status", str(out)])
+    assert status.exit_code == 0 and "problem" not in status.output
+    gallery = tmp_path / "gallery"
+    assert runner.invoke(cli, ["promote", str(out), "--gallery", str(gallery)]).exit_code == 0
+    again = runner.invoke(cli, ["promote", str(out), "--gallery", str(gallery)])
+    assert again.exit_code == 0 and "+" not in again.output  # nothing added twice
+
+    photos = sorted((data_dir / "dev" / "photos").glob("*/*"))
+    result = runner.invoke(
+        cli, ["identify", *map(str, photos), "--gallery", str(gallery), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    best: dict[str, dict] = {}
+    for rec in map(json.loads, result.output.splitlines()):
+        width = rec["box"][2] - rec["box"][0]
+        if (
+            rec["input"] not in best
+            or width > best[rec["input"]]["box"][2] - best[rec["input"]]["box"][0]
+        ):
+            best[rec["input"]] = rec
+    correct = sum(Path(p).parent.name == r["name"] for p, r in best.items())
+    print(f"identify dev photos: {correct}/{len(photos)}")
+    assert correct >= 0.9 * len(photos)
+    wrong = [r for p, r in best.items() if r["name"] not in ("unknown", Path(p).parent.name)]
+    assert len(wrong) <= 2
+
+    group = data_dir / "dev" / "group_photos"
+    labels = json.loads((group / "labels.json").read_text())
+    result = runner.invoke(
+        cli, ["identify", *(str(group / f) for f in labels), "--gallery", str(gallery), "--json"]
+    )
+    recs = [json.loads(x) for x in result.output.splitlines()]
+    hits = 0
+    for fname, truth in labels.items():
+        mine = [r for r in recs if Path(r["input"]).name == fname]
+        for j_truth, j_pred in match_boxes([t["box"] for t in truth], [r["box"] for r in mine]):
+            expected = truth[j_truth]["identity"]
+            expected = expected if expected in named.values() else "unknown"
+            hits += mine[j_pred]["name"] == expected
+    assert hits == sum(len(t) for t in labels.values())
+
+    for fmt in ("yolo", "imagefolder", "coco"):
+        dest = tmp_path / f"ds_{fmt}"
+        r = runner.invoke(cli, ["export", str(out), str(dest), "--format", fmt])
+        assert r.exit_code == 0, r.output
+    counts = check_yolo(tmp_path / "ds_yolo")
+    classes = sorted(named.values())
+    assert check_imagefolder(tmp_path / "ds_imagefolder" / "train", classes) == counts["train"]
+    assert check_coco(tmp_path / "ds_coco", "val")["categories"][0]["name"] == classes[0]
+
+
+def test_run_with_gallery_names_known_people(dev_run, data_dir, faces_video, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(dev_run, out)
+    rename_by_ground_truth(out, data_dir / "dev" / "ground_truth.json")
+    gallery = tmp_path / "gallery"
+    CliRunner().invoke(cli, ["promote", str(out), "--gallery", str(gallery)])
+    new = tmp_path / "new"
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(faces_video), "--out", str(new), "--gallery", str(gallery), "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    folders = sorted(p.name for p in (new / "clusters").iterdir())
+    assert folders == ["dlib_John_Salley", "dlib_John_Schneider", "fr_obama"]
+    assert (new / "montages" / "fr_obama.jpg").is_file()
+    # Running again keeps working: gallery-named folders are not "user named".
+    again = CliRunner().invoke(
+        cli,
+        ["run", str(faces_video), "--out", str(new), "--gallery", str(gallery), "--no-progress"],
+    )
+    assert again.exit_code == 0, again.output
 
 
 def _children(pid: int) -> list[int]:
