@@ -29,7 +29,7 @@ from .store import ShardStore
 log = logging.getLogger("clusterpipe")
 
 _POLL_S = 0.5
-_JOIN_S = 3.0
+_JOIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -344,6 +344,7 @@ def _read_summary(video: VideoInfo, frames_read: int, last_t: float, damaged: in
     }
     if video.frame_count and frames_read < 0.98 * video.frame_count - 2:
         summary["ended_early"] = True
+        summary["skipped_s"] = round(max(0.0, video.duration_s - last_t), 3)
         log.warning(
             "%s: decoding stopped at %.1f s of %.1f s (frame %d of %d): the file looks "
             "truncated or damaged; the rest was skipped",
@@ -375,19 +376,19 @@ def _check_alive(reader, encoders, alive_workers, reader_done, currents, jobs) -
 
 
 def _shutdown(procs, queues) -> None:
-    """Drain queues so nobody blocks on put, then join, then terminate stragglers."""
+    """Stop every child quickly: only the parent writes shards, so children hold nothing.
+
+    On a normal end they have already exited; on an error or Ctrl-C they are terminated at once
+    rather than waiting for a frame in flight, so the run stops within a second.
+    """
     deadline = time.monotonic() + _JOIN_S
     for p in procs:
-        while p.is_alive() and time.monotonic() < deadline:
-            for q in queues:
-                with contextlib.suppress(Exception):
-                    while True:
-                        q.get_nowait()
-            p.join(timeout=0.05)
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
     for p in procs:
         if p.is_alive():
             p.terminate()
-            p.join(timeout=1)
+    for p in procs:
+        p.join(timeout=1)
         if p.is_alive():
             p.kill()
             p.join()

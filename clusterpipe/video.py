@@ -56,6 +56,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():
+            if _mp4_without_index(p):
+                raise InputError(
+                    f"{p}: truncated or unfinished MP4: it has video data but no index (moov "
+                    "box), so no frame can be located; the recording probably stopped early"
+                )
             raise InputError(f"{p}: not a video OpenCV can open (unknown or damaged format)")
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -83,6 +88,27 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         duration_s=round(duration, 3),
         size_bytes=p.stat().st_size,
     )
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """True for an ISO-BMFF file whose top-level boxes hold 'mdat' but no 'moov'."""
+    boxes = set()
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        pos = 0
+        while pos + 8 <= size and len(boxes) < 64:
+            f.seek(pos)
+            head = f.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if length == 1 and len(head) == 16:
+                length = int.from_bytes(head[8:16], "big")
+            elif length == 0:
+                length = size - pos
+            if length < 8 or not kind.isascii():
+                break
+            boxes.add(kind)
+            pos += length
+    return b"mdat" in boxes and b"moov" not in boxes
 
 
 def fit_size(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
@@ -144,12 +170,12 @@ def sample_frames(
     try:
         while True:
             if not cap.grab():
-                break
+                break  # end of stream, or damage: everything before it has been yielded
             index += 1
-            report.frames_read = index + 1
             t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if t <= 0 and index > 0 and 0 < container_fps <= _MAX_SANE_FPS:
                 t = index / container_fps  # some containers give no per-frame timestamps
+            report.frames_read = index + 1
             report.last_time_s = t
             if wanted is not None:
                 if index not in wanted:

@@ -98,3 +98,34 @@ def faces_video(data_dir, tmp_path_factory) -> Path:
         frames += [canvas] * 30
     path = tmp_path_factory.mktemp("faces") / "two faces.mp4"
     return write_video(path, frames, 10.0, size)
+
+
+def write_mp4(
+    path: Path,
+    n: int,
+    fps: float,
+    size=(320, 180),
+    faststart: bool = True,
+    pts_ms: list[int] | None = None,
+    frame=coded_frame,
+) -> Path:
+    """An MPEG-4 mp4 of coded frames via PyAV: moov first (faststart) or last, optional VFR."""
+    from fractions import Fraction
+
+    import av
+
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as c:
+        s = c.add_stream("mpeg4", rate=round(fps))
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        if pts_ms is not None:
+            s.codec_context.time_base = s.time_base = Fraction(1, 1000)
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(frame(i, size), format="bgr24")
+            if pts_ms is not None:
+                f.pts, f.time_base = pts_ms[i], Fraction(1, 1000)
+            for packet in s.encode(f):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path
