@@ -6,17 +6,13 @@ usage: python bench/gallery.py [--sizes 10000,100000,1000000] [--queries 1000]
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import faiss
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import face_like  # noqa: E402
-
-from clusterpipe import gallery  # noqa: E402
+from clusterpipe import gallery
+from clusterpipe.testing import face_like
 
 
 def main() -> None:

@@ -14,8 +14,18 @@ CLI = [sys.executable, "-m", "clusterpipe"]
 
 
 def _args(video, out):
-    return [*CLI, "run", str(video), "--out", str(out), "--no-progress", "-j", "2",
-            "--segment-seconds", "3"]
+    return [
+        *CLI,
+        "run",
+        str(video),
+        "--out",
+        str(out),
+        "--no-progress",
+        "-j",
+        "2",
+        "--segment-seconds",
+        "3",
+    ]
 
 
 def _faces(out: Path) -> list[tuple]:
@@ -27,8 +37,10 @@ def _spawned_pids() -> set[int]:
     pids = set()
     for p in Path("/proc").glob("[0-9]*"):
         try:
-            if b"clusterpipe" in (p / "cmdline").read_bytes() or b"spawn_main" in (
-                    p / "cmdline").read_bytes():
+            if (
+                b"clusterpipe" in (p / "cmdline").read_bytes()
+                or b"spawn_main" in (p / "cmdline").read_bytes()
+            ):
                 pids.add(int(p.name))
         except OSError:
             pass
@@ -46,8 +58,12 @@ def test_kill_9_at_random_moments_then_resume(faces_video, reference, tmp_path):
     out = tmp_path / "out"
     before = _spawned_pids()
     for delay in (1.2, 2.0, 2.8, 3.6, 4.4):
-        proc = subprocess.Popen(_args(faces_video, out), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            _args(faces_video, out),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGKILL)  # the whole run: parent and workers
         proc.wait()
@@ -67,8 +83,13 @@ def test_kill_9_at_random_moments_then_resume(faces_video, reference, tmp_path):
 def test_ctrl_c_stops_quickly_without_orphans(faces_video, tmp_path):
     out = tmp_path / "out"
     before = _spawned_pids()
-    proc = subprocess.Popen(_args(faces_video, out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        _args(faces_video, out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     time.sleep(2.5)
     t0 = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C

@@ -1,4 +1,4 @@
-"""Seeded 128-d data shaped like dlib face encodings, shared by the benchmarks."""
+"""Seeded 128-d data shaped like dlib face encodings, for benchmarks and tests."""
 
 from __future__ import annotations
 
