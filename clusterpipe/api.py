@@ -7,6 +7,7 @@ import platform
 import shutil
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,15 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .cluster import cluster_faces
+from .cluster import cluster_faces, nearest_clusters
 from .config import RunSettings
+from .engines import Engine
 from .errors import ClusterpipeError, InputError, StoreError
 from .evaluate import evaluate, load_ground_truth
 from .gallery import DEFAULT_THRESHOLD, Gallery
 from .generate import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, generate, named_folders
 from .generate.report import write_report
 from .people import name_clusters
-from .pipeline import Job, encode_videos
+from .pipeline import Job
 from .records import Face, VideoInfo
 from .store import (
     FACES_FILE,
@@ -34,6 +36,7 @@ from .store import (
     write_faces,
     write_json,
 )
+from .tracks import build_tracks
 from .video import probe
 
 log = logging.getLogger("clusterpipe")
@@ -140,26 +143,37 @@ def run(
         if reused:
             log.info("resuming: %d finished shards reused", reused)
         t = time.perf_counter()
-        stats = encode_videos(
-            jobs, enc, store, settings.workers, settings.segment_seconds, settings.progress
+        engine = Engine.create(
+            settings.engine,
+            workers=settings.workers,
+            segment_seconds=settings.segment_seconds,
+            progress=settings.progress,
+            address=settings.address,
         )
+        stats = engine.encode(jobs, enc, store)
         stage_s["detect_encode"] = time.perf_counter() - t
         for key, info in stats.videos.items():
             if "error" in info:
                 failed[next(v.path for v in infos if v.key == key)] = info["error"]
 
         t = time.perf_counter()
-        faces = [f for v in infos for shard in store.iter_shards(v.key) for f in shard["faces"]]
+        faces, crops, samples = [], {}, []
+        for v in infos:
+            for shard in store.iter_shards(v.key):
+                faces += shard["faces"]
+                samples += [(v.path, fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+                for fid, c in shard["crops"].items():
+                    crops[fid] = (shard["pack"], c["offset"], c["length"], c["labels"])
         stage_s["merge"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        labels = assign_clusters(faces, settings)
+        labels = assign_clusters(faces, settings, samples)
         stage_s["cluster"] = time.perf_counter() - t
         write_faces(out / FACES_FILE, faces)
         names = name_clusters(faces, gallery, threshold) if gallery else {}
 
         t = time.perf_counter()
-        gen = generate(out, faces, settings.progress, names)
+        gen = generate(out, faces, crops, settings.progress, names)
         stage_s["generate"] = time.perf_counter() - t
 
         n_clusters = int(labels.max() + 1) if len(labels) else 0
@@ -195,16 +209,38 @@ def run(
     return RunResult(out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names)
 
 
-def assign_clusters(faces: list[Face], settings: RunSettings) -> np.ndarray:
-    """Cluster faces in place (sets Face.cluster) and return the labels."""
+def assign_clusters(
+    faces: list[Face], settings: RunSettings, samples: Sequence[tuple] = ()
+) -> np.ndarray:
+    """Cluster faces in place (sets Face.cluster, and Face.nearest for noise); return labels.
+
+    `samples` are (video, frame_index, signature) of every sampled frame in time order per
+    video; with the `tracks` setting they link faces across samples of one shot.
+    """
     if not faces:
         return np.zeros(0, dtype=np.int64)
     enc = np.array([f.encoding for f in faces], dtype=np.float64)
     frames = [(f.video, f.frame_index) for f in faces]
     c = settings.cluster
-    labels = cluster_faces(enc, frames, c.eps, c.min_samples, c.split_same_frame)
+    tracks = None
+    if c.tracks and samples:
+        faces_of: dict[tuple, list[int]] = defaultdict(list)
+        for i, key in enumerate(frames):
+            faces_of[key].append(i)
+        boxes = np.array([f.box for f in faces], dtype=np.int64)
+        tracks = build_tracks(list(samples), boxes, enc, faces_of)
+    labels = cluster_faces(enc, frames, c.eps, c.min_samples, c.split_same_frame, tracks)
+    near_label, near_dist = nearest_clusters(enc, labels)
+    noise = np.flatnonzero(labels < 0)
+    if c.assign_noise:
+        attach = near_dist <= c.noise_threshold
+        labels[noise[attach]] = near_label[attach]
+        noise, near_label, near_dist = noise[~attach], near_label[~attach], near_dist[~attach]
     for f, lab in zip(faces, labels):
-        f.cluster = int(lab)
+        f.cluster, f.nearest = int(lab), None
+    for i, lab, d in zip(noise, near_label, near_dist):
+        if lab >= 0:
+            faces[i].nearest = (int(lab), round(float(d), 4))
     return labels
 
 

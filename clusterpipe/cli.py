@@ -193,6 +193,21 @@ def cli(verbose: int, quiet: bool) -> None:
     show_default=True,
     help="With --gallery: largest encoding distance that still counts as a match.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: processes on this machine; dask: Dask "
+    "distributed, one task per segment (pip install 'clusterpipe[dask]').",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="tcp://HOST:8786",
+    help="With --engine dask: an existing scheduler; without it a LocalCluster of "
+    "--workers processes is started.",
+)
 def run(
     videos,
     out,
@@ -209,6 +224,8 @@ def run(
     no_progress,
     gallery,
     threshold,
+    engine,
+    address,
 ) -> None:
     """Sample VIDEOS, detect and encode faces, cluster them into per-person folders.
 
@@ -235,6 +252,8 @@ def run(
         segment_seconds=segment_seconds,
         fresh=fresh,
         progress=not no_progress,
+        engine=engine,
+        address=address,
     )
     out = out or Path(f"{Path(videos[0]).stem}_clusterpipe")
     with _progress_logging():

@@ -94,21 +94,99 @@ def split_by_cannot_links(encodings: np.ndarray, links: list[tuple[int, int]]) -
     return labels
 
 
+def merge_by_tracks(
+    labels: np.ndarray,
+    tracks: np.ndarray,
+    frames: Sequence[object],
+    encodings: np.ndarray,
+    tolerance: float = SAME_FRAME_TOLERANCE,
+) -> np.ndarray:
+    """One track is one person: join the clusters a track spans, and give its noise faces the
+    track's cluster, unless that would put two clearly different faces of one frame together."""
+    labels = labels.copy()
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, lab in enumerate(labels.tolist()):
+        if lab >= 0:
+            members[lab].append(i)
+    root = {lab: lab for lab in members}
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    def conflict(a: list[int], b: list[int]) -> bool:
+        by_frame = defaultdict(list)
+        for i in a:
+            by_frame[frames[i]].append(i)
+        return any(
+            np.linalg.norm(encodings[i] - encodings[j]) > tolerance
+            for i in b
+            for j in by_frame.get(frames[i], ())
+        )
+
+    by_track: dict[int, list[int]] = defaultdict(list)
+    for i, t in enumerate(np.asarray(tracks).tolist()):
+        by_track[t].append(i)
+    for faces in by_track.values():
+        labs = sorted({find(int(labels[i])) for i in faces if labels[i] >= 0})
+        for other in labs[1:]:
+            a, b = find(labs[0]), find(other)
+            if a != b and not conflict(members[a], members[b]):
+                root[b] = a
+                members[a] += members.pop(b)
+    if root:
+        mapping = np.arange(max(root) + 1)
+        for lab in root:
+            mapping[lab] = find(lab)
+        clustered = labels >= 0
+        labels[clustered] = mapping[labels[clustered]]
+    for faces in by_track.values():
+        labs = [int(labels[i]) for i in faces if labels[i] >= 0]
+        if not labs:
+            continue
+        best = max(set(labs), key=labs.count)
+        for i in faces:
+            if labels[i] < 0 and not conflict(members[best], [i]):
+                labels[i] = best
+                members[best].append(i)
+    return labels
+
+
+def nearest_clusters(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every noise face: the cluster of its nearest clustered face, and that distance."""
+    import faiss
+
+    noise = np.flatnonzero(labels < 0)
+    clustered = np.flatnonzero(labels >= 0)
+    if len(noise) == 0 or len(clustered) == 0:
+        return np.full(len(noise), -1), np.full(len(noise), np.inf)
+    index = faiss.IndexFlatL2(encodings.shape[1])
+    index.add(np.ascontiguousarray(encodings[clustered], dtype=np.float32))
+    d2, idx = index.search(np.ascontiguousarray(encodings[noise], dtype=np.float32), 1)
+    return labels[clustered[idx[:, 0]]], np.sqrt(np.maximum(d2[:, 0], 0))
+
+
 def cluster_faces(
     encodings: np.ndarray,
     frames: Sequence[object],
     eps: float = 0.5,
     min_samples: int = 2,
     split_same_frame: bool = True,
+    tracks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster labels, 0 = largest cluster, -1 = noise.
 
-    `frames[i]` identifies the frame of face i; with `split_same_frame`, a cluster that DBSCAN
-    chained through two clearly different faces of one frame is split along its average-linkage
+    `frames[i]` identifies the frame of face i. With `tracks` (a track id per face), clusters a
+    track spans are joined and its noise faces attached. With `split_same_frame`, a cluster
+    that holds two clearly different faces of one frame is split along its average-linkage
     tree until no such pair shares a cluster (no face is dropped).
     """
     encodings = np.asarray(encodings, dtype=np.float64)
     labels = dbscan(encodings, eps, min_samples)
+    if tracks is not None and len(labels):
+        labels = merge_by_tracks(labels, tracks, frames, encodings)
     if split_same_frame and len(labels):
         next_label = labels.max() + 1
         for c in np.unique(labels[labels >= 0]):

@@ -53,6 +53,9 @@ class ClusterSettings:
     eps: float = 0.5
     min_samples: int = 2
     split_same_frame: bool = True
+    tracks: bool = True
+    assign_noise: bool = False
+    noise_threshold: float = 0.6
 
     def __post_init__(self) -> None:
         if not (0 < self.eps < 2):
@@ -71,6 +74,8 @@ class RunSettings:
     segment_seconds: float = 30.0
     fresh: bool = False
     progress: bool = True
+    engine: str = "local"
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -79,4 +84,4 @@ class RunSettings:
             raise ClusterpipeError("--segment-seconds must be > 0")
 
 
-SHARD_FORMAT = 1
+SHARD_FORMAT = 3  # 2: crops cut by the workers, one pack per shard; 3: frame signatures

@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import EncodeSettings
 from .errors import ClusterpipeError, WorkerError
-from .records import Face, VideoInfo
+from .records import VideoInfo
 from .store import ShardStore
 
 log = logging.getLogger("clusterpipe")
@@ -57,11 +57,6 @@ def segment_of(time_s: float, segment_seconds: float) -> int:
     return int(math.floor(time_s / segment_seconds + 1e-9))
 
 
-def face_id(video_key: str, frame_index: int, k: int) -> str:
-    """Stable id of the k-th face (left to right) of a frame; safe in file names."""
-    return f"{video_key}-{frame_index:07d}-{k}"
-
-
 def _child_setup() -> None:
     """Per child: die with the parent, leave Ctrl-C to the parent, one BLAS/OMP thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -93,8 +88,65 @@ def _error_message(stage: str, e: BaseException) -> tuple:
     )
 
 
-def _reader(jobs, enc: EncodeSettings, seg_s: float, n_workers: int, frame_q, result_q, stop):
-    from .video import ReadReport, resize_to_fit, sample_frames
+class FrameRing:
+    """Shared-memory slots for original frames: the reader copies a frame in once, a worker
+    reads it in place and frees the slot; only slot numbers travel through queues."""
+
+    def __init__(self, ctx, slots: int, slot_bytes: int) -> None:
+        from multiprocessing import shared_memory
+
+        self.slot_bytes = slot_bytes
+        self.shm = shared_memory.SharedMemory(create=True, size=max(1, slots * slot_bytes))
+        self.name = self.shm.name
+        self.free = ctx.Queue(maxsize=slots)
+        for i in range(slots):
+            self.free.put(i)
+
+    def view(self, slot: int, shape: tuple) -> np.ndarray:
+        return np.ndarray(shape, np.uint8, buffer=self.shm.buf, offset=slot * self.slot_bytes)
+
+    def __getstate__(self) -> dict:
+        return {"name": self.name, "slot_bytes": self.slot_bytes, "free": self.free}
+
+    def __setstate__(self, state: dict) -> None:
+        from multiprocessing import shared_memory
+
+        self.__dict__.update(state)
+        try:
+            self.shm = shared_memory.SharedMemory(name=self.name, track=False)
+        except TypeError:  # Python < 3.13: the tracker keeps a set, the parent unlinks once
+            self.shm = shared_memory.SharedMemory(name=self.name)
+
+    def close(self, unlink: bool = False) -> None:
+        with contextlib.suppress(Exception):
+            self.shm.close()
+        if unlink:
+            with contextlib.suppress(Exception):
+                self.shm.unlink()
+
+
+def _error_message(stage: str, e: BaseException) -> tuple:
+    if isinstance(e, ClusterpipeError):
+        return ("error", stage, str(e), traceback.format_exc())
+    return (
+        "error",
+        stage,
+        f"the {stage} stage failed: {type(e).__name__}: {e}",
+        traceback.format_exc(),
+    )
+
+
+def _reader(
+    jobs,
+    enc: EncodeSettings,
+    seg_s: float,
+    n_workers: int,
+    ring: FrameRing,
+    frame_q,
+    result_q,
+    stop,
+):
+    from .video import ReadReport, sample_frames
 
     _child_setup()
     try:
@@ -115,8 +167,12 @@ def _reader(jobs, enc: EncodeSettings, seg_s: float, n_workers: int, frame_q, re
                     if current is not None and seg != current:
                         result_q.put(("segdone", vi, current, counts[current]))
                     current = seg
-                    small = resize_to_fit(s.image, enc.max_width, enc.max_height)
-                    item = ("frame", vi, seg, s.frame_index, s.time_s, small)
+                    slot = _get(ring.free, stop)
+                    if slot is None:
+                        return
+                    image = np.ascontiguousarray(s.image)
+                    ring.view(slot, image.shape)[...] = image
+                    item = ("frame", vi, seg, s.frame_index, s.time_s, slot, image.shape)
                     if not _put(frame_q, item, stop):
                         return
                     counts[seg] = counts.get(seg, 0) + 1
@@ -135,13 +191,25 @@ def _reader(jobs, enc: EncodeSettings, seg_s: float, n_workers: int, frame_q, re
             if not _put(frame_q, None, stop):
                 break
         result_q.put(("readerdone",))
+        ring.close()
 
 
-def _worker(wid: int, enc: EncodeSettings, frame_q, result_q, current, stop):
+def _get(q, stop):
+    """Get from a queue, giving up when the run is stopping."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+    return None
+
+
+def _worker(wid: int, enc: EncodeSettings, ring: FrameRing, frame_q, result_q, current, stop):
     _child_setup()
     try:
         import cv2
 
+        from .encode import process_frame
         from .faces import FaceEncoder
 
         cv2.setNumThreads(1)
@@ -150,43 +218,19 @@ def _worker(wid: int, enc: EncodeSettings, frame_q, result_q, current, stop):
             item = frame_q.get()
             if item is None:
                 break
-            _, vi, seg, frame_index, time_s, small = item
+            _, vi, seg, frame_index, time_s, slot, shape = item
             current[0], current[1] = vi, frame_index
-            t0 = time.process_time()
-            rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-            boxes, encs = encoder(rgb)
-            cpu = time.process_time() - t0
-            encs = np.round(encs.astype(np.float64), 6).tolist()
-            result_q.put(
-                (
-                    "result",
-                    vi,
-                    seg,
-                    frame_index,
-                    time_s,
-                    small.shape[1],
-                    small.shape[0],
-                    boxes.tolist(),
-                    encs,
-                    cpu,
-                )
-            )
+            try:
+                res = process_frame(encoder, ring.view(slot, shape), enc)
+            finally:
+                ring.free.put(slot)
+            result_q.put(("result", vi, seg, frame_index, time_s, res))
             current[0] = current[1] = -1
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
         result_q.put(_error_message(f"encoder {wid}", e))
     finally:
         result_q.put(("workerdone", wid))
-
-
-def _to_original(box: list[int], small_w: int, small_h: int, video: VideoInfo) -> tuple:
-    sx, sy = video.width / small_w, video.height / small_h
-    x1, y1, x2, y2 = box
-    return (
-        max(0, round(x1 * sx)),
-        max(0, round(y1 * sy)),
-        min(video.width, round(x2 * sx)),
-        min(video.height, round(y2 * sy)),
-    )
+        ring.close()
 
 
 class _Segments:
@@ -197,21 +241,8 @@ class _Segments:
         self.frames: dict[tuple[int, int], list] = {}
         self.expected: dict[tuple[int, int], int] = {}
 
-    def add(self, vi, seg, frame_index, time_s, small_w, small_h, boxes, encs) -> None:
-        video = self.jobs[vi].video
-        faces = [
-            Face(
-                face_id(video.key, frame_index, k),
-                video.path,
-                frame_index,
-                time_s,
-                _to_original(b, small_w, small_h, video),
-                e,
-            )
-            for k, (b, e) in enumerate(zip(boxes, encs))
-        ]
-        frame = {"frame_index": frame_index, "time_s": time_s, "size": [small_w, small_h]}
-        self.frames.setdefault((vi, seg), []).append((frame, faces))
+    def add(self, vi: int, seg: int, frame_index: int, time_s: float, res) -> None:
+        self.frames.setdefault((vi, seg), []).append((frame_index, time_s, res))
         self._maybe_write(vi, seg)
 
     def close(self, vi, seg, count) -> None:
@@ -222,9 +253,7 @@ class _Segments:
         got = self.frames.get((vi, seg), [])
         if self.expected.get((vi, seg)) != len(got):
             return
-        got.sort(key=lambda fr: fr[0]["frame_index"])
-        faces = [f for _, fs in got for f in fs]
-        self.store.write(self.jobs[vi].video.key, seg, [fr for fr, _ in got], faces)
+        self.store.write_segment(self.jobs[vi].video, seg, got)
         self.stats.shards_written += 1
         del self.frames[(vi, seg)], self.expected[(vi, seg)]
 
@@ -252,6 +281,8 @@ def encode_videos(
     frame_q = ctx.Queue(maxsize=2 * workers)
     result_q = ctx.Queue(maxsize=64 * workers)
     currents = [ctx.Array("l", [-1, -1], lock=False) for _ in range(workers)]
+    slot_bytes = max(j.video.width * j.video.height * 3 for j in jobs)
+    ring = FrameRing(ctx, 2 * workers + 2, slot_bytes)
     # Children read these at import time: one BLAS/OpenMP thread per process.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -259,14 +290,14 @@ def encode_videos(
         target=_reader,
         name="clusterpipe-reader",
         daemon=True,
-        args=(jobs, enc, segment_seconds, workers, frame_q, result_q, stop),
+        args=(jobs, enc, segment_seconds, workers, ring, frame_q, result_q, stop),
     )
     encoders = [
         ctx.Process(
             target=_worker,
             name=f"clusterpipe-encoder-{i}",
             daemon=True,
-            args=(i, enc, frame_q, result_q, currents[i], stop),
+            args=(i, enc, ring, frame_q, result_q, currents[i], stop),
         )
         for i in range(workers)
     ]
@@ -293,11 +324,11 @@ def encode_videos(
                 continue
             kind = msg[0]
             if kind == "result":
-                _, vi, seg, fidx, t, sw, sh, boxes, encs, cpu = msg
+                _, vi, seg, fidx, t, res = msg
                 stats.frames += 1
-                stats.faces += len(boxes)
-                stats.cpu_s += cpu
-                segments.add(vi, seg, fidx, t, sw, sh, boxes, encs)
+                stats.faces += len(res.boxes)
+                stats.cpu_s += res.cpu_s
+                segments.add(vi, seg, fidx, t, res)
                 bar.update(1)
             elif kind == "segdone":
                 segments.close(*msg[1:])
@@ -323,7 +354,8 @@ def encode_videos(
     finally:
         stop.set()
         bar.close()
-        _shutdown(procs, [frame_q, result_q])
+        _shutdown(procs, [frame_q, result_q, ring.free])
+        ring.close(unlink=True)
     stats.wall_s = time.perf_counter() - t_start
     return stats
 

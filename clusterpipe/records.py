@@ -32,10 +32,11 @@ class Face:
     box: Box
     encoding: list[float] = field(repr=False)
     cluster: int = -1
+    nearest: tuple[int, float] | None = None  # noise only: nearest cluster and its distance
 
     def to_json(self) -> dict:
         """Plain-JSON form, one line of faces.jsonl."""
-        return {
+        d = {
             "id": self.id,
             "video": self.video,
             "frame_index": self.frame_index,
@@ -44,6 +45,9 @@ class Face:
             "cluster": self.cluster,
             "encoding": self.encoding,
         }
+        if self.nearest is not None:
+            d["nearest_cluster"], d["nearest_distance"] = self.nearest
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> Face:
@@ -60,4 +64,12 @@ class Face:
             box=box,  # type: ignore[arg-type]
             encoding=enc,
             cluster=int(d.get("cluster", -1)),
+            nearest=(int(d["nearest_cluster"]), float(d["nearest_distance"]))
+            if "nearest_cluster" in d
+            else None,
         )
+
+
+def face_id(video_key: str, frame_index: int, k: int) -> str:
+    """Stable id of the k-th face (left to right) of a frame; safe in file names."""
+    return f"{video_key}-{frame_index:07d}-{k}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import SHARD_FORMAT
 from .errors import StoreError
-from .records import Face
+from .records import Face, VideoInfo, face_id
 
 log = logging.getLogger("clusterpipe")
 
@@ -144,9 +144,9 @@ class ShardStore:
         segment: int,
         frames: list[dict],
         faces: list[Face],
-        extra: dict | None = None,
+        crops: dict[str, dict] | None = None,
     ) -> None:
-        """Write one finished segment atomically."""
+        """Write one finished segment atomically (the JSON shard is the commit point)."""
         data = {
             "format": SHARD_FORMAT,
             "fingerprint": self.fingerprint,
@@ -154,9 +154,38 @@ class ShardStore:
             "segment": segment,
             "frames": frames,
             "faces": [f.to_json() for f in faces],
-            **(extra or {}),
+            "crops": crops or {},
         }
         write_json(self.path(video_key, segment), data)
+
+    def write_segment(self, video: VideoInfo, segment: int, results: list) -> None:
+        """Write the crops pack, then the shard, of a segment's (frame_index, time_s, result)."""
+        frames, faces, crops, blobs = [], [], {}, []
+        offset = 0
+        for frame_index, time_s, res in sorted(results, key=lambda r: r[0]):
+            frames.append(
+                {
+                    "frame_index": frame_index,
+                    "time_s": time_s,
+                    "size": list(res.small_size),
+                    "sig": res.signature,
+                }
+            )
+            for k, (box, enc, jpg, labels) in enumerate(
+                zip(res.boxes, res.encodings, res.crops, res.labels)
+            ):
+                fid = face_id(video.key, frame_index, k)
+                faces.append(Face(fid, video.path, frame_index, time_s, tuple(box), enc))
+                crops[fid] = {"offset": offset, "length": len(jpg), "labels": labels}
+                blobs.append(jpg)
+                offset += len(jpg)
+        with atomic_open(self.pack_path(video.key, segment), "wb") as f:
+            for blob in blobs:
+                f.write(blob)
+        self.write(video.key, segment, frames, faces, crops)
+
+    def pack_path(self, video_key: str, segment: int) -> Path:
+        return self.root / video_key / f"{segment:06d}.crops"
 
     def read(self, path: Path) -> dict | None:
         """A finished shard, or None if it is damaged or from other settings (it is redone)."""
@@ -165,8 +194,14 @@ class ShardStore:
             if data.get("format") != SHARD_FORMAT or data.get("fingerprint") != self.fingerprint:
                 return None
             data["faces"] = [Face.from_json(d) for d in data["faces"]]
+            pack = path.with_suffix(".crops")
+            size = pack.stat().st_size if pack.exists() else -1
+            need = sum(int(c["length"]) for c in data["crops"].values())
+            if size != need or {f.id for f in data["faces"]} != set(data["crops"]):
+                raise ValueError("its crops pack is missing or incomplete")
+            data["pack"] = pack
             return data
-        except (StoreError, KeyError, TypeError, ValueError) as e:
+        except (StoreError, KeyError, TypeError, ValueError, AttributeError) as e:
             log.warning("%s: unreadable shard, it will be recomputed (%s)", path, e)
             return None
 

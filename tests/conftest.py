@@ -129,3 +129,32 @@ def write_mp4(
         for packet in s.encode():
             c.mux(packet)
     return path
+
+
+@pytest.fixture(scope="session")
+def dev_run(data_dir, tmp_path_factory):
+    """`clusterpipe run` of the dev footage with the defaults (shared by several tests)."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path_factory.mktemp("dev") / "out"
+    video = data_dir / "dev" / "footage.mp4"
+    t0 = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clusterpipe",
+            "run",
+            str(video),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    print(f"dev footage run: {time.perf_counter() - t0:.1f} s wall")
+    return out

@@ -3,8 +3,9 @@ import os
 
 import pytest
 
+from clusterpipe.encode import FrameResult
 from clusterpipe.errors import StoreError
-from clusterpipe.records import Face
+from clusterpipe.records import Face, VideoInfo
 from clusterpipe.store import Lock, ShardStore, atomic_open, read_faces, write_faces, write_json
 
 
@@ -23,24 +24,45 @@ def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temp file left behind
 
 
-def test_shard_round_trip_and_done_segments(tmp_path):
+VIDEO = VideoInfo("/x/v.mp4", "v", 640, 360, 30.0, 300, 10.0, 1000)
+
+
+def _result(n_faces: int) -> FrameResult:
+    boxes = [[1 + 40 * k, 2, 30 + 40 * k, 40] for k in range(n_faces)]
+    return FrameResult(
+        boxes,
+        [[0.125] * 128] * n_faces,
+        [bytes([k]) * (10 + k) for k in range(n_faces)],
+        [["0 0.5 0.5 0.4 0.4"]] * n_faces,
+        (640, 360),
+        0.1,
+    )
+
+
+def test_shard_and_crops_pack_round_trip(tmp_path):
     store = ShardStore(tmp_path, "abc")
     store.prepare(False, {"fps": 1})
-    store.write("vid", 3, [{"frame_index": 90, "time_s": 3.0}], [_face(90)])
-    assert store.done_segments("vid") == {3}
-    (shard,) = store.iter_shards("vid")
-    assert shard["faces"][0] == _face(90)
+    store.write_segment(VIDEO, 3, [(120, 4.0, _result(1)), (90, 3.0, _result(2))])
+    assert store.done_segments("v") == {3}
+    (shard,) = store.iter_shards("v")
+    assert [f.id for f in shard["faces"]] == ["v-0000090-0", "v-0000090-1", "v-0000120-0"]
+    assert shard["faces"][1].box == (41, 2, 70, 40) and shard["faces"][1].time_s == 3.0
+    pack = shard["pack"].read_bytes()
+    c = shard["crops"]["v-0000090-1"]
+    assert pack[c["offset"] : c["offset"] + c["length"]] == bytes([1]) * 11
 
 
 def test_truncated_or_foreign_shard_is_not_complete(tmp_path):
     store = ShardStore(tmp_path, "abc")
     store.prepare(False, {})
-    store.write("vid", 0, [], [_face()])
-    store.write("vid", 1, [], [_face(30)])
-    p0 = store.path("vid", 0)
-    p0.write_text(p0.read_text()[:40])  # truncated
-    ShardStore(tmp_path, "other").write("vid", 1, [], [_face(30)])  # other settings
-    assert store.done_segments("vid") == set()
+    for seg in range(3):
+        store.write_segment(VIDEO, seg, [(30 * seg, float(seg), _result(1))])
+    p0 = store.path("v", 0)
+    p0.write_text(p0.read_text()[:40])  # truncated shard
+    pack = store.pack_path("v", 1)
+    pack.write_bytes(pack.read_bytes()[:-1])  # truncated crops pack
+    ShardStore(tmp_path, "other").write_segment(VIDEO, 2, [(60, 2.0, _result(1))])  # settings
+    assert store.done_segments("v") == set()
 
 
 def test_other_settings_refuse_unless_fresh(tmp_path):

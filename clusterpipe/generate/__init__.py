@@ -13,8 +13,6 @@ from imutils import build_montages
 
 from ..errors import StoreError
 from ..records import Face
-from ..video import sample_frames
-from .crops import crop_labels, portrait_box
 
 log = logging.getLogger("clusterpipe")
 
@@ -64,12 +62,17 @@ def _write_image(path: Path, image: np.ndarray) -> None:
 
 
 def generate(
-    out: Path, faces: list[Face], progress: bool = True, names: dict[int, str] | None = None
+    out: Path,
+    faces: list[Face],
+    crops: dict[str, tuple],
+    progress: bool = True,
+    names: dict[int, str] | None = None,
 ) -> dict:
-    """Cut crops from original-resolution frames and swap in clusters/, noise/, montages/.
+    """Write clusters/, noise/ and montages/ from the workers' crops and swap them in.
 
-    `names` maps cluster labels to folder names (clusters recognised from a gallery); other
-    clusters get Face_<k>. Two labels with one name share the folder.
+    `crops[face_id]` is (pack path, offset, length, YOLO label lines). `names` maps cluster
+    labels to folder names (clusters recognised from a gallery); other clusters get Face_<k>;
+    two labels with one name share the folder.
     """
     from tqdm import tqdm
 
@@ -84,47 +87,41 @@ def generate(
         shutil.rmtree(stage)
     for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
         (stage / d).mkdir(parents=True)
-    by_frame: dict[str, dict[int, list[Face]]] = defaultdict(lambda: defaultdict(list))
-    for f in faces:
-        by_frame[f.video][f.frame_index].append(f)
     picks = _montage_picks(faces, folder_of)
     thumbs: dict[str, list[np.ndarray]] = defaultdict(list)
     written = missing = 0
+    packs: dict[Path, object] = {}
     bar = tqdm(
         total=len(faces), unit="face", desc="crops", disable=not progress, dynamic_ncols=True
     )
     try:
-        for video, frames in by_frame.items():
-            seen = set()
-            for s in sample_frames(video, wanted=set(frames)):
-                seen.add(s.frame_index)
-                h, w = s.image.shape[:2]
-                group = frames[s.frame_index]
-                for face in group:
-                    crop = portrait_box(face.box, w, h)
-                    x1, y1, x2, y2 = crop
-                    image = s.image[y1:y2, x1:x2]
-                    others = [o.box for o in group if o is not face]
-                    folder = (
-                        stage / CLUSTERS_DIR / folder_of(face.cluster)
-                        if face.cluster >= 0
-                        else stage / NOISE_DIR
+        for face in faces:
+            bar.update(1)
+            entry = crops.get(face.id)
+            if entry is None:
+                missing += 1
+                continue
+            pack, offset, length, labels = entry
+            if pack not in packs:
+                packs[pack] = open(pack, "rb")  # noqa: SIM115 - closed in finally
+            f = packs[pack]
+            f.seek(offset)
+            jpg = f.read(length)
+            folder = (
+                stage / CLUSTERS_DIR / folder_of(face.cluster)
+                if face.cluster >= 0
+                else stage / NOISE_DIR
+            )
+            folder.mkdir(exist_ok=True)
+            (folder / f"{face.id}.jpg").write_bytes(jpg)
+            (folder / f"{face.id}.txt").write_text("\n".join(labels) + "\n")
+            written += 1
+            if face.id in picks:
+                image = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+                if image is not None:
+                    thumbs[folder_of(face.cluster)].append(
+                        cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
                     )
-                    folder.mkdir(exist_ok=True)
-                    _write_image(folder / f"{face.id}.jpg", image)
-                    (folder / f"{face.id}.txt").write_text(
-                        "\n".join(crop_labels(face.box, others, crop)) + "\n"
-                    )
-                    if face.id in picks:
-                        thumbs[folder_of(face.cluster)].append(
-                            cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
-                        )
-                    written += 1
-                    bar.update(1)
-            lost = [i for i in frames if i not in seen]
-            if lost:
-                missing += sum(len(frames[i]) for i in lost)
-                log.warning("%s: %d frames could not be read again for crops", video, len(lost))
         for folder_name, images in thumbs.items():
             rows = -(-len(images) // MONTAGE_GRID[0])  # no empty rows under a small cluster
             montage = build_montages(images, MONTAGE_TILE, (MONTAGE_GRID[0], rows))[0]
@@ -136,6 +133,10 @@ def generate(
         ) from e
     finally:
         bar.close()
+        for f in packs.values():
+            f.close()
+    if missing:
+        log.warning("%d faces have no crop (damaged shard packs); run with --fresh", missing)
     for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
         if (out / d).exists():
             shutil.rmtree(out / d)

@@ -1,0 +1,154 @@
+"""Sampling strategies side by side on the benchmark clip: speed and exactness.
+
+Every strategy must return, for each whole second k, the first frame at or after k s.
+usage: python bench/decode.py [--minutes 2] [--fps 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clip import make_clip  # noqa: E402
+
+from clusterpipe.video import sample_frames  # noqa: E402
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def opencv_read_all(path, fps):
+    cap = cv2.VideoCapture(path)
+    i, k, out = -1, 0, []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        i += 1
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        if t + 5e-4 >= k / fps:
+            out.append((round(t, 3), img))
+            while k / fps <= t + 5e-4:
+                k += 1
+    return out
+
+
+def opencv_grab_retrieve(path, fps):
+    return [(s.time_s, s.image) for s in sample_frames(path, fps)]
+
+
+def opencv_seek(path, fps):
+    cap = cv2.VideoCapture(path)
+    duration = cap.get(cv2.CAP_PROP_FRAME_COUNT) / cap.get(cv2.CAP_PROP_FPS)
+    out = []
+    for k in range(int(duration * fps) + 1):
+        cap.set(cv2.CAP_PROP_POS_MSEC, 1000 * k / fps)
+        ok, img = cap.read()
+        if ok:
+            out.append((round(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000, 3), img))
+    return out
+
+
+def _pyav(path, fps, skip_nonref: bool):
+    import av
+
+    out, k = [], 0
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        tb = s.time_base
+        # Frames that can never be a target are not needed unless others reference them.
+        if skip_nonref:
+            s.codec_context.skip_frame = "NONREF"
+        frame_s = 1 / float(s.average_rate)
+        for packet in c.demux(s):
+            if skip_nonref and packet.pts is not None:
+                t = float(packet.pts * tb)
+                # Decode every frame within one frame period after a target in full.
+                near = (t * fps) % 1 < frame_s * fps * 1.5 or (t * fps) % 1 > 1 - 1e-3
+                s.codec_context.skip_frame = "DEFAULT" if near else "NONREF"
+            for f in packet.decode():
+                t = float(f.pts * tb)
+                if t + 5e-4 >= k / fps:
+                    out.append((round(t, 3), f.to_ndarray(format="bgr24")))
+                    while k / fps <= t + 5e-4:
+                        k += 1
+    return out
+
+
+def pyav_decode_all(path, fps):
+    return _pyav(path, fps, False)
+
+
+def pyav_skip_nonref(path, fps):
+    return _pyav(path, fps, True)
+
+
+def pyav_keyframe_seek(path, fps):
+    import av
+
+    out = []
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        tb = s.time_base
+        duration = float(s.duration * tb) if s.duration else float(c.duration / 1e6)
+        for k in range(int(duration * fps) + 1):
+            target = k / fps
+            c.seek(int(target / tb), stream=s, backward=True, any_frame=False)
+            for f in c.decode(s):
+                t = float(f.pts * tb)
+                if t + 5e-4 >= target:
+                    out.append((round(t, 3), f.to_ndarray(format="bgr24")))
+                    break
+    return out
+
+
+STRATEGIES = [
+    opencv_read_all,
+    opencv_grab_retrieve,
+    opencv_seek,
+    pyav_decode_all,
+    pyav_skip_nonref,
+    pyav_keyframe_seek,
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--fps", type=float, default=1.0)
+    a = ap.parse_args()
+    path = str(make_clip(a.minutes))
+    video_s = a.minutes * 60
+    ref = None
+    print(f"clip: {path}")
+    print(f"{'strategy':>22} {'wall s':>7} {'cpu s':>7} {'video s/wall s':>14} {'exact':>6}")
+    for strategy in STRATEGIES:
+        c0, t0 = cpu(), time.perf_counter()
+        got = strategy(path, a.fps)
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        if ref is None:
+            ref = got
+        exact = len(got) == len(ref) and all(
+            abs(t - rt) < 1e-3 and np.abs(img.astype(int) - rimg).mean() < 2.0
+            for (t, img), (rt, rimg) in zip(got, ref)
+        )
+        print(
+            f"{strategy.__name__:>22} {wall:>7.2f} {used:>7.2f} {video_s / wall:>14.1f} "
+            f"{str(exact):>6}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

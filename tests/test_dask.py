@@ -1,0 +1,201 @@
+"""--engine dask: same faces and clusters as the local engine; lost workers lose nothing."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+from clusterpipe.api import run  # noqa: E402
+from clusterpipe.config import RunSettings  # noqa: E402
+
+CLI = [sys.executable, "-m", "clusterpipe"]
+
+
+def _faces(out):
+    rows = [json.loads(x) for x in (out / "faces.jsonl").read_text().splitlines()]
+    return {r["id"]: r for r in rows}
+
+
+def assert_same_result(a, b):
+    fa, fb = _faces(a), _faces(b)
+    assert set(fa) == set(fb)  # every face exactly once
+    for fid, x in fa.items():
+        y = fb[fid]
+        assert x["box"] == y["box"] and x["time_s"] == y["time_s"]
+        assert max(abs(p - q) for p, q in zip(x["encoding"], y["encoding"])) < 1e-5
+        assert x["cluster"] == y["cluster"]
+
+
+def test_local_cluster_equals_local_engine_on_dev_footage(dev_run, data_dir, tmp_path):
+    out = tmp_path / "dask"
+    result = subprocess.run(
+        [
+            *CLI,
+            "run",
+            str(data_dir / "dev" / "footage.mp4"),
+            "--out",
+            str(out),
+            "--engine",
+            "dask",
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_same_result(dev_run, out)
+    assert len(_faces(out)) == 337
+
+
+@pytest.fixture
+def reference(faces_video, tmp_path):
+    out = tmp_path / "ref"
+    run([str(faces_video)], out, RunSettings(workers=2, segment_seconds=3, progress=False))
+    return out
+
+
+def test_a_killed_worker_loses_and_doubles_nothing(faces_video, reference, tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    out = tmp_path / "out"
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_after_first_shard():
+            deadline = time.monotonic() + 120
+            while not list(out.glob("shards/*/*.json")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(pids[0], signal.SIGKILL)  # a worker dies mid-run
+            killed.append(pids[0])
+
+        t = threading.Thread(target=kill_after_first_shard)
+        t.start()
+        run(
+            [str(faces_video)],
+            out,
+            RunSettings(
+                workers=2,
+                segment_seconds=3,
+                progress=False,
+                engine="dask",
+                address=cluster.scheduler_address,
+            ),
+        )
+        t.join()
+    assert killed
+    assert_same_result(reference, out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_against_a_scheduler_started_as_separate_processes(faces_video, reference, tmp_path):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dask",
+                    "worker",
+                    address,
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        out = tmp_path / "out"
+        result = subprocess.run(
+            [
+                *CLI,
+                "run",
+                str(faces_video),
+                "--out",
+                str(out),
+                "--engine",
+                "dask",
+                "--address",
+                address,
+                "--segment-seconds",
+                "3",
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert_same_result(reference, out)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_unreachable_scheduler_is_a_clear_error(faces_video, tmp_path):
+    port = _free_port()
+    result = subprocess.run(
+        [
+            *CLI,
+            "run",
+            str(faces_video),
+            "--out",
+            str(tmp_path / "o"),
+            "--engine",
+            "dask",
+            "--address",
+            f"tcp://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot reach the Dask scheduler" in result.stderr
