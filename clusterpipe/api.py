@@ -253,3 +253,58 @@ def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = 0.3) ->
     return evaluate(
         [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt, iou
     )
+
+
+def load_samples(out: Path) -> list[tuple]:
+    """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
+    info = read_json(Path(out) / RUN_FILE, "run.json")
+    fingerprint = info.get("settings", {}).get("encode_fingerprint", "")
+    store = ShardStore(Path(out), fingerprint)
+    samples = []
+    for v in info.get("inputs", []):
+        if "key" not in v:
+            continue
+        for shard in store.iter_shards(v["key"]):
+            samples += [(v["path"], fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+    return samples
+
+
+def tune(
+    out: str | Path,
+    ground_truth: str | Path,
+    eps_values: Sequence[float],
+    min_samples_values: Sequence[int],
+) -> list[dict]:
+    """BCubed F1 of every clustering setting in the grid, best first."""
+    from .config import ClusterSettings
+
+    out = Path(out)
+    faces = read_faces(out / FACES_FILE)
+    if not faces:
+        raise ClusterpipeError(f"{out}: the run found no faces; nothing to tune")
+    gt = load_ground_truth(ground_truth)
+    samples = load_samples(out)
+    rows = []
+    for eps in eps_values:
+        for ms in min_samples_values:
+            for tracks in (True, False):
+                for split in (True, False):
+                    c = ClusterSettings(
+                        eps=eps, min_samples=ms, tracks=tracks, split_same_frame=split
+                    )
+                    assign_clusters(faces, RunSettings(cluster=c, workers=1), samples)
+                    score = evaluate(
+                        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces],
+                        gt,
+                    )
+                    rows.append(
+                        {
+                            "eps": eps,
+                            "min_samples": ms,
+                            "tracks": tracks,
+                            "split_same_frame": split,
+                            **score,
+                        }
+                    )
+    rows.sort(key=lambda r: (-r["bcubed_f1"], -r["pairwise_f1"]))
+    return rows

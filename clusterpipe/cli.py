@@ -167,6 +167,26 @@ def cli(verbose: int, quiet: bool) -> None:
     "of one frame (two faces in one frame are almost always two people).",
 )
 @click.option(
+    "--tracks/--no-tracks",
+    default=_C.tracks,
+    show_default=True,
+    help="Link a face across consecutive samples of one shot (overlapping boxes, close "
+    "encodings, no cut between) and keep each track in one cluster.",
+)
+@click.option(
+    "--assign-noise",
+    is_flag=True,
+    help="Attach each noise face to the cluster of its "
+    "nearest clustered face when that is within --noise-threshold.",
+)
+@click.option(
+    "--noise-threshold",
+    type=float,
+    default=_C.noise_threshold,
+    show_default=True,
+    help="With --assign-noise: largest distance at which a noise face is attached.",
+)
+@click.option(
     "--segment-seconds",
     type=float,
     default=RunSettings.segment_seconds,
@@ -219,6 +239,9 @@ def run(
     eps,
     min_samples,
     split_same_frame,
+    tracks,
+    assign_noise,
+    noise_threshold,
     segment_seconds,
     fresh,
     no_progress,
@@ -246,7 +269,12 @@ def run(
             upsample=upsample,
         ),
         cluster=ClusterSettings(
-            eps=eps, min_samples=min_samples, split_same_frame=split_same_frame
+            eps=eps,
+            min_samples=min_samples,
+            split_same_frame=split_same_frame,
+            tracks=tracks,
+            assign_noise=assign_noise,
+            noise_threshold=noise_threshold,
         ),
         workers=workers or default_workers(),
         segment_seconds=segment_seconds,
@@ -465,6 +493,55 @@ def export(out, dest, fmt, val_fraction, seed) -> None:
     res = api_export(out, dest, fmt, val_fraction, seed)
     counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
     click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("ground_truth", type=click.Path(path_type=Path))
+@click.option(
+    "--eps",
+    "eps_list",
+    default="0.4,0.45,0.5,0.55,0.6",
+    show_default=True,
+    help="Comma-separated eps values to try.",
+)
+@click.option(
+    "--min-samples",
+    "ms_list",
+    default="1,2,3,5",
+    show_default=True,
+    help="Comma-separated min_samples values to try.",
+)
+@click.option("--top", type=int, default=15, show_default=True, help="Rows to print.")
+def tune(out, ground_truth, eps_list, ms_list, top) -> None:
+    """Sweep clustering settings on a labelled run and print BCubed F1 for each.
+
+    Uses the encodings already in OUT (nothing is re-encoded): eps x min_samples x tracks on/off
+    x same-frame split on/off.
+
+    \b
+    Example:
+      clusterpipe tune sample_out sample_ground_truth.json
+    """
+    from .api import tune as api_tune
+
+    try:
+        eps_values = [float(v) for v in eps_list.split(",")]
+        ms_values = [int(v) for v in ms_list.split(",")]
+    except ValueError:
+        raise click.BadParameter("give comma-separated numbers, e.g. 0.45,0.5") from None
+    rows = api_tune(out, ground_truth, eps_values, ms_values)
+    click.echo(
+        f"{'eps':>5} {'min_samples':>11} {'tracks':>6} {'split':>5} {'clusters':>8} "
+        f"{'noise':>6} {'bcubed_f1':>9} {'pairwise_f1':>11}"
+    )
+    for i, r in enumerate(rows[:top]):
+        mark = "  <- best" if i == 0 else ""
+        click.echo(
+            f"{r['eps']:>5} {r['min_samples']:>11} {str(r['tracks']):>6} "
+            f"{str(r['split_same_frame']):>5} {r['clusters']:>8} {r['noise_fraction']:>6.3f} "
+            f"{r['bcubed_f1']:>9.4f} {r['pairwise_f1']:>11.4f}{mark}"
+        )
 
 
 def main() -> None:
