@@ -55,6 +55,7 @@ class RunResult:
     failed: dict[str, str] = field(default_factory=dict)
     stage_s: dict[str, float] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    damaged: dict[str, str] = field(default_factory=dict)
 
 
 def _probe_all(paths: Sequence[str]) -> tuple[list[VideoInfo], dict[str, str]]:
@@ -64,7 +65,6 @@ def _probe_all(paths: Sequence[str]) -> tuple[list[VideoInfo], dict[str, str]]:
             info = probe(p)
         except InputError as e:
             failed[str(p)] = str(e)
-            log.error("%s", e)
             continue
         if info.key in keys:
             log.warning("%s: same video given twice, using it once", p)
@@ -74,7 +74,11 @@ def _probe_all(paths: Sequence[str]) -> tuple[list[VideoInfo], dict[str, str]]:
     if not videos:
         if len(failed) == 1:
             raise InputError(next(iter(failed.values())))
-        raise InputError(f"none of the {len(failed)} inputs is a readable video")
+        raise InputError(
+            f"none of the {len(failed)} inputs is a readable video: " + "; ".join(failed.values())
+        )
+    for why in failed.values():
+        log.debug("skipping: %s", why)
     return videos, failed
 
 
@@ -131,6 +135,7 @@ def run(
             "would replace them: promote them first, or use another --out (--fresh discards them)"
         )
     stage_s: dict[str, float] = {}
+    damaged: dict[str, str] = {}
     with Lock(out):
         enc = settings.encode
         store = ShardStore(out, enc.fingerprint())
@@ -153,8 +158,14 @@ def run(
         stats = engine.encode(jobs, enc, store)
         stage_s["detect_encode"] = time.perf_counter() - t
         for key, info in stats.videos.items():
+            path = next(v.path for v in infos if v.key == key)
             if "error" in info:
-                failed[next(v.path for v in infos if v.key == key)] = info["error"]
+                failed[path] = info["error"]
+            elif info.get("ended_early"):
+                damaged[path] = (
+                    f"damaged or truncated: read up to {info['last_time_s']:.1f} s, "
+                    f"skipped {info.get('skipped_s', 0):.1f} s (see run.json)"
+                )
 
         t = time.perf_counter()
         faces, crops, samples = [], {}, []
@@ -206,7 +217,9 @@ def run(
         write_report(out, faces, run_info, names)
         run_info["times_s"]["report"] = round(time.perf_counter() - t, 3)
         write_json(out / RUN_FILE, run_info)
-    return RunResult(out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names)
+    return RunResult(
+        out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names, damaged
+    )
 
 
 def assign_clusters(

@@ -293,10 +293,12 @@ def run(
         f"{res.faces} faces -> {res.clusters} clusters, {res.noise} noise in {res.wall_s:.1f} s; "
         f"open {res.out / 'report.html'}, rename folders in {res.out / 'clusters'} to name people"
     )
-    if res.failed:
-        for path, why in res.failed.items():
-            click.echo(f"skipped {path}: {_one_line(why)}", err=True)
-        sys.exit(2)
+    for path, why in res.damaged.items():
+        click.echo(f"damaged {path}: {_one_line(why)}", err=True)
+    for path, why in res.failed.items():
+        click.echo(f"skipped {path}: {_one_line(why)}", err=True)
+    if res.failed or res.damaged:
+        sys.exit(2)  # everything readable was processed and saved; the rest needs a look
 
 
 @cli.command()

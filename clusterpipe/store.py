@@ -30,7 +30,7 @@ def _disk_error(path: Path, e: OSError) -> StoreError:
             f"{path}: no space left on the device; free some space and run again "
             "(finished shards are kept)"
         )
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
         return StoreError(f"{path}: cannot write here ({e.strerror}); choose another --out")
     return StoreError(f"{path}: write failed ({e.strerror or e})")
 
