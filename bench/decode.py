@@ -1,7 +1,7 @@
 """Sampling strategies side by side on the benchmark clip: speed and exactness.
 
 Every strategy must return, for each whole second k, the first frame at or after k s.
-usage: python bench/decode.py [--minutes 2] [--fps 1]
+usage: python bench/decode.py [--seconds 120] [--fps 1]   (the first SECONDS of the 10 min clip)
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def opencv_read_all(path, fps):
+def opencv_read_all(path, fps, until):
     cap = cv2.VideoCapture(path)
     i, k, out = -1, 0, []
     while True:
         ok, img = cap.read()
-        if not ok:
+        if not ok or cap.get(cv2.CAP_PROP_POS_MSEC) / 1000 > until:
             break
         i += 1
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
@@ -42,15 +42,19 @@ def opencv_read_all(path, fps):
     return out
 
 
-def opencv_grab_retrieve(path, fps):
-    return [(s.time_s, s.image) for s in sample_frames(path, fps)]
-
-
-def opencv_seek(path, fps):
-    cap = cv2.VideoCapture(path)
-    duration = cap.get(cv2.CAP_PROP_FRAME_COUNT) / cap.get(cv2.CAP_PROP_FPS)
+def opencv_grab_retrieve(path, fps, until):
     out = []
-    for k in range(int(duration * fps) + 1):
+    for s in sample_frames(path, fps):
+        if s.time_s > until:
+            break
+        out.append((s.time_s, s.image))
+    return out
+
+
+def opencv_seek(path, fps, until):
+    cap = cv2.VideoCapture(path)
+    out = []
+    for k in range(int(until * fps) + 1):
         cap.set(cv2.CAP_PROP_POS_MSEC, 1000 * k / fps)
         ok, img = cap.read()
         if ok:
@@ -58,7 +62,7 @@ def opencv_seek(path, fps):
     return out
 
 
-def _pyav(path, fps, skip_nonref: bool):
+def _pyav(path, fps, until, skip_nonref: bool):
     import av
 
     out, k = [], 0
@@ -76,8 +80,12 @@ def _pyav(path, fps, skip_nonref: bool):
                 # Decode every frame within one frame period after a target in full.
                 near = (t * fps) % 1 < frame_s * fps * 1.5 or (t * fps) % 1 > 1 - 1e-3
                 s.codec_context.skip_frame = "DEFAULT" if near else "NONREF"
+            if packet.pts is not None and float(packet.pts * tb) > until + 1:
+                break
             for f in packet.decode():
                 t = float(f.pts * tb)
+                if t > until:
+                    continue
                 if t + 5e-4 >= k / fps:
                     out.append((round(t, 3), f.to_ndarray(format="bgr24")))
                     while k / fps <= t + 5e-4:
@@ -85,15 +93,15 @@ def _pyav(path, fps, skip_nonref: bool):
     return out
 
 
-def pyav_decode_all(path, fps):
-    return _pyav(path, fps, False)
+def pyav_decode_all(path, fps, until):
+    return _pyav(path, fps, until, False)
 
 
-def pyav_skip_nonref(path, fps):
-    return _pyav(path, fps, True)
+def pyav_skip_nonref(path, fps, until):
+    return _pyav(path, fps, until, True)
 
 
-def pyav_keyframe_seek(path, fps):
+def pyav_keyframe_seek(path, fps, until):
     import av
 
     out = []
@@ -101,8 +109,7 @@ def pyav_keyframe_seek(path, fps):
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         tb = s.time_base
-        duration = float(s.duration * tb) if s.duration else float(c.duration / 1e6)
-        for k in range(int(duration * fps) + 1):
+        for k in range(int(until * fps) + 1):
             target = k / fps
             c.seek(int(target / tb), stream=s, backward=True, any_frame=False)
             for f in c.decode(s):
@@ -125,17 +132,17 @@ STRATEGIES = [
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--fps", type=float, default=1.0)
     a = ap.parse_args()
-    path = str(make_clip(a.minutes))
-    video_s = a.minutes * 60
+    path = str(make_clip())
+    video_s = a.seconds
     ref = None
     print(f"clip: {path}")
     print(f"{'strategy':>22} {'wall s':>7} {'cpu s':>7} {'video s/wall s':>14} {'exact':>6}")
     for strategy in STRATEGIES:
         c0, t0 = cpu(), time.perf_counter()
-        got = strategy(path, a.fps)
+        got = strategy(path, a.fps, a.seconds)
         wall, used = time.perf_counter() - t0, cpu() - c0
         if ref is None:
             ref = got

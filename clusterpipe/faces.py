@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import EncodeSettings
 from .errors import ModelError
+from .registry import Registered
 
 log = logging.getLogger("clusterpipe")
 
@@ -58,15 +59,10 @@ def _dlib():
     return dlib
 
 
-class Detector:
+class Detector(Registered):
     """Base of face detectors: detect(rgb) -> dlib rectangles in that image's pixels."""
 
-    name: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Detector]]] = {}
-
-    def __init_subclass__(cls, **kw) -> None:
-        super().__init_subclass__(**kw)
-        Detector.registry[cls.name] = cls
 
     def __init__(self, upsample: int, folder: Path | None = None) -> None:
         self.upsample = upsample

@@ -77,17 +77,6 @@ def _put(q, item, stop) -> bool:
     return False
 
 
-def _error_message(stage: str, e: BaseException) -> tuple:
-    if isinstance(e, ClusterpipeError):
-        return ("error", stage, str(e), traceback.format_exc())
-    return (
-        "error",
-        stage,
-        f"the {stage} stage failed: {type(e).__name__}: {e}",
-        traceback.format_exc(),
-    )
-
-
 class FrameRing:
     """Shared-memory slots for original frames: the reader copies a frame in once, a worker
     reads it in place and frees the slot; only slot numbers travel through queues."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BITS = 12  # frame index coded as 12 black/white squares along the top
+CLI = [sys.executable, "-m", "clusterpipe"]
+
+
+def run_args(video, out, *extra) -> list[str]:
+    """argv of `clusterpipe run VIDEO --out OUT --no-progress EXTRA...` in a subprocess."""
+    return [*CLI, "run", str(video), "--out", str(out), "--no-progress", *map(str, extra)]
 
 
 def data_root() -> Path:
@@ -135,25 +142,12 @@ def write_mp4(
 def dev_run(data_dir, tmp_path_factory):
     """`clusterpipe run` of the dev footage with the defaults (shared by several tests)."""
     import subprocess
-    import sys
     import time
 
     out = tmp_path_factory.mktemp("dev") / "out"
-    video = data_dir / "dev" / "footage.mp4"
     t0 = time.perf_counter()
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clusterpipe",
-            "run",
-            str(video),
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
+        run_args(data_dir / "dev" / "footage.mp4", out), capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     print(f"dev footage run: {time.perf_counter() - t0:.1f} s wall")

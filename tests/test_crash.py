@@ -10,22 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import run_args
+
 CLI = [sys.executable, "-m", "clusterpipe"]
 
 
 def _args(video, out):
-    return [
-        *CLI,
-        "run",
-        str(video),
-        "--out",
-        str(out),
-        "--no-progress",
-        "-j",
-        "2",
-        "--segment-seconds",
-        "3",
-    ]
+    return run_args(video, out, "-j", 2, "--segment-seconds", 3)
 
 
 def _faces(out: Path) -> list[tuple]:

@@ -21,6 +21,7 @@ from clusterpipe.evaluate import iou_matrix, load_ground_truth, match_boxes
 from clusterpipe.faces import FaceEncoder
 from clusterpipe.generate.crops import yolo_to_box
 
+from .conftest import run_args
 from .test_export import check_coco, check_imagefolder, check_yolo
 
 CLI = [sys.executable, "-m", "clusterpipe"]
@@ -204,18 +205,7 @@ def _children(pid: int) -> list[int]:
 def test_a_killed_encoder_stops_the_run_clearly_and_resume_finishes(data_dir, tmp_path):
     video = data_dir / "dev" / "footage.mp4"
     out = tmp_path / "out"
-    args = [
-        *CLI,
-        "run",
-        str(video),
-        "--out",
-        str(out),
-        "--no-progress",
-        "-j",
-        "2",
-        "--segment-seconds",
-        "10",
-    ]
+    args = run_args(video, out, "-j", 2, "--segment-seconds", 10)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(out.glob("shards/*/*.json")) and time.monotonic() < deadline:

@@ -7,18 +7,14 @@ from typing import ClassVar
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError
 from ..pipeline import EncodeStats, Job
+from ..registry import Registered
 from ..store import ShardStore
 
 
-class Engine:
+class Engine(Registered):
     """Base of engines: encode(jobs) writes one shard per segment into the store."""
 
-    name: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Engine]]] = {}
-
-    def __init_subclass__(cls, **kw) -> None:
-        super().__init_subclass__(**kw)
-        Engine.registry[cls.name] = cls
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from ..generate import CLUSTERS_DIR
 from ..generate.crops import portrait_box, yolo_line
 from ..people import RunFolder
 from ..records import Face
+from ..registry import Registered
 from ..store import RUN_FILE, read_json
 
 log = logging.getLogger("clusterpipe")
@@ -34,15 +35,10 @@ class Item:
     split: str = "train"
 
 
-class Exporter:
+class Exporter(Registered):
     """Base of dataset formats; subclasses register under `name`."""
 
-    name: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Exporter]]] = {}
-
-    def __init_subclass__(cls, **kw) -> None:
-        super().__init_subclass__(**kw)
-        Exporter.registry[cls.name] = cls
 
     def __init__(self, root: Path) -> None:
         self.root = root  # where the dataset will live once written (absolute)
