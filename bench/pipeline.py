@@ -29,6 +29,7 @@ def run_once(video: Path, workers: int, engine: str) -> dict:
                 sys.executable,
                 "-m",
                 "clusterpipe",
+                "-q",
                 "run",
                 str(video),
                 "--out",
@@ -38,7 +39,6 @@ def run_once(video: Path, workers: int, engine: str) -> dict:
                 "--engine",
                 engine,
                 "--no-progress",
-                "-q",
             ],
             check=True,
         )
