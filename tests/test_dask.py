@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -68,37 +67,37 @@ def test_a_killed_worker_loses_and_doubles_nothing(faces_video, reference, tmp_p
     from dask.distributed import Client, LocalCluster
 
     out = tmp_path / "out"
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        pids = list(client.run(os.getpid).values())
-        killed = []
-
-        def kill_after_first_shard():
-            deadline = time.monotonic() + 120
-            while not list(out.glob("shards/*/*.json")) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            os.kill(pids[0], signal.SIGKILL)  # a worker dies mid-run
-            killed.append(pids[0])
-
-        t = threading.Thread(target=kill_after_first_shard)
-        t.start()
-        run(
-            [str(faces_video)],
-            out,
-            RunSettings(
-                workers=2,
-                segment_seconds=3,
-                progress=False,
-                engine="dask",
-                address=cluster.scheduler_address,
-            ),
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        with Client(cluster) as client:
+            pids = list(client.run(os.getpid).values())
+        # The run is a separate process, as a user's would be: one Dask client per process.
+        proc = subprocess.Popen(
+            [
+                *CLI,
+                "run",
+                str(faces_video),
+                "--out",
+                str(out),
+                "--engine",
+                "dask",
+                "--address",
+                cluster.scheduler_address,
+                "--segment-seconds",
+                "3",
+                "--no-progress",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        t.join()
-    assert killed
+        deadline = time.monotonic() + 120
+        while not list(out.glob("shards/*/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(pids[0], signal.SIGKILL)  # a worker dies mid-run
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
     assert_same_result(reference, out)
 
 
