@@ -123,6 +123,20 @@ def cli(verbose: int, quiet: bool) -> None:
     "(aspect kept, never enlarged) before detection.",
 )
 @click.option(
+    "--fine-size",
+    default=f"{_E.fine_width}x{_E.fine_height}",
+    show_default=True,
+    callback=lambda c, p, v: (0, 0) if v in ("0", "off") else _parse_size(c, p, v),
+    help="A second, finer detection pass on the frame shrunk to fit WIDTHxHEIGHT finds "
+    "faces too small for the --max-size pass (skipped for small videos); 0 = off.",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Fast preset: no finer pass (--fine-size 0): about "
+    "4x less detection CPU on 1080p, but faces under ~70 px wide are mostly missed.",
+)
+@click.option(
     "--detector",
     type=click.Choice(DETECTORS),
     default=_E.detector,
@@ -233,6 +247,8 @@ def run(
     out,
     fps,
     max_size,
+    fine_size,
+    fast,
     detector,
     upsample,
     workers,
@@ -265,6 +281,8 @@ def run(
             fps=fps,
             max_width=max_size[0],
             max_height=max_size[1],
+            fine_width=0 if fast else fine_size[0],
+            fine_height=0 if fast else fine_size[1],
             detector=detector,
             upsample=upsample,
         ),

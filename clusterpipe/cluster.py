@@ -15,6 +15,8 @@ log = logging.getLogger("clusterpipe")
 
 # Two faces of one frame closer than this are allowed in one cluster (a mirror, a screen, a
 # poster): dlib puts the same person at 0.2-0.45 and different people mostly above 0.55.
+# cluster_faces passes eps instead: faces within eps are neighbours by DBSCAN's own definition,
+# and on hard footage (small, blurred) the same person twice in a frame is often 0.35-0.5 apart.
 SAME_FRAME_TOLERANCE = 0.35
 # Measured (bench/cluster.py): both take under a second at 10k; at 100k scikit-learn needs
 # 29 s and 1.2 GB against 3.6 s and 0.5 GB, and it cannot hold 1M faces' neighbourhoods.
@@ -186,12 +188,12 @@ def cluster_faces(
     encodings = np.asarray(encodings, dtype=np.float64)
     labels = dbscan(encodings, eps, min_samples)
     if tracks is not None and len(labels):
-        labels = merge_by_tracks(labels, tracks, frames, encodings)
+        labels = merge_by_tracks(labels, tracks, frames, encodings, tolerance=eps)
     if split_same_frame and len(labels):
         next_label = labels.max() + 1
         for c in np.unique(labels[labels >= 0]):
             members = np.flatnonzero(labels == c)
-            links = cannot_links(frames, encodings, members)
+            links = cannot_links(frames, encodings, members, tolerance=eps)
             if not links:
                 continue
             sub = split_by_cannot_links(encodings[members], links)

@@ -29,6 +29,10 @@ class EncodeSettings:
     max_height: int = 500
     detector: str = "hog"
     upsample: int = 1
+    # A second, finer detection pass on the frame shrunk to fit this size (0 = off), for faces
+    # too small for the 700x500 pass; skipped where the original is not much larger than that.
+    fine_width: int = 1280
+    fine_height: int = 720
 
     def __post_init__(self) -> None:
         if not (0 < self.fps <= 120):
@@ -39,6 +43,15 @@ class EncodeSettings:
             raise ClusterpipeError(f"--detector must be one of {', '.join(DETECTORS)}")
         if not (0 <= self.upsample <= 3):
             raise ClusterpipeError(f"--upsample must be 0..3, got {self.upsample}")
+        if (self.fine_width or self.fine_height) and (
+            self.fine_width < self.max_width or self.fine_height < self.max_height
+        ):
+            raise ClusterpipeError("--fine-size must be larger than --max-size (or 0 for off)")
+
+    @property
+    def fine(self) -> bool:
+        """Whether the finer second pass is on."""
+        return bool(self.fine_width and self.fine_height)
 
     def fingerprint(self) -> str:
         """Short hash of the settings plus the format version; shards carry it."""
@@ -84,4 +97,4 @@ class RunSettings:
             raise ClusterpipeError("--segment-seconds must be > 0")
 
 
-SHARD_FORMAT = 3  # 2: crops cut by the workers, one pack per shard; 3: frame signatures
+SHARD_FORMAT = 4  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass

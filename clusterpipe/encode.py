@@ -29,24 +29,66 @@ class FrameResult:
     signature: list[float] | None = None  # colour signature for shot-cut detection
 
 
-def process_frame(encoder, image: np.ndarray, settings: EncodeSettings) -> FrameResult:
-    """Everything a worker does with one sampled original-resolution BGR frame."""
-    h, w = image.shape[:2]
-    small = resize_to_fit(image, settings.max_width, settings.max_height)
-    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-    t0 = time.process_time()
-    boxes, encs = encoder(rgb)
-    cpu = time.process_time() - t0
-    sx, sy = w / small.shape[1], h / small.shape[0]
-    original = [
+# The fine pass runs only where the first pass threw away most pixels: originals at least twice
+# as wide as the first-pass frame (1080p and up). Below that (720p) the first pass, upsampled
+# once, already reaches faces of ~40 px in the original.
+FINE_MIN_GAIN = 2.0
+
+
+def _to_original(boxes: np.ndarray, scale: tuple[float, float], w: int, h: int) -> list:
+    sx, sy = scale
+    return [
         [
             max(0, round(x1 * sx)),
             max(0, round(y1 * sy)),
             min(w, round(x2 * sx)),
             min(h, round(y2 * sy)),
         ]
-        for x1, y1, x2, y2 in boxes.tolist()
+        for x1, y1, x2, y2 in np.asarray(boxes).reshape(-1, 4).tolist()
     ]
+
+
+def _new_faces(found: list, known: list) -> list[int]:
+    """Indices of `found` boxes whose centre lies in no `known` box."""
+    keep = []
+    for i, (x1, y1, x2, y2) in enumerate(found):
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        if not any(a <= cx <= c and b <= cy <= d for a, b, c, d in known):
+            keep.append(i)
+    return keep
+
+
+def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings):
+    """Boxes (original pixels, left to right) and encodings of a BGR frame; the first pass on
+    the frame shrunk to max size, then the finer pass for faces the first one was too coarse
+    for. Returns (boxes, encodings (n, 128), small frame, detector+encoder CPU seconds)."""
+    h, w = image.shape[:2]
+    small = resize_to_fit(image, settings.max_width, settings.max_height)
+    t0 = time.process_time()
+    boxes, encs = encoder(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+    original = _to_original(boxes, (w / small.shape[1], h / small.shape[0]), w, h)
+    cpu = time.process_time() - t0
+    if settings.fine:
+        if w >= FINE_MIN_GAIN * small.shape[1]:
+            fine = resize_to_fit(image, settings.fine_width, settings.fine_height)
+            t0 = time.process_time()
+            rgb = cv2.cvtColor(fine, cv2.COLOR_BGR2RGB)
+            fine_boxes = encoder.locate(rgb)
+            scale = (w / fine.shape[1], h / fine.shape[0])
+            extra = _new_faces(_to_original(fine_boxes, scale, w, h), original)
+            if extra:
+                extra_encs = encoder.encode(rgb, fine_boxes[extra])
+                original += _to_original(fine_boxes[extra], scale, w, h)
+                encs = np.vstack([encs, extra_encs])
+            cpu += time.process_time() - t0
+    order = sorted(range(len(original)), key=lambda i: (original[i][0], original[i][1]))
+    return [original[i] for i in order], encs[order], small, cpu
+
+
+def process_frame(encoder, image: np.ndarray, settings: EncodeSettings) -> FrameResult:
+    """Everything a worker does with one sampled original-resolution BGR frame."""
+    h, w = image.shape[:2]
+    original, encs, small, cpu = detect_and_encode(encoder, image, settings)
     crops, labels = [], []
     for i, box in enumerate(original):
         cx1, cy1, cx2, cy2 = crop = portrait_box(box, w, h)

@@ -149,7 +149,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
     """(time_s or None, box in original pixels, encoding) for each face of an image or video."""
-    from .video import probe, resize_to_fit, sample_frames
+    from .encode import detect_and_encode
+    from .video import probe, sample_frames
 
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -164,11 +165,8 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         info = probe(path)
         frames = ((s.time_s, s.image) for s in sample_frames(info.path, settings.fps))
     for t, image in frames:
-        small = resize_to_fit(image, settings.max_width, settings.max_height)
-        boxes, encs = encoder(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
-        sx, sy = image.shape[1] / small.shape[1], image.shape[0] / small.shape[0]
-        for b, e in zip(boxes, encs):
-            box = [round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)]
+        boxes, encs, _, _ = detect_and_encode(encoder, image, settings)
+        for box, e in zip(boxes, encs):
             yield t, box, e
 
 
