@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .evaluate import iou_matrix
+
 CUT_DISTANCE = 0.5  # L1 distance of colour signatures (sum 2) above which samples straddle a cut
 TRACK_IOU = 0.3  # boxes of one face one sample apart overlap at least this much
 TRACK_DISTANCE = 0.6  # and their encodings are at most this far apart
@@ -31,15 +33,6 @@ def is_cut(
     if a is None or b is None:
         return True
     return float(np.abs(np.asarray(a) - np.asarray(b)).sum()) > threshold
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(axis=2)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def build_tracks(
@@ -69,7 +62,7 @@ def build_tracks(
         a, b = faces_of.get(prev[:2], []), faces_of.get(cur[:2], [])
         if not a or not b:
             continue
-        iou = _iou(boxes[a].astype(float), boxes[b].astype(float))
+        iou = iou_matrix(boxes[a], boxes[b])
         dist = np.linalg.norm(encodings[a][:, None] - encodings[b][None], axis=2)
         ok = (iou >= TRACK_IOU) & (dist <= TRACK_DISTANCE)
         rows, cols = linear_sum_assignment(-(iou + ok))
