@@ -38,10 +38,20 @@ def test_keep_vetoes_decoding_and_report_counts_frames(coded_video):
     assert report.frames_read == 150
 
 
-def test_wanted_frames_only(coded_video):
-    path = coded_video(n=90, fps=30.0)
-    got = [(s.frame_index, read_code(s.image)) for s in sample_frames(str(path), wanted={7, 44})]
-    assert got == [(7, 7), (44, 44)]
+def test_start_and_until_give_the_same_samples_as_a_full_pass(coded_video):
+    path = str(coded_video(n=300, fps=30.0))
+    full = [(s.frame_index, s.time_s) for s in sample_frames(path, 1.0)]
+    report = ReadReport()
+    part = [
+        (s.frame_index, read_code(s.image), s.time_s)
+        for s in sample_frames(path, 1.0, report, start_s=4.0, until=lambda t: t >= 7.0)
+    ]
+    assert [(i, t) for i, _, t in part] == [x for x in full if 4.0 <= x[1] < 7.0]
+    assert all(i == code for i, code, _ in part)  # sought, yet the right frames
+    assert report.stopped_early
+    tail = ReadReport()
+    assert [s.frame_index for s in sample_frames(path, 1.0, tail, start_s=8.0)] == [240, 270]
+    assert not tail.stopped_early
 
 
 @pytest.mark.parametrize(

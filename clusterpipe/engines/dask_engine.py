@@ -18,71 +18,52 @@ from ..errors import ClusterpipeError, InputError, WorkerError
 from ..pipeline import EncodeStats, Job, segment_of
 from ..records import VideoInfo
 from ..store import ShardStore
+from ..video import ReadReport, sample_frames
 from . import Engine
 
 log = logging.getLogger("clusterpipe")
 
 RETRIES = 3
 IN_FLIGHT_PER_WORKER = 2
-SEEK_MARGIN_S = 1.0  # seek this far before a segment, then decode forward to exact times
 
 
 def encode_segment(
     video: dict, segment: int, segment_seconds: float, settings: dict, out: str, fingerprint: str
 ) -> dict:
     """On a worker: sample, detect and encode one segment, write its shard; return counts."""
-    import cv2
-
     from ..encode import process_frame
     from ..faces import FaceEncoder
 
     info = VideoInfo(**video)
     enc = EncodeSettings(**settings)
-    start, end = segment * segment_seconds, (segment + 1) * segment_seconds
-    cap = cv2.VideoCapture(info.path)
-    if not cap.isOpened():
+    encoder = _encoder(enc, FaceEncoder)
+    report = ReadReport()
+    results, cpu = [], 0.0
+    try:
+        for s in sample_frames(
+            info.path,
+            enc.fps,
+            report,
+            keep=lambda t: segment_of(t, segment_seconds) == segment,
+            start_s=segment * segment_seconds,
+            until=lambda t: segment_of(t, segment_seconds) > segment,
+        ):
+            res = process_frame(encoder, s.image, enc)
+            cpu += res.cpu_s
+            results.append((s.frame_index, s.time_s, res))
+    except InputError:
         raise InputError(
             f"{info.path}: cannot be opened on worker {socket.gethostname()}; "
             "videos must be readable at the same path on every worker"
-        )
-    encoder = _encoder(enc, FaceEncoder)
-    step = 1.0 / enc.fps
-    k = math.ceil(start * enc.fps - 1e-9)
-    results, cpu, eof = [], 0.0, True
-    try:
-        if start > SEEK_MARGIN_S:
-            cap.set(cv2.CAP_PROP_POS_MSEC, (start - SEEK_MARGIN_S) * 1000.0)
-        while True:
-            if not cap.grab():
-                break
-            index = int(cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1
-            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if t + 5e-4 < k * step:
-                continue
-            if segment_of(t, segment_seconds) > segment:
-                eof = False
-                break
-            while k * step <= t + 5e-4:
-                k += 1
-            if segment_of(t, segment_seconds) < segment:
-                continue
-            ok, image = cap.retrieve()
-            if not ok or image is None:
-                continue
-            res = process_frame(encoder, image, enc)
-            cpu += res.cpu_s
-            results.append((index, round(t, 3), res))
-    finally:
-        cap.release()
+        ) from None
     if results:
         ShardStore(out, fingerprint).write_segment(info, segment, results)
     return {
         "segment": segment,
         "frames": len(results),
         "cpu_s": cpu,
-        "eof": eof,
+        "eof": not report.stopped_early,
         "faces": sum(len(r[2].boxes) for r in results),
-        "end_s": end,
     }
 
 
