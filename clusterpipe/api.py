@@ -222,26 +222,37 @@ def run(
     )
 
 
+def face_tracks(faces: list[Face], samples: Sequence[tuple]) -> np.ndarray:
+    """Track id per face; `samples` are (video, frame_index, signature) of every sampled frame
+    in time order per video."""
+    faces_of: dict[tuple, list[int]] = defaultdict(list)
+    for i, f in enumerate(faces):
+        faces_of[(f.video, f.frame_index)].append(i)
+    boxes = np.array([f.box for f in faces], dtype=np.int64).reshape(-1, 4)
+    enc = np.array([f.encoding for f in faces], dtype=np.float64)
+    return build_tracks(list(samples), boxes, enc, faces_of)
+
+
 def assign_clusters(
-    faces: list[Face], settings: RunSettings, samples: Sequence[tuple] = ()
+    faces: list[Face],
+    settings: RunSettings,
+    samples: Sequence[tuple] = (),
+    tracks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster faces in place (sets Face.cluster, and Face.nearest for noise); return labels.
 
-    `samples` are (video, frame_index, signature) of every sampled frame in time order per
-    video; with the `tracks` setting they link faces across samples of one shot.
+    With the `tracks` setting, faces are linked across samples of one shot: pass `samples`
+    (see face_tracks), or `tracks` already computed from them.
     """
     if not faces:
         return np.zeros(0, dtype=np.int64)
     enc = np.array([f.encoding for f in faces], dtype=np.float64)
     frames = [(f.video, f.frame_index) for f in faces]
     c = settings.cluster
-    tracks = None
-    if c.tracks and samples:
-        faces_of: dict[tuple, list[int]] = defaultdict(list)
-        for i, key in enumerate(frames):
-            faces_of[key].append(i)
-        boxes = np.array([f.box for f in faces], dtype=np.int64)
-        tracks = build_tracks(list(samples), boxes, enc, faces_of)
+    if not c.tracks:
+        tracks = None
+    elif tracks is None and samples:
+        tracks = face_tracks(faces, samples)
     labels = cluster_faces(enc, frames, c.eps, c.min_samples, c.split_same_frame, tracks)
     near_label, near_dist = nearest_clusters(enc, labels)
     noise = np.flatnonzero(labels < 0)
@@ -296,7 +307,7 @@ def tune(
     if not faces:
         raise ClusterpipeError(f"{out}: the run found no faces; nothing to tune")
     gt = load_ground_truth(ground_truth)
-    samples = load_samples(out)
+    track_ids = face_tracks(faces, load_samples(out))  # the same for every setting tried
     rows = []
     for eps in eps_values:
         for ms in min_samples_values:
@@ -305,7 +316,7 @@ def tune(
                     c = ClusterSettings(
                         eps=eps, min_samples=ms, tracks=tracks, split_same_frame=split
                     )
-                    assign_clusters(faces, RunSettings(cluster=c, workers=1), samples)
+                    assign_clusters(faces, RunSettings(cluster=c, workers=1), tracks=track_ids)
                     score = evaluate(
                         [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces],
                         gt,
