@@ -15,7 +15,7 @@ pytest.importorskip("distributed", reason="the dask extra is not installed")
 from clusterpipe.api import run  # noqa: E402
 from clusterpipe.config import RunSettings  # noqa: E402
 
-CLI = [sys.executable, "-m", "clusterpipe"]
+from .conftest import run_args  # noqa: E402
 
 
 def _faces(out):
@@ -36,18 +36,7 @@ def assert_same_result(a, b):
 def test_local_cluster_equals_local_engine_on_dev_footage(dev_run, data_dir, tmp_path):
     out = tmp_path / "dask"
     result = subprocess.run(
-        [
-            *CLI,
-            "run",
-            str(data_dir / "dev" / "footage.mp4"),
-            "--out",
-            str(out),
-            "--engine",
-            "dask",
-            "--workers",
-            "2",
-            "--no-progress",
-        ],
+        run_args(data_dir / "dev" / "footage.mp4", out, "--engine", "dask", "--workers", 2),
         capture_output=True,
         text=True,
     )
@@ -74,20 +63,16 @@ def test_a_killed_worker_loses_and_doubles_nothing(faces_video, reference, tmp_p
             pids = list(client.run(os.getpid).values())
         # The run is a separate process, as a user's would be: one Dask client per process.
         proc = subprocess.Popen(
-            [
-                *CLI,
-                "run",
-                str(faces_video),
-                "--out",
-                str(out),
+            run_args(
+                faces_video,
+                out,
                 "--engine",
                 "dask",
                 "--address",
                 cluster.scheduler_address,
                 "--segment-seconds",
-                "3",
-                "--no-progress",
-            ],
+                3,
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -148,20 +133,9 @@ def test_against_a_scheduler_started_as_separate_processes(faces_video, referenc
         )
         out = tmp_path / "out"
         result = subprocess.run(
-            [
-                *CLI,
-                "run",
-                str(faces_video),
-                "--out",
-                str(out),
-                "--engine",
-                "dask",
-                "--address",
-                address,
-                "--segment-seconds",
-                "3",
-                "--no-progress",
-            ],
+            run_args(
+                faces_video, out, "--engine", "dask", "--address", address, "--segment-seconds", 3
+            ),
             capture_output=True,
             text=True,
             timeout=300,
@@ -181,17 +155,9 @@ def test_against_a_scheduler_started_as_separate_processes(faces_video, referenc
 def test_unreachable_scheduler_is_a_clear_error(faces_video, tmp_path):
     port = _free_port()
     result = subprocess.run(
-        [
-            *CLI,
-            "run",
-            str(faces_video),
-            "--out",
-            str(tmp_path / "o"),
-            "--engine",
-            "dask",
-            "--address",
-            f"tcp://127.0.0.1:{port}",
-        ],
+        run_args(
+            faces_video, tmp_path / "o", "--engine", "dask", "--address", f"tcp://127.0.0.1:{port}"
+        ),
         capture_output=True,
         text=True,
         timeout=120,

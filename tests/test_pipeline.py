@@ -69,9 +69,7 @@ def test_faces_jsonl_records(first_run):
 
 
 def test_resume_reuses_every_shard_and_gives_the_same_result(first_run, tmp_path):
-    out, _ = first_run
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy)
+    out, copy = first_run[0], _copy(first_run, tmp_path)
     before = (copy / "faces.jsonl").read_text()
     run([str(_video(out))], copy, _settings())
     info = _run_info(copy)
@@ -80,9 +78,7 @@ def test_resume_reuses_every_shard_and_gives_the_same_result(first_run, tmp_path
 
 
 def test_resume_redoes_only_missing_and_damaged_shards(first_run, tmp_path):
-    out, _ = first_run
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy)
+    out, copy = first_run[0], _copy(first_run, tmp_path)
     before = (copy / "faces.jsonl").read_text()
     shards = sorted(copy.glob("shards/*/*.json"))
     shards[1].unlink()  # missing: segment 5-10 s
@@ -95,9 +91,7 @@ def test_resume_redoes_only_missing_and_damaged_shards(first_run, tmp_path):
 
 
 def test_other_encoding_settings_do_not_mix(first_run, tmp_path):
-    out, _ = first_run
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy)
+    out, copy = first_run[0], _copy(first_run, tmp_path)
     other = _settings(encode=EncodeSettings(upsample=0))
     with pytest.raises(StoreError, match="other encoding settings.*--fresh"):
         run([str(_video(out))], copy, other)
@@ -113,9 +107,7 @@ def test_other_encoding_settings_do_not_mix(first_run, tmp_path):
 
 
 def test_named_folders_are_never_overwritten(first_run, tmp_path):
-    out, _ = first_run
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy)
+    out, copy = first_run[0], _copy(first_run, tmp_path)
     (copy / "clusters" / "Face_0").rename(copy / "clusters" / "alice")
     with pytest.raises(StoreError, match="folders you named \\(alice\\)"):
         run([str(_video(out))], copy, _settings())
@@ -132,6 +124,13 @@ def test_faces_match_between_one_and_two_workers(first_run, tmp_path):
     a = [(f.id, f.box, f.encoding) for f in read_faces(out / "faces.jsonl")]
     b = [(f.id, f.box, f.encoding) for f in read_faces(tmp_path / "one" / "faces.jsonl")]
     assert a == b
+
+
+def _copy(first_run, tmp_path):
+    """A copy of the first run's output folder, for a test to change."""
+    copy = tmp_path / "out"
+    shutil.copytree(first_run[0], copy)
+    return copy
 
 
 def _video(out):
