@@ -36,13 +36,11 @@ def make_clip(minutes: float = 10.0, gop: int = 250, size=(1920, 1080), fps: int
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
         s.codec_context.gop_size = gop
+        # x264's own settings go through x264-params (unknown top-level options are ignored).
         s.options = {
             "preset": "veryfast",
-            "bframes": "3",
-            "keyint": str(gop),
-            "min-keyint": str(gop),
-            "scenecut": "0",
             "crf": "23",
+            "x264-params": f"bframes=3:keyint={gop}:min-keyint={gop}:scenecut=0",
         }
         s.codec_context.time_base = Fraction(1, fps)
         for i in range(n):

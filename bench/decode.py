@@ -42,13 +42,20 @@ def opencv_read_all(path, fps, until):
     return out
 
 
-def opencv_grab_retrieve(path, fps, until):
-    out = []
-    for s in sample_frames(path, fps):
-        if s.time_s > until:
-            break
-        out.append((s.time_s, s.image))
-    return out
+def _library(decoder):
+    def strategy(path, fps, until):
+        out = []
+        for s in sample_frames(path, fps, decoder=decoder, until=lambda t: t > until):
+            out.append((s.time_s, s.image))
+        return out
+
+    return strategy
+
+
+opencv_grab_retrieve = _library("opencv")
+opencv_grab_retrieve.__name__ = "opencv_grab_retrieve"
+pyav_skip_unneeded = _library("pyav")
+pyav_skip_unneeded.__name__ = "pyav_skip_unneeded"
 
 
 def opencv_seek(path, fps, until):
@@ -62,43 +69,22 @@ def opencv_seek(path, fps, until):
     return out
 
 
-def _pyav(path, fps, until, skip_nonref: bool):
+def pyav_decode_all(path, fps, until):
     import av
 
     out, k = [], 0
     with av.open(path) as c:
         s = c.streams.video[0]
-        s.thread_type = "AUTO"
         tb = s.time_base
-        # Frames that can never be a target are not needed unless others reference them.
-        if skip_nonref:
-            s.codec_context.skip_frame = "NONREF"
-        frame_s = 1 / float(s.average_rate)
-        for packet in c.demux(s):
-            if skip_nonref and packet.pts is not None:
-                t = float(packet.pts * tb)
-                # Decode every frame within one frame period after a target in full.
-                near = (t * fps) % 1 < frame_s * fps * 1.5 or (t * fps) % 1 > 1 - 1e-3
-                s.codec_context.skip_frame = "DEFAULT" if near else "NONREF"
-            if packet.pts is not None and float(packet.pts * tb) > until + 1:
+        for f in c.decode(s):
+            t = float(f.pts * tb)
+            if t > until:
                 break
-            for f in packet.decode():
-                t = float(f.pts * tb)
-                if t > until:
-                    continue
-                if t + 5e-4 >= k / fps:
-                    out.append((round(t, 3), f.to_ndarray(format="bgr24")))
-                    while k / fps <= t + 5e-4:
-                        k += 1
+            if t + 5e-4 >= k / fps:
+                out.append((round(t, 3), f.to_ndarray(format="bgr24")))
+                while k / fps <= t + 5e-4:
+                    k += 1
     return out
-
-
-def pyav_decode_all(path, fps, until):
-    return _pyav(path, fps, until, False)
-
-
-def pyav_skip_nonref(path, fps, until):
-    return _pyav(path, fps, until, True)
 
 
 def pyav_keyframe_seek(path, fps, until):
@@ -125,7 +111,7 @@ STRATEGIES = [
     opencv_grab_retrieve,
     opencv_seek,
     pyav_decode_all,
-    pyav_skip_nonref,
+    pyav_skip_unneeded,
     pyav_keyframe_seek,
 ]
 

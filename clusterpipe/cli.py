@@ -12,7 +12,14 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import DETECTORS, ClusterSettings, EncodeSettings, RunSettings, default_workers
+from .config import (
+    DECODERS,
+    DETECTORS,
+    ClusterSettings,
+    EncodeSettings,
+    RunSettings,
+    default_workers,
+)
 from .errors import ClusterpipeError
 from .gallery import DEFAULT_THRESHOLD
 
@@ -152,6 +159,14 @@ def cli(verbose: int, quiet: bool) -> None:
     "costs about 4x the time.",
 )
 @click.option(
+    "--decoder",
+    type=click.Choice(DECODERS),
+    default=_E.decoder,
+    show_default=True,
+    help="Video decoder; both sample the same frames. pyav skips the frames no sample "
+    "needs (about half the decoding CPU on H.264 with B-frames); opencv decodes every frame.",
+)
+@click.option(
     "-j",
     "--workers",
     type=click.IntRange(1, 256),
@@ -251,6 +266,7 @@ def run(
     fast,
     detector,
     upsample,
+    decoder,
     workers,
     eps,
     min_samples,
@@ -285,6 +301,7 @@ def run(
             fine_height=0 if fast else fine_size[1],
             detector=detector,
             upsample=upsample,
+            decoder=decoder,
         ),
         cluster=ClusterSettings(
             eps=eps,

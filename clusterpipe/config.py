@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from .errors import ClusterpipeError
 
 DETECTORS = ("hog", "cnn")
+DECODERS = ("pyav", "opencv")
 
 
 def default_workers() -> int:
@@ -33,6 +34,9 @@ class EncodeSettings:
     # too small for the 700x500 pass; skipped where the original is not much larger than that.
     fine_width: int = 1280
     fine_height: int = 720
+    # Which decoders.Decoder samples the frames; both return the same frames, pyav with about
+    # half the decode CPU on H.264 with B-frames (bench/decode.py).
+    decoder: str = "pyav"
 
     def __post_init__(self) -> None:
         if not (0 < self.fps <= 120):
@@ -41,6 +45,8 @@ class EncodeSettings:
             raise ClusterpipeError("--max-size must be at least 32x32")
         if self.detector not in DETECTORS:
             raise ClusterpipeError(f"--detector must be one of {', '.join(DETECTORS)}")
+        if self.decoder not in DECODERS:
+            raise ClusterpipeError(f"--decoder must be one of {', '.join(DECODERS)}")
         if not (0 <= self.upsample <= 3):
             raise ClusterpipeError(f"--upsample must be 0..3, got {self.upsample}")
         if (self.fine_width or self.fine_height) and (

@@ -163,7 +163,10 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         frames = [(None, image)]
     else:
         info = probe(path)
-        frames = ((s.time_s, s.image) for s in sample_frames(info.path, settings.fps))
+        frames = (
+            (s.time_s, s.image)
+            for s in sample_frames(info.path, settings.fps, decoder=settings.decoder)
+        )
     for t, image in frames:
         boxes, encs, _, _ = detect_and_encode(encoder, image, settings)
         for box, e in zip(boxes, encs):

@@ -149,7 +149,9 @@ def _reader(
                 return segment_of(t, seg_s) not in done
 
             try:
-                for s in sample_frames(job.video.path, enc.fps, report, keep=keep):
+                for s in sample_frames(
+                    job.video.path, enc.fps, report, keep=keep, decoder=enc.decoder
+                ):
                     if stop.is_set():
                         return
                     seg = segment_of(s.time_s, seg_s)

@@ -20,7 +20,7 @@ from .records import VideoInfo
 log = logging.getLogger("clusterpipe")
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts"}
-_MAX_SANE_FPS = 1000.0
+MAX_SANE_FPS = 1000.0
 SEEK_MARGIN_S = 1.0  # seek this far before a start time, then decode forward to exact times
 
 
@@ -73,7 +73,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise InputError(f"{p}: no frame could be decoded (damaged or unsupported codec)")
     finally:
         cap.release()
-    if not (0 < fps <= _MAX_SANE_FPS) or math.isnan(fps):
+    if not (0 < fps <= MAX_SANE_FPS) or math.isnan(fps):
         log.warning("%s: container reports fps=%s; using frame timestamps only", p, fps)
         fps = 0.0
     if count < 0 or count > 10_000_000:
@@ -141,6 +141,7 @@ class ReadReport:
     """What a sampling pass saw; filled while iterating."""
 
     frames_read: int = 0
+    frames_decoded: int = 0  # frames the decoder produced (the rest were skipped)
     last_time_s: float = 0.0
     damaged_frames: int = 0
     stopped_early: bool = False  # ended by `until`, not by the end of the stream
@@ -153,6 +154,7 @@ def sample_frames(
     keep: Callable[[float], bool] | None = None,
     start_s: float = 0.0,
     until: Callable[[float], bool] | None = None,
+    decoder: str = "pyav",
 ) -> Iterator[Sample]:
     """Yield the first frame at or after each k/fps s (k = 0, 1, ...), decoding only those.
 
@@ -161,43 +163,9 @@ def sample_frames(
     decoding of a sampled frame (resume skips finished segments). With `start_s` the stream is
     sought to SEEK_MARGIN_S before it and decoded forward to the exact targets from `start_s`
     on; `until(time_s)` ends the pass at the first frame it is true for (a segment's end).
+    `decoder` names a decoders.Decoder ("pyav" or "opencv").
     """
+    from .decoders import Decoder
+
     report = report if report is not None else ReadReport()
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise InputError(f"{path}: cannot be opened")
-    step = 1.0 / fps
-    k = math.ceil(start_s * fps - 1e-9)
-    container_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    seeked = start_s > SEEK_MARGIN_S
-    if seeked:
-        cap.set(cv2.CAP_PROP_POS_MSEC, (start_s - SEEK_MARGIN_S) * 1000.0)
-    index = -1
-    try:
-        while True:
-            if not cap.grab():
-                break  # end of stream, or damage: everything before it has been yielded
-            # After a seek only the stream knows which frame this is.
-            index = int(cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1 if seeked else index + 1
-            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if t <= 0 and index > 0 and 0 < container_fps <= _MAX_SANE_FPS:
-                t = index / container_fps  # some containers give no per-frame timestamps
-            report.frames_read = index + 1
-            report.last_time_s = t
-            if until is not None and until(t):
-                report.stopped_early = True
-                break
-            # Half a millisecond of slack absorbs timestamp rounding in the container.
-            if t + 5e-4 < k * step:
-                continue
-            while k * step <= t + 5e-4:
-                k += 1
-            if keep is not None and not keep(t):
-                continue
-            ok, image = cap.retrieve()
-            if not ok or image is None:
-                report.damaged_frames += 1
-                continue  # a damaged frame: skip it, keep the readable rest
-            yield Sample(index, round(t, 3), image)
-    finally:
-        cap.release()
+    return Decoder.create(decoder).samples(path, fps, report, keep, start_s, until)

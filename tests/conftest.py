@@ -115,16 +115,19 @@ def write_mp4(
     faststart: bool = True,
     pts_ms: list[int] | None = None,
     frame=coded_frame,
+    codec: str = "mpeg4",
+    codec_options: dict | None = None,
 ) -> Path:
-    """An MPEG-4 mp4 of coded frames via PyAV: moov first (faststart) or last, optional VFR."""
+    """An mp4 of coded frames via PyAV: moov first (faststart) or last, optional VFR."""
     from fractions import Fraction
 
     import av
 
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as c:
-        s = c.add_stream("mpeg4", rate=round(fps))
+        s = c.add_stream(codec, rate=round(fps))
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        s.options = codec_options or {}
         if pts_ms is not None:
             s.codec_context.time_base = s.time_base = Fraction(1, 1000)
         for i in range(n):

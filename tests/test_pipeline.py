@@ -126,6 +126,14 @@ def test_faces_match_between_one_and_two_workers(first_run, tmp_path):
     assert a == b
 
 
+def test_the_opencv_decoder_finds_the_same_faces(first_run, tmp_path):
+    out, _ = first_run
+    run([str(_video(out))], tmp_path / "cv", _settings(encode=EncodeSettings(decoder="opencv")))
+    a = [(f.id, f.box, f.encoding) for f in read_faces(out / "faces.jsonl")]
+    b = [(f.id, f.box, f.encoding) for f in read_faces(tmp_path / "cv" / "faces.jsonl")]
+    assert a == b
+
+
 def _copy(first_run, tmp_path):
     """A copy of the first run's output folder, for a test to change."""
     copy = tmp_path / "out"

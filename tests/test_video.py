@@ -18,9 +18,10 @@ from .conftest import read_code
         (50, 10.0, 0.5, [0, 20, 40]),
     ],
 )
-def test_samples_the_frame_at_each_timestamp(coded_video, n, fps, sample_fps, expected):
+@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+def test_samples_the_frame_at_each_timestamp(coded_video, n, fps, sample_fps, expected, decoder):
     path = coded_video(n=n, fps=fps)
-    samples = list(sample_frames(str(path), sample_fps))
+    samples = list(sample_frames(str(path), sample_fps, decoder=decoder))
     assert [s.frame_index for s in samples] == expected
     # The decoded image really is that frame, not a neighbour.
     assert [read_code(s.image) for s in samples] == expected
@@ -38,19 +39,23 @@ def test_keep_vetoes_decoding_and_report_counts_frames(coded_video):
     assert report.frames_read == 150
 
 
-def test_start_and_until_give_the_same_samples_as_a_full_pass(coded_video):
+@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+def test_start_and_until_give_the_same_samples_as_a_full_pass(coded_video, decoder):
     path = str(coded_video(n=300, fps=30.0))
-    full = [(s.frame_index, s.time_s) for s in sample_frames(path, 1.0)]
+    full = [(s.frame_index, s.time_s) for s in sample_frames(path, 1.0, decoder=decoder)]
     report = ReadReport()
     part = [
         (s.frame_index, read_code(s.image), s.time_s)
-        for s in sample_frames(path, 1.0, report, start_s=4.0, until=lambda t: t >= 7.0)
+        for s in sample_frames(
+            path, 1.0, report, start_s=4.0, until=lambda t: t >= 7.0, decoder=decoder
+        )
     ]
     assert [(i, t) for i, _, t in part] == [x for x in full if 4.0 <= x[1] < 7.0]
     assert all(i == code for i, code, _ in part)  # sought, yet the right frames
     assert report.stopped_early
     tail = ReadReport()
-    assert [s.frame_index for s in sample_frames(path, 1.0, tail, start_s=8.0)] == [240, 270]
+    tail_samples = sample_frames(path, 1.0, tail, start_s=8.0, decoder=decoder)
+    assert [s.frame_index for s in tail_samples] == [240, 270]
     assert not tail.stopped_early
 
 

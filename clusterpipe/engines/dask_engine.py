@@ -47,6 +47,7 @@ def encode_segment(
             keep=lambda t: segment_of(t, segment_seconds) == segment,
             start_s=segment * segment_seconds,
             until=lambda t: segment_of(t, segment_seconds) > segment,
+            decoder=enc.decoder,
         ):
             res = process_frame(encoder, s.image, enc)
             cpu += res.cpu_s

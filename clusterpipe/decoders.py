@@ -1,0 +1,274 @@
+"""Frame decoders: yield the first frame at or after each k/fps s, decoding as little as they can.
+
+Both decoders sample by the stream's timestamps (never by counting frames at the container's
+fps) and return the same frames: `pyav` is the default because it decodes about half as much
+of an H.264 stream with B-frames (bench/decode.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import cv2
+
+from .errors import ClusterpipeError, InputError
+from .registry import Registered
+from .video import MAX_SANE_FPS, SEEK_MARGIN_S, ReadReport, Sample
+
+log = logging.getLogger("clusterpipe")
+
+SLACK_S = 5e-4  # absorbs timestamp rounding in containers
+
+
+class Decoder(Registered):
+    """Base of decoders; `samples` has the contract of video.sample_frames."""
+
+    registry: ClassVar[dict[str, type[Decoder]]] = {}
+
+    def samples(
+        self,
+        path: str,
+        fps: float,
+        report: ReadReport,
+        keep: Callable[[float], bool] | None,
+        start_s: float,
+        until: Callable[[float], bool] | None,
+    ) -> Iterator[Sample]:
+        raise NotImplementedError
+
+    @staticmethod
+    def create(name: str) -> Decoder:
+        """The decoder registered under `name`."""
+        if name not in Decoder.registry:
+            raise ClusterpipeError(
+                f"unknown decoder {name!r}; choose {', '.join(Decoder.registry)}"
+            )
+        return Decoder.registry[name]()
+
+
+class OpenCVDecoder(Decoder):
+    """OpenCV's FFmpeg backend: every frame is decoded (grab), only samples are converted."""
+
+    name = "opencv"
+
+    def samples(self, path, fps, report, keep, start_s, until):
+        cap = cv2.VideoCapture(path)
+        if not cap.isOpened():
+            raise InputError(f"{path}: cannot be opened")
+        step = 1.0 / fps
+        k = math.ceil(start_s * fps - 1e-9)
+        container_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        seeked = start_s > SEEK_MARGIN_S
+        if seeked:
+            cap.set(cv2.CAP_PROP_POS_MSEC, (start_s - SEEK_MARGIN_S) * 1000.0)
+        index = -1
+        try:
+            while True:
+                if not cap.grab():
+                    break  # end of stream, or damage: everything before it has been yielded
+                # After a seek only the stream knows which frame this is.
+                index = int(cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1 if seeked else index + 1
+                t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if t <= 0 and index > 0 and 0 < container_fps <= MAX_SANE_FPS:
+                    t = index / container_fps  # some containers give no per-frame timestamps
+                report.frames_read = report.frames_decoded = index + 1
+                report.last_time_s = t
+                if until is not None and until(t):
+                    report.stopped_early = True
+                    break
+                if t + SLACK_S < k * step:
+                    continue
+                while k * step <= t + SLACK_S:
+                    k += 1
+                if keep is not None and not keep(t):
+                    continue
+                ok, image = cap.retrieve()
+                if not ok or image is None:
+                    report.damaged_frames += 1
+                    continue  # a damaged frame: skip it, keep the readable rest
+                yield Sample(index, round(t, 3), image)
+        finally:
+            cap.release()
+
+
+class PyAVDecoder(Decoder):
+    """PyAV (FFmpeg): frames no sample needs are skipped unless other frames reference them.
+
+    A packet is held back until a packet with a decode timestamp at or past its presentation
+    timestamp has been read; by then every frame shown before it is known, so whether it is the
+    first frame at or after a sampling time (and its exact index) is known before it is decoded.
+    Frames that are not are given to the decoder with skip_frame=NONREF. The pass ends at the
+    first packet that cannot be read or decoded: after damage, containers without an index
+    (AVI) resume with timestamps that no longer match the frames.
+    """
+
+    name = "pyav"
+
+    def samples(self, path, fps, report, keep, start_s, until):
+        try:
+            import av
+        except ImportError as e:  # pragma: no cover - av is a dependency
+            raise ClusterpipeError(
+                f"PyAV cannot be imported ({e}): run `pip install av`, or use --decoder opencv"
+            ) from e
+        try:
+            container = av.open(path)
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: cannot be opened ({e})") from None
+        with container:
+            if not container.streams.video:
+                raise InputError(f"{path}: has no video stream")
+            yield from _PyAVPass(av, container, fps, report, keep, start_s, until).run()
+
+
+class _PyAVPass:
+    """One sampling pass over an open container (state of the look-ahead and the targets)."""
+
+    def __init__(self, av, container, fps, report, keep, start_s, until) -> None:
+        self.av, self.container, self.report = av, container, report
+        self.keep, self.until, self.start_s = keep, until, start_s
+        self.stream = st = container.streams.video[0]
+        st.thread_type = "NONE"  # the encoders have the other cores; threads only add overhead
+        self.ctx = st.codec_context
+        self.tb, self.t0 = st.time_base, st.start_time or 0
+        rate = st.average_rate or st.guessed_rate
+        self.rate = float(rate) if rate and 0 < float(rate) <= MAX_SANE_FPS else 0.0
+        self.fps, self.step = fps, 1.0 / fps
+        self.k = math.ceil(start_s * fps - 1e-9)  # next sampling time is k * step
+        self.seeked = start_s > SEEK_MARGIN_S
+        # Presentation timestamps read so far, sorted; the oldest are folded into a count.
+        self.seen: list[int] = []
+        self.folded, self.folded_max = 0, None
+        self.index_of: list[tuple[int, int]] = []  # heap of (pts, frame index) being decoded
+        self.last_dts = None
+        self.out = -1  # frames output so far - 1 (the index when timestamps are missing)
+        self.damaged = False
+
+    def time(self, pts: int) -> float:
+        return float((pts - self.t0) * self.tb)
+
+    def run(self) -> Iterator[Sample]:
+        if self.seeked:
+            target = int((self.start_s - SEEK_MARGIN_S) / self.tb) + self.t0
+            self.container.seek(target, stream=self.stream, backward=True)
+        pending: deque = deque()
+        demux = self.container.demux(self.stream)
+        while True:
+            packet = self._next(demux)
+            if packet is not None:
+                if packet.pts is not None:
+                    bisect.insort(self.seen, packet.pts)
+                pending.append(packet)
+                dts = packet.dts if packet.dts is not None else packet.pts
+                self.last_dts = dts if dts is not None else self.last_dts
+                ready = []
+                # Decode order must be kept: only a prefix of the held packets can go.
+                while pending and (dts is None or pending[0].pts is None or dts >= pending[0].pts):
+                    ready.append(pending.popleft())
+            else:
+                ready, pending = list(pending), deque()
+            for p in ready:
+                if (yield from self._emit(self._decode(p))) or self.damaged:
+                    return
+            if packet is None:
+                yield from self._emit(self._decode(None))  # the frames the decoder holds
+                if not self.seeked:  # skipped frames were read too
+                    read = self.folded + len(self.seen)
+                    self.report.frames_read = max(self.report.frames_read, read)
+                return
+            self._fold(pending)
+
+    def _next(self, demux):
+        """The next packet of the stream, or None at its end (or where it is unreadable)."""
+        try:
+            packet = next(demux)
+        except StopIteration:
+            return None
+        except self.av.FFmpegError as e:
+            log.debug("demuxing stopped: %s", e)
+            self.report.damaged_frames += 1
+            return None  # what was read before is decoded as at the end of the stream
+        return None if packet.size == 0 else packet  # size 0: the demuxer's flush packet
+
+    def _needed(self, pts: int) -> bool:
+        """Whether the frame shown at pts is a sample: nothing shown before it covers its time."""
+        t = self.time(pts)
+        if t + SLACK_S < self.start_s - 1e-9:
+            return False
+        boundary = math.floor((t + SLACK_S) * self.fps) * self.step
+        i = bisect.bisect_left(self.seen, pts)
+        previous = self.seen[i - 1] if i else self.folded_max
+        if previous is not None and self.time(previous) + SLACK_S >= boundary:
+            return False
+        return self.keep is None or self.keep(t)
+
+    def _decode(self, packet) -> list:
+        try:
+            if packet is not None and packet.pts is not None:
+                if not self.seeked:
+                    index = self.folded + bisect.bisect_left(self.seen, packet.pts)
+                    heapq.heappush(self.index_of, (packet.pts, index))
+                self.ctx.skip_frame = "DEFAULT" if self._needed(packet.pts) else "NONREF"
+            elif packet is not None:
+                self.ctx.skip_frame = "DEFAULT"
+            return self.ctx.decode(packet)
+        except self.av.FFmpegError as e:
+            log.debug("a packet could not be decoded: %s", e)
+            self.report.damaged_frames += 1
+            self.damaged = True
+            return []
+
+    def _emit(self, frames: list) -> Iterator[Sample]:
+        """Yield the samples among decoded frames; return True once `until` ends the pass."""
+        for frame in frames:
+            self.out += 1
+            self.report.frames_decoded += 1
+            if frame.pts is not None:
+                t = self.time(frame.pts)
+                if self.seeked:  # only the timestamp says which frame this is
+                    index = round(t * self.rate) if self.rate else round(t * 1000)
+                else:
+                    index = self._index(frame.pts)
+            else:
+                index = self.out
+                t = index / self.rate if self.rate else 0.0
+            self.report.frames_read = index + 1
+            self.report.last_time_s = t
+            if self.until is not None and self.until(t):
+                self.report.stopped_early = True
+                return True
+            if t + SLACK_S < self.k * self.step:
+                continue
+            while self.k * self.step <= t + SLACK_S:
+                self.k += 1
+            if self.keep is not None and not self.keep(t):
+                continue
+            yield Sample(index, round(t, 3), frame.to_ndarray(format="bgr24"))
+        return False
+
+    def _index(self, pts: int) -> int:
+        """Index of the decoded frame shown at pts; frames shown before it were skipped."""
+        heap = self.index_of
+        while heap and heap[0][0] < pts:
+            heapq.heappop(heap)
+        if heap and heap[0][0] == pts:
+            return heapq.heappop(heap)[1]
+        return self.out
+
+    def _fold(self, pending: deque) -> None:
+        """Fold timestamps no held or future packet can precede into a count (bounded memory)."""
+        if len(self.seen) <= 512 or self.last_dts is None:
+            return
+        floor = min((p.dts for p in pending if p.dts is not None), default=self.last_dts)
+        floor = min(floor, self.last_dts)
+        j = bisect.bisect_left(self.seen, floor)
+        if j:
+            self.folded += j
+            self.folded_max = self.seen[j - 1]
+            del self.seen[:j]
