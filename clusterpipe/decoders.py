@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import cv2
+import numpy as np
 
 from .errors import ClusterpipeError, InputError
 from .registry import Registered
@@ -127,6 +128,18 @@ class PyAVDecoder(Decoder):
             yield from _PyAVPass(av, container, fps, report, keep, start_s, until).run()
 
 
+# Clockwise quarter turns that bring a frame upright, by the display matrix's angle (phones
+# record sideways and store the turn in the container); OpenCV applies the same turn.
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _upright(frame) -> np.ndarray:
+    """The frame as BGR, turned as its display matrix says."""
+    image = frame.to_ndarray(format="bgr24")
+    turn = _TURNS.get(round(-(getattr(frame, "rotation", 0) or 0)) % 360)
+    return image if turn is None else cv2.rotate(image, turn)
+
+
 class _PyAVPass:
     """One sampling pass over an open container (state of the look-ahead and the targets)."""
 
@@ -154,13 +167,9 @@ class _PyAVPass:
         return float((pts - self.t0) * self.tb)
 
     def run(self) -> Iterator[Sample]:
-        if self.seeked:
-            target = int((self.start_s - SEEK_MARGIN_S) / self.tb) + self.t0
-            self.container.seek(target, stream=self.stream, backward=True)
+        demux, packet = self._start()
         pending: deque = deque()
-        demux = self.container.demux(self.stream)
         while True:
-            packet = self._next(demux)
             if packet is not None:
                 if packet.pts is not None:
                     bisect.insort(self.seen, packet.pts)
@@ -183,6 +192,38 @@ class _PyAVPass:
                     self.report.frames_read = max(self.report.frames_read, read)
                 return
             self._fold(pending)
+            packet = self._next(demux)
+
+    def _start(self):
+        """The demuxer and its first packet, sought (if asked) to a keyframe before start_s.
+
+        Containers without an index (MPEG-TS) can land on a frame that is not a keyframe, and
+        the decoder drops everything up to the next keyframe, samples included: seek further
+        back until the first packet is a keyframe at or before start_s.
+        """
+        if not self.seeked:
+            demux = self.container.demux(self.stream)
+            return demux, self._next(demux)
+        back = SEEK_MARGIN_S
+        while True:
+            at = max(0.0, self.start_s - back)
+            self.container.seek(int(at / self.tb) + self.t0, stream=self.stream, backward=True)
+            demux = self.container.demux(self.stream)
+            first = self._next(demux)
+            if first is None or (
+                first.is_keyframe and first.pts is not None and self.time(first.pts) <= self.start_s
+            ):
+                return demux, first
+            if at == 0.0:
+                break
+            log.debug("seek to %.1f s landed on a non-keyframe; seeking further back", at)
+            back *= 4
+        try:  # the first byte of the file is before every frame
+            self.container.seek(0, unsupported_byte_offset=True)
+        except self.av.FFmpegError:
+            pass
+        demux = self.container.demux(self.stream)
+        return demux, self._next(demux)
 
     def _next(self, demux):
         """The next packet of the stream, or None at its end (or where it is unreadable)."""
@@ -249,7 +290,7 @@ class _PyAVPass:
                 self.k += 1
             if self.keep is not None and not self.keep(t):
                 continue
-            yield Sample(index, round(t, 3), frame.to_ndarray(format="bgr24"))
+            yield Sample(index, round(t, 3), _upright(frame))
         return False
 
     def _index(self, pts: int) -> int:

@@ -1,5 +1,8 @@
 """Both decoders sample the same frames; pyav skips the frames no sample needs."""
 
+import struct
+
+import numpy as np
 import pytest
 
 from clusterpipe.config import EncodeSettings
@@ -61,3 +64,49 @@ def test_keep_veto_skips_decoding(h264):
 def test_unknown_decoder_is_a_clear_error():
     with pytest.raises(ClusterpipeError, match="--decoder must be one of pyav, opencv"):
         EncodeSettings(decoder="gstreamer")
+
+
+def _rotate_mp4(path, degrees: int):
+    """Set the track header's display matrix, as phones do for video recorded sideways."""
+    cos, sin = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees]
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    v1 = data[i + 4] == 1
+    # version/flags, times, track id, reserved, duration, reserved, layer..volume, reserved
+    at = i + 4 + 4 + (20 if v1 else 12) + 4 + (8 if v1 else 4) + 8 + 8
+    matrix = (cos, sin, 0, -sin, cos, 0, 0, 0, 0)
+    data[at : at + 36] = struct.pack(">9i", *[x * 0x10000 for x in matrix[:8]], 0x40000000)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotated_phone_video_is_turned_upright_like_opencv_does(tmp_path, degrees):
+    path = write_mp4(tmp_path / "phone.mp4", 30, 10, size=(320, 180))
+    _rotate_mp4(path, degrees)
+    pyav = [s.image for s in sample_frames(str(path), 1.0, decoder="pyav")]
+    opencv = [s.image for s in sample_frames(str(path), 1.0, decoder="opencv")]
+    assert pyav[0].shape == ((180, 320, 3) if degrees == 180 else (320, 180, 3))
+    assert len(pyav) == len(opencv) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(pyav, opencv))
+
+
+@pytest.mark.parametrize(
+    "name, codec",
+    [("a.ts", "libx264"), ("a.mkv", "libx264"), ("a.mov", "libx264"), ("a.webm", "libvpx-vp9")],
+)
+def test_other_containers_and_codecs_sample_alike(tmp_path, name, codec):
+    path = str(
+        write_mp4(
+            tmp_path / name,
+            95,
+            30,
+            faststart=False,
+            codec=codec,
+            codec_options=X264 if codec == "libx264" else {},
+        )
+    )
+    pyav, _ = sampled(path, "pyav")
+    assert pyav == sampled(path, "opencv")[0]
+    assert [(i, code) for i, _, code in pyav] == [(0, 0), (30, 30), (60, 60), (90, 90)]
+    # Sought: MPEG-TS has no index, and its only keyframe here is the first frame.
+    assert sampled(path, "pyav", start_s=2.0)[0] == pyav[2:]
