@@ -27,6 +27,22 @@ log = logging.getLogger("clusterpipe")
 SLACK_S = 5e-4  # absorbs timestamp rounding in containers
 
 
+class _Targets:
+    """The sampling times k/fps from start_s on, and which decoded frame is the next sample."""
+
+    def __init__(self, fps: float, start_s: float) -> None:
+        self.step = 1.0 / fps
+        self.k = math.ceil(start_s * fps - 1e-9)  # the next sampling time is k * step
+
+    def hit(self, t: float) -> bool:
+        """True for the first frame at or after the next sampling time (then move past it)."""
+        if t + SLACK_S < self.k * self.step:
+            return False
+        while self.k * self.step <= t + SLACK_S:
+            self.k += 1
+        return True
+
+
 class Decoder(Registered):
     """Base of decoders; `samples` has the contract of video.sample_frames."""
 
@@ -62,8 +78,7 @@ class OpenCVDecoder(Decoder):
         cap = cv2.VideoCapture(path)
         if not cap.isOpened():
             raise InputError(f"{path}: cannot be opened")
-        step = 1.0 / fps
-        k = math.ceil(start_s * fps - 1e-9)
+        targets = _Targets(fps, start_s)
         container_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         seeked = start_s > SEEK_MARGIN_S
         if seeked:
@@ -83,11 +98,7 @@ class OpenCVDecoder(Decoder):
                 if until is not None and until(t):
                     report.stopped_early = True
                     break
-                if t + SLACK_S < k * step:
-                    continue
-                while k * step <= t + SLACK_S:
-                    k += 1
-                if keep is not None and not keep(t):
+                if not targets.hit(t) or (keep is not None and not keep(t)):
                     continue
                 ok, image = cap.retrieve()
                 if not ok or image is None:
@@ -152,8 +163,7 @@ class _PyAVPass:
         self.tb, self.t0 = st.time_base, st.start_time or 0
         rate = st.average_rate or st.guessed_rate
         self.rate = float(rate) if rate and 0 < float(rate) <= MAX_SANE_FPS else 0.0
-        self.fps, self.step = fps, 1.0 / fps
-        self.k = math.ceil(start_s * fps - 1e-9)  # next sampling time is k * step
+        self.fps, self.targets = fps, _Targets(fps, start_s)
         self.seeked = start_s > SEEK_MARGIN_S
         # Presentation timestamps read so far, sorted; the oldest are folded into a count.
         self.seen: list[int] = []
@@ -242,7 +252,7 @@ class _PyAVPass:
         t = self.time(pts)
         if t + SLACK_S < self.start_s - 1e-9:
             return False
-        boundary = math.floor((t + SLACK_S) * self.fps) * self.step
+        boundary = math.floor((t + SLACK_S) * self.fps) * self.targets.step
         i = bisect.bisect_left(self.seen, pts)
         previous = self.seen[i - 1] if i else self.folded_max
         if previous is not None and self.time(previous) + SLACK_S >= boundary:
@@ -284,11 +294,7 @@ class _PyAVPass:
             if self.until is not None and self.until(t):
                 self.report.stopped_early = True
                 return True
-            if t + SLACK_S < self.k * self.step:
-                continue
-            while self.k * self.step <= t + SLACK_S:
-                self.k += 1
-            if self.keep is not None and not self.keep(t):
+            if not self.targets.hit(t) or (self.keep is not None and not self.keep(t)):
                 continue
             yield Sample(index, round(t, 3), _upright(frame))
         return False
@@ -306,8 +312,7 @@ class _PyAVPass:
         """Fold timestamps no held or future packet can precede into a count (bounded memory)."""
         if len(self.seen) <= 512 or self.last_dts is None:
             return
-        floor = min((p.dts for p in pending if p.dts is not None), default=self.last_dts)
-        floor = min(floor, self.last_dts)
+        floor = min([p.dts for p in pending if p.dts is not None] + [self.last_dts])
         j = bisect.bisect_left(self.seen, floor)
         if j:
             self.folded += j
