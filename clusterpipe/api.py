@@ -253,7 +253,9 @@ def assign_clusters(
         tracks = None
     elif tracks is None and samples:
         tracks = face_tracks(faces, samples)
-    labels = cluster_faces(enc, frames, c.eps, c.min_samples, c.split_same_frame, tracks)
+    labels = cluster_faces(
+        enc, frames, c.eps, c.min_samples, c.split_same_frame, tracks, c.split_distance
+    )
     near_label, near_dist = nearest_clusters(enc, labels)
     noise = np.flatnonzero(labels < 0)
     if c.assign_noise:
@@ -311,10 +313,18 @@ def tune(
     rows = []
     for eps in eps_values:
         for ms in min_samples_values:
-            for tracks in (True, False):
+            for tracks, split_distance in (
+                (True, ClusterSettings.split_distance),
+                (True, 0.0),
+                (False, 0.0),
+            ):
                 for split in (True, False):
                     c = ClusterSettings(
-                        eps=eps, min_samples=ms, tracks=tracks, split_same_frame=split
+                        eps=eps,
+                        min_samples=ms,
+                        tracks=tracks,
+                        split_same_frame=split,
+                        split_distance=split_distance,
                     )
                     assign_clusters(faces, RunSettings(cluster=c, workers=1), tracks=track_ids)
                     score = evaluate(
@@ -327,6 +337,7 @@ def tune(
                             "min_samples": ms,
                             "tracks": tracks,
                             "split_same_frame": split,
+                            "split_distance": split_distance,
                             **score,
                         }
                     )

@@ -203,6 +203,14 @@ def cli(verbose: int, quiet: bool) -> None:
     "encodings, no cut between) and keep each track in one cluster.",
 )
 @click.option(
+    "--split-distance",
+    type=float,
+    default=_C.split_distance,
+    show_default=True,
+    help="With --tracks: split a cluster made of two tight groups of tracks whose mean "
+    "encodings are on average farther apart than this (look-alikes DBSCAN chained); 0 = off.",
+)
+@click.option(
     "--assign-noise",
     is_flag=True,
     help="Attach each noise face to the cluster of its "
@@ -272,6 +280,7 @@ def run(
     min_samples,
     split_same_frame,
     tracks,
+    split_distance,
     assign_noise,
     noise_threshold,
     segment_seconds,
@@ -308,6 +317,7 @@ def run(
             min_samples=min_samples,
             split_same_frame=split_same_frame,
             tracks=tracks,
+            split_distance=split_distance,
             assign_noise=assign_noise,
             noise_threshold=noise_threshold,
         ),
@@ -554,7 +564,7 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
     """Sweep clustering settings on a labelled run and print BCubed F1 for each.
 
     Uses the encodings already in OUT (nothing is re-encoded): eps x min_samples x tracks on/off
-    x same-frame split on/off.
+    (with tracks: track split at the default --split-distance or off) x same-frame split on/off.
 
     \b
     Example:
@@ -569,14 +579,16 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
         raise click.BadParameter("give comma-separated numbers, e.g. 0.45,0.5") from None
     rows = api_tune(out, ground_truth, eps_values, ms_values)
     click.echo(
-        f"{'eps':>5} {'min_samples':>11} {'tracks':>6} {'split':>5} {'clusters':>8} "
+        f"{'eps':>5} {'min_samples':>11} {'tracks':>6} {'split':>5} {'split_distance':>14} "
+        f"{'clusters':>8} "
         f"{'noise':>6} {'bcubed_f1':>9} {'pairwise_f1':>11}"
     )
     for i, r in enumerate(rows[:top]):
         mark = "  <- best" if i == 0 else ""
         click.echo(
             f"{r['eps']:>5} {r['min_samples']:>11} {str(r['tracks']):>6} "
-            f"{str(r['split_same_frame']):>5} {r['clusters']:>8} {r['noise_fraction']:>6.3f} "
+            f"{str(r['split_same_frame']):>5} {r['split_distance']:>14} "
+            f"{r['clusters']:>8} {r['noise_fraction']:>6.3f} "
             f"{r['bcubed_f1']:>9.4f} {r['pairwise_f1']:>11.4f}{mark}"
         )
 

@@ -1,4 +1,5 @@
-"""Group encodings into people: DBSCAN, then split clusters that hold one frame twice."""
+"""Group encodings into people: DBSCAN, then split clusters that hold one frame twice or two
+tight groups of tracks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.cluster.hierarchy import linkage
+from scipy.cluster.hierarchy import linkage, to_tree
 from scipy.spatial.distance import pdist
 from sklearn.cluster import DBSCAN
 
@@ -21,6 +22,13 @@ SAME_FRAME_TOLERANCE = 0.35
 # Measured (bench/cluster.py): both take under a second at 10k; at 100k scikit-learn needs
 # 29 s and 1.2 GB against 3.6 s and 0.5 GB, and it cannot hold 1M faces' neighbourhoods.
 FAISS_DBSCAN_MIN = 20_000
+# A track split needs each part to span this many tracks (one track can be one odd shot), and the
+# parts' mean distance to exceed each part's own mean spread by this margin: two people make two
+# tight groups of tracks, while one person's blurred, dark or turned shots spread towards the
+# gap and never leave one (measured on the dev sets: the two look-alikes that DBSCAN chains are
+# 0.59 apart with spreads of 0.19 and 0.43; wrongly split people had margins of 0.06-0.09).
+TRACK_SPLIT_MIN_TRACKS = 2
+TRACK_SPLIT_MARGIN = 0.1
 
 
 def dbscan(encodings: np.ndarray, eps: float = 0.5, min_samples: int = 2) -> np.ndarray:
@@ -93,6 +101,49 @@ def split_by_cannot_links(encodings: np.ndarray, links: list[tuple[int, int]]) -
         else:
             labels[pts] = next_label
             next_label += 1
+    return labels
+
+
+def split_by_tracks(
+    encodings: np.ndarray,
+    tracks: np.ndarray,
+    distance: float,
+    margin: float = TRACK_SPLIT_MARGIN,
+    min_tracks: int = TRACK_SPLIT_MIN_TRACKS,
+) -> np.ndarray:
+    """Sub-labels of one cluster's faces: split where two groups of tracks (average linkage over
+    track mean encodings) are farther apart than `distance` and `margin` beyond their spreads."""
+    keys, inverse = np.unique(np.asarray(tracks), return_inverse=True)
+    labels = np.zeros(len(encodings), dtype=np.int64)
+    if len(keys) < 2 * min_tracks:
+        return labels
+    means = np.array([encodings[inverse == k].mean(axis=0) for k in range(len(keys))])
+    dist = pdist(means)
+    n = len(means)
+
+    def spread(node) -> float:
+        if node.is_leaf():
+            return 0.0
+        idx = np.array(node.pre_order())
+        # Condensed index of every pair (i < j) in idx.
+        i, j = np.triu_indices(len(idx), 1)
+        a, b = np.minimum(idx[i], idx[j]), np.maximum(idx[i], idx[j])
+        return float(dist[n * a - a * (a + 1) // 2 + b - a - 1].mean())
+
+    parts, stack = [], [to_tree(linkage(dist, method="average"))]
+    while stack:
+        node = stack.pop()
+        if (
+            not node.is_leaf()
+            and node.dist > distance
+            and min(node.left.get_count(), node.right.get_count()) >= min_tracks
+            and node.dist - max(spread(node.left), spread(node.right)) >= margin
+        ):
+            stack += [node.left, node.right]
+        else:
+            parts.append(node.pre_order())
+    for label, part in enumerate(parts):
+        labels[np.isin(inverse, part)] = label
     return labels
 
 
@@ -177,13 +228,15 @@ def cluster_faces(
     min_samples: int = 2,
     split_same_frame: bool = True,
     tracks: np.ndarray | None = None,
+    split_distance: float = 0.0,
 ) -> np.ndarray:
     """Cluster labels, 0 = largest cluster, -1 = noise.
 
     `frames[i]` identifies the frame of face i. With `tracks` (a track id per face), clusters a
-    track spans are joined and its noise faces attached. With `split_same_frame`, a cluster
-    that holds two clearly different faces of one frame is split along its average-linkage
-    tree until no such pair shares a cluster (no face is dropped).
+    track spans are joined and its noise faces attached, and with `split_distance` > 0 a cluster
+    made of two tight groups of tracks farther apart than that is split (split_by_tracks). With
+    `split_same_frame`, a cluster that holds two clearly different faces of one frame is split
+    along its average-linkage tree until no such pair shares a cluster (no face is dropped).
     """
     encodings = np.asarray(encodings, dtype=np.float64)
     labels = dbscan(encodings, eps, min_samples)
@@ -203,6 +256,18 @@ def cluster_faces(
             for s in range(1, sub.max() + 1):
                 labels[members[sub == s]] = next_label
                 next_label += 1
+    if tracks is not None and split_distance > 0 and len(labels):
+        tracks = np.asarray(tracks)
+        next_label = labels.max() + 1
+        for c in np.unique(labels[labels >= 0]):
+            members = np.flatnonzero(labels == c)
+            sub = split_by_tracks(encodings[members], tracks[members], split_distance)
+            if sub.max():
+                log.debug("cluster %d: split into %d groups of tracks", c, sub.max() + 1)
+            for s in range(1, sub.max() + 1):
+                labels[members[sub == s]] = next_label
+                next_label += 1
+    if split_same_frame or split_distance > 0:
         # A piece smaller than min_samples is not a cluster by DBSCAN's own rule.
         ids, counts = np.unique(labels[labels >= 0], return_counts=True)
         for c, k in zip(ids, counts):

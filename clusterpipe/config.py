@@ -34,6 +34,11 @@ class EncodeSettings:
     # too small for the 700x500 pass; skipped where the original is not much larger than that.
     fine_width: int = 1280
     fine_height: int = 720
+    # Faces are encoded from the frame shrunk to fit this size: sharper than the 700x500 frame,
+    # while the area filter still averages away the noise and compression artefacts of 1080p
+    # and up (dev_hard: e2e BCubed F1 0.864 from 1280x720, 0.844 from 1080p, 0.853 before).
+    encode_width: int = 1280
+    encode_height: int = 720
     # Which decoders.Decoder samples the frames; both return the same frames, pyav with about
     # half the decode CPU on H.264 with B-frames (bench/decode.py).
     decoder: str = "pyav"
@@ -49,6 +54,8 @@ class EncodeSettings:
             raise ClusterpipeError(f"--decoder must be one of {', '.join(DECODERS)}")
         if not (0 <= self.upsample <= 3):
             raise ClusterpipeError(f"--upsample must be 0..3, got {self.upsample}")
+        if self.encode_width < self.max_width or self.encode_height < self.max_height:
+            raise ClusterpipeError("the encoding size must be at least --max-size")
         if (self.fine_width or self.fine_height) and (
             self.fine_width < self.max_width or self.fine_height < self.max_height
         ):
@@ -73,6 +80,9 @@ class ClusterSettings:
     min_samples: int = 2
     split_same_frame: bool = True
     tracks: bool = True
+    # With tracks: split a cluster made of two tight groups of tracks whose mean encodings are
+    # on average farther apart than this (0 = off); see cluster.split_by_tracks.
+    split_distance: float = 0.55
     assign_noise: bool = False
     noise_threshold: float = 0.6
 
@@ -81,6 +91,10 @@ class ClusterSettings:
             raise ClusterpipeError(f"--eps must be in (0, 2), got {self.eps}")
         if self.min_samples < 1:
             raise ClusterpipeError(f"--min-samples must be >= 1, got {self.min_samples}")
+        if not (0 <= self.split_distance < 2):
+            raise ClusterpipeError(
+                f"--split-distance must be in [0, 2) (0 = off), got {self.split_distance}"
+            )
 
 
 @dataclass(frozen=True)
@@ -103,4 +117,5 @@ class RunSettings:
             raise ClusterpipeError("--segment-seconds must be > 0")
 
 
-SHARD_FORMAT = 4  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass
+SHARD_FORMAT = 5  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;
+# 5: encodings from the original pixels

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
+import cv2
 import numpy as np
 
 from .config import EncodeSettings
@@ -143,6 +144,23 @@ class FaceEncoder:
             rect = self._dlib.rectangle(int(x1), int(y1), int(x2), int(y2))
             shapes.append(self._landmarks(rgb, rect))
         descs = self._encoder.compute_face_descriptor(np.ascontiguousarray(rgb), shapes, 1)
+        return np.array([np.array(d) for d in descs], dtype=np.float32)
+
+    def encode_bgr(self, bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Encodings (n, 128) of boxes in a BGR image, each from a region around its face."""
+        if len(boxes) == 0:
+            return np.zeros((0, 128), dtype=np.float32)
+        h, w = bgr.shape[:2]
+        chips = []
+        for x1, y1, x2, y2 in np.asarray(boxes).tolist():
+            # The aligned chip (box plus 25 % padding, rotated upright) stays well inside a
+            # margin of one face size, so the region gives the same chip as the whole frame.
+            m = max(x2 - x1, y2 - y1)
+            rx, ry = max(0, x1 - m), max(0, y1 - m)
+            region = cv2.cvtColor(bgr[ry : min(h, y2 + m), rx : min(w, x2 + m)], cv2.COLOR_BGR2RGB)
+            rect = self._dlib.rectangle(x1 - rx, y1 - ry, x2 - rx, y2 - ry)
+            chips.append(self._dlib.get_face_chip(region, self._landmarks(region, rect), 150, 0.25))
+        descs = self._encoder.compute_face_descriptor(chips, 1)
         return np.array([np.array(d) for d in descs], dtype=np.float32)
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ from clusterpipe.cluster import (
     dbscan,
     relabel_by_size,
     split_by_cannot_links,
+    split_by_tracks,
 )
 
 
@@ -62,3 +63,52 @@ def test_split_by_cannot_links_separates_each_pair():
     assert len({labels[0], labels[5], labels[10]}) == 3
     for k in range(3):  # members of one blob stay together
         assert len(set(labels[y == k])) == 1
+
+
+def _tracks(means, faces_per_track=3, noise=0.01, seed=3):
+    """Faces (n, 128) and track ids of tracks whose mean encodings are `means`."""
+    rng = np.random.default_rng(seed)
+    enc = np.vstack([m + rng.normal(scale=noise, size=(faces_per_track, 128)) for m in means])
+    return enc, np.repeat(np.arange(len(means)), faces_per_track)
+
+
+def _e(k, t=1.0):
+    return np.eye(128)[k] * t
+
+
+def _look_alikes():
+    # A: three tight tracks and one shot of A that looks more like B (0.4 from B's centre);
+    # B: three tight tracks 0.6 from A's centre. DBSCAN at 0.5 chains them through A's shot.
+    a, b = np.zeros(128), _e(0, 0.6)
+    means = [a + _e(1, 0.1), a + _e(2, 0.1), a + _e(3, 0.1), _e(0, 0.2) + _e(4, 0.1)]
+    means += [b + _e(5, 0.1), b + _e(6, 0.1), b + _e(7, 0.1)]
+    return _tracks(means)
+
+
+def test_two_tight_groups_of_tracks_are_split():
+    enc, tracks = _look_alikes()
+    assert len(set(dbscan(enc, 0.5, 2))) == 1  # chained
+    sub = split_by_tracks(enc, tracks, 0.55)
+    person = np.repeat([0, 0, 0, 0, 1, 1, 1], 3)
+    assert len(set(sub)) == 2 and all(len(set(sub[person == p])) == 1 for p in (0, 1))
+    frames = [f"f{i}" for i in range(len(enc))]
+    labels = cluster_faces(enc, frames, tracks=tracks, split_distance=0.55)
+    assert len(set(labels)) == 2 and (labels >= 0).all()
+    assert len(set(cluster_faces(enc, frames, tracks=tracks, split_distance=0))) == 1
+
+
+def test_a_loose_group_of_tracks_is_not_split_off():
+    # One person's two degraded shots are 0.66 apart: the gap to the tight group (0.73) is not
+    # clearly wider than that spread, so it is one person seen badly, not a second person.
+    b = _e(0, 0.65)
+    means = [_e(1, 0.33), _e(1, -0.33), b + _e(2, 0.05), b - _e(2, 0.05)]
+    enc, tracks = _tracks(means)
+    assert len(set(split_by_tracks(enc, tracks, 0.55))) == 1
+    assert len(set(split_by_tracks(enc, tracks, 0.55, margin=0.0))) == 2
+
+
+def test_a_single_odd_track_is_not_split_off():
+    means = [_e(1, 0.1), _e(2, 0.1), _e(3, 0.1), _e(0, 0.7)]
+    enc, tracks = _tracks(means)
+    assert len(set(split_by_tracks(enc, tracks, 0.55))) == 1
+    assert len(set(split_by_tracks(enc, tracks, 0.55, min_tracks=1))) == 2

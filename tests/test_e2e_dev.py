@@ -50,7 +50,10 @@ def test_dev_footage_clusters_and_scores(dev_run, data_dir):
     print(scores)
     assert scores["det_recall"] >= 0.99
     assert scores["clusters"] == scores["identities"] == 14
-    assert scores["bcubed_f1"] >= 0.95
+    assert scores["bcubed_f1"] >= 0.99
+    faces = [json.loads(line) for line in (dev_run / "faces.jsonl").read_text().splitlines()]
+    per_frame = Counter((f["frame_index"], f["cluster"]) for f in faces if f["cluster"] >= 0)
+    assert max(per_frame.values()) == 1  # no cluster holds two faces of one frame
 
 
 def test_evaluate_agrees_with_reference_scorer(dev_run, data_dir):

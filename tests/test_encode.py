@@ -1,4 +1,5 @@
-"""The per-frame work: the finer second pass finds faces too small for the 700x500 pass."""
+"""The per-frame work: the finer second pass finds faces too small for the 700x500 pass, and
+faces are encoded from the frame shrunk to the encoding size."""
 
 import cv2
 import numpy as np
@@ -8,6 +9,7 @@ from clusterpipe.config import EncodeSettings
 from clusterpipe.encode import detect_and_encode, process_frame
 from clusterpipe.faces import FaceEncoder
 from clusterpipe.generate.crops import yolo_to_box
+from clusterpipe.video import resize_to_fit
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +54,13 @@ def test_crops_and_labels_of_small_faces(small_faces_frame, encoder):
     crop = cv2.imdecode(np.frombuffer(res.crops[0], np.uint8), cv2.IMREAD_COLOR)
     _, x1, y1, x2, y2 = yolo_to_box(res.labels[0][0], crop.shape[1], crop.shape[0])
     assert 0 <= x1 < x2 <= crop.shape[1] and 0 <= y1 < y2 <= crop.shape[0]
+
+
+def test_faces_are_encoded_from_the_encoding_size_frame(small_faces_frame, encoder):
+    boxes, encs, _, _ = detect_and_encode(encoder, small_faces_frame, EncodeSettings())
+    frame = resize_to_fit(small_faces_frame, 1280, 720)
+    scaled = np.round(np.array(boxes) * (1280 / 1920)).astype(np.int64)
+    assert np.array_equal(encs, encoder.encode_bgr(frame, scaled))
+    # Each face's region gives exactly the chip the whole frame gives.
+    whole = encoder.encode(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), scaled)
+    assert np.array_equal(encs, whole)

@@ -93,5 +93,6 @@ def test_tune_prints_a_grid_with_the_best_first(tmp_path):
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert len(lines) == 1 + 8 and "<- best" in lines[1]
-    assert float(lines[1].split()[6]) == pytest.approx(1.0)
+    # 2 eps x 1 min_samples x (tracks + split, tracks, no tracks) x same-frame split on/off
+    assert len(lines) == 1 + 12 and "<- best" in lines[1]
+    assert float(lines[1].split()[7]) == pytest.approx(1.0)
