@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage, to_tree
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import DBSCAN
 
 log = logging.getLogger("clusterpipe")
@@ -119,16 +119,14 @@ def split_by_tracks(
         return labels
     means = np.array([encodings[inverse == k].mean(axis=0) for k in range(len(keys))])
     dist = pdist(means)
-    n = len(means)
+    square = squareform(dist)
 
     def spread(node) -> float:
-        if node.is_leaf():
+        """Mean distance between the track means under `node`."""
+        idx = node.pre_order()
+        if len(idx) < 2:
             return 0.0
-        idx = np.array(node.pre_order())
-        # Condensed index of every pair (i < j) in idx.
-        i, j = np.triu_indices(len(idx), 1)
-        a, b = np.minimum(idx[i], idx[j]), np.maximum(idx[i], idx[j])
-        return float(dist[n * a - a * (a + 1) // 2 + b - a - 1].mean())
+        return float(square[np.ix_(idx, idx)][np.triu_indices(len(idx), 1)].mean())
 
     parts, stack = [], [to_tree(linkage(dist, method="average"))]
     while stack:
@@ -221,6 +219,20 @@ def nearest_clusters(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndar
     return labels[clustered[idx[:, 0]]], np.sqrt(np.maximum(d2[:, 0], 0))
 
 
+def _split_clusters(labels: np.ndarray, split) -> np.ndarray:
+    """Apply `split(cluster, members)` (sub-labels 0..k of those faces) to every cluster; each
+    piece but the first gets a new label."""
+    labels = labels.copy()
+    next_label = labels.max() + 1
+    for c in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == c)
+        sub = split(c, members)
+        for s in range(1, sub.max() + 1):
+            labels[members[sub == s]] = next_label
+            next_label += 1
+    return labels
+
+
 def cluster_faces(
     encodings: np.ndarray,
     frames: Sequence[object],
@@ -243,30 +255,30 @@ def cluster_faces(
     if tracks is not None and len(labels):
         labels = merge_by_tracks(labels, tracks, frames, encodings, tolerance=eps)
     if split_same_frame and len(labels):
-        next_label = labels.max() + 1
-        for c in np.unique(labels[labels >= 0]):
-            members = np.flatnonzero(labels == c)
+
+        def by_frames(c: int, members: np.ndarray) -> np.ndarray:
             links = cannot_links(frames, encodings, members, tolerance=eps)
-            if not links:
-                continue
             sub = split_by_cannot_links(encodings[members], links)
-            log.debug(
-                "cluster %d: %d same-frame conflicts, split into %d", c, len(links), sub.max() + 1
-            )
-            for s in range(1, sub.max() + 1):
-                labels[members[sub == s]] = next_label
-                next_label += 1
+            if links:
+                log.debug(
+                    "cluster %d: %d same-frame conflicts, split into %d",
+                    c,
+                    len(links),
+                    sub.max() + 1,
+                )
+            return sub
+
+        labels = _split_clusters(labels, by_frames)
     if tracks is not None and split_distance > 0 and len(labels):
         tracks = np.asarray(tracks)
-        next_label = labels.max() + 1
-        for c in np.unique(labels[labels >= 0]):
-            members = np.flatnonzero(labels == c)
+
+        def by_tracks(c: int, members: np.ndarray) -> np.ndarray:
             sub = split_by_tracks(encodings[members], tracks[members], split_distance)
             if sub.max():
                 log.debug("cluster %d: split into %d groups of tracks", c, sub.max() + 1)
-            for s in range(1, sub.max() + 1):
-                labels[members[sub == s]] = next_label
-                next_label += 1
+            return sub
+
+        labels = _split_clusters(labels, by_tracks)
     if split_same_frame or split_distance > 0:
         # A piece smaller than min_samples is not a cluster by DBSCAN's own rule.
         ids, counts = np.unique(labels[labels >= 0], return_counts=True)

@@ -118,4 +118,4 @@ class RunSettings:
 
 
 SHARD_FORMAT = 5  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;
-# 5: encodings from the original pixels
+# 5: encodings from the frame shrunk to the encoding size

@@ -11,7 +11,7 @@ import numpy as np
 from .config import EncodeSettings
 from .generate.crops import crop_labels, portrait_box
 from .tracks import frame_signature
-from .video import fit_size, resize_to_fit
+from .video import resize_to_fit
 
 CROP_JPEG_QUALITY = 92
 
@@ -58,12 +58,6 @@ def _new_faces(found: list, known: list) -> list[int]:
     return keep
 
 
-def _fit_shape(image: np.ndarray, settings: EncodeSettings) -> tuple[int, int]:
-    """(height, width) of `image` shrunk to fit the encoding size."""
-    h, w = image.shape[:2]
-    return tuple(reversed(fit_size(w, h, settings.encode_width, settings.encode_height)))
-
-
 def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings):
     """Boxes (original pixels, left to right) and encodings of a BGR frame. Faces are found on
     the frame shrunk to max size, then by the finer pass for faces the first one was too coarse
@@ -88,7 +82,8 @@ def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings):
     if original:
         # Sharper chips than from the shrunk frame: on the dev footage (720p) this alone keeps
         # one person from splitting in two (see EncodeSettings.encode_width).
-        if fine is None or fine.shape[:2] != _fit_shape(image, settings):
+        encode_size = (settings.encode_width, settings.encode_height)
+        if fine is None or (settings.fine_width, settings.fine_height) != encode_size:
             fine = resize_to_fit(image, settings.encode_width, settings.encode_height)
         scale = np.array([fine.shape[1] / w, fine.shape[0] / h] * 2)
         t0 = time.process_time()
