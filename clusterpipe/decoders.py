@@ -151,6 +151,62 @@ def _upright(frame) -> np.ndarray:
     return image if turn is None else cv2.rotate(image, turn)
 
 
+# NAL unit types after which no frame references an earlier one: H.264 IDR; HEVC IDR_W_RADL and
+# IDR_N_LP (a CRA is not one: its RASL pictures reference the previous group).
+_IDR_NAL = {"h264": (lambda b: b & 0x1F, {5}), "hevc": (lambda b: (b >> 1) & 0x3F, {19, 20})}
+# Codecs whose keyframes refresh every reference slot.
+_KEYFRAME_RESETS = {"vp8", "vp9"}
+MAX_HELD_BYTES = 64 << 20  # past this, held packets are decoded rather than held (memory bound)
+
+
+def _nal_headers(data: bytes, length_size: int | None) -> Iterator[int]:
+    """First header byte of each NAL unit of an Annex B or length-prefixed (avcC/hvcC) packet."""
+    if length_size is None or data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
+        i = data.find(b"\x00\x00\x01")
+        while 0 <= i < len(data) - 3:
+            yield data[i + 3]
+            i = data.find(b"\x00\x00\x01", i + 3)
+        return
+    i = 0
+    while i + length_size < len(data):
+        n = int.from_bytes(data[i : i + length_size], "big")
+        yield data[i + length_size]
+        i += length_size + max(n, 1)
+
+
+class _Barriers:
+    """Tells which packets start a closed group: no frame after it references one before it.
+
+    Reference frames after the last sample of a group are then never needed: nothing that a
+    later sample depends on can reach back past the barrier. Codecs not known here have none.
+    """
+
+    def __init__(self, ctx) -> None:
+        self.name = ctx.codec.name
+        self.intra_only = bool(getattr(ctx.codec, "intra_only", False))
+        extra = bytes(ctx.extradata or b"")
+        self.length_size = None  # Annex B (MPEG-TS) unless the extradata is avcC / hvcC
+        if extra[:1] == b"\x01":
+            at = {"h264": 4, "hevc": 21}.get(self.name)
+            if at is not None and len(extra) > at:
+                self.length_size = (extra[at] & 3) + 1
+
+    def __call__(self, packet) -> bool:
+        if self.intra_only:
+            return True
+        if not packet.is_keyframe:
+            return False
+        if self.name in _KEYFRAME_RESETS:
+            return True
+        if self.name not in _IDR_NAL:
+            return False
+        kind, idr = _IDR_NAL[self.name]
+        try:
+            return any(kind(b) in idr for b in _nal_headers(bytes(packet), self.length_size))
+        except IndexError:  # a malformed packet: not trusted as a barrier
+            return False
+
+
 class _PyAVPass:
     """One sampling pass over an open container (state of the look-ahead and the targets)."""
 
@@ -170,6 +226,12 @@ class _PyAVPass:
         self.folded, self.folded_max = 0, None
         self.index_of: list[tuple[int, int]] = []  # heap of (pts, frame index) being decoded
         self.last_dts = None
+        # Ready packets no sample has needed yet: decoded once a sample after them is, dropped
+        # undecoded at a barrier or at the end (no sample can depend on them).
+        self.barrier = _Barriers(self.ctx)
+        self.held: deque = deque()
+        self.held_bytes = 0
+        self.dropped = 0
         self.out = -1  # frames output so far - 1 (the index when timestamps are missing)
         self.damaged = False
 
@@ -193,13 +255,17 @@ class _PyAVPass:
             else:
                 ready, pending = list(pending), deque()
             for p in ready:
-                if (yield from self._emit(self._decode(p))) or self.damaged:
+                if (yield from self._emit(self._feed(p))) or self.damaged:
                     return
             if packet is None:
+                self._drop()  # no sample follows them
                 yield from self._emit(self._decode(None))  # the frames the decoder holds
                 if not self.seeked:  # skipped frames were read too
                     read = self.folded + len(self.seen)
                     self.report.frames_read = max(self.report.frames_read, read)
+                last = self.seen[-1] if self.seen else self.folded_max
+                if last is not None:  # the frames dropped after the last sample were read
+                    self.report.last_time_s = max(self.report.last_time_s, self.time(last))
                 return
             self._fold(pending)
             packet = self._next(demux)
@@ -259,15 +325,43 @@ class _PyAVPass:
             return False
         return self.keep is None or self.keep(t)
 
-    def _decode(self, packet) -> list:
+    def _feed(self, packet) -> list:
+        """Take a ready packet; decode it and the held ones once a sample needs them."""
+        needed = packet.pts is None or self._needed(packet.pts)
+        index = None
+        if packet.pts is not None and not self.seeked:
+            index = self.folded + bisect.bisect_left(self.seen, packet.pts)
+        if self.barrier(packet):
+            self._drop()
+        if not needed and not (self.until is not None and self.until(self.time(packet.pts))):
+            self.held.append((packet, index))
+            self.held_bytes += packet.size
+            frames = []
+            while self.held_bytes > MAX_HELD_BYTES and not self.damaged:
+                frames += self._decode(*self._unhold(), needed=False)
+            return frames
+        frames = []
+        while self.held and not self.damaged:
+            frames += self._decode(*self._unhold(), needed=False)
+        return frames if self.damaged else frames + self._decode(packet, index, needed)
+
+    def _unhold(self) -> tuple:
+        packet, index = self.held.popleft()
+        self.held_bytes -= packet.size
+        return packet, index
+
+    def _drop(self) -> None:
+        """Forget the held packets undecoded: nothing after the barrier references them."""
+        self.dropped += len(self.held)
+        self.held.clear()
+        self.held_bytes = 0
+
+    def _decode(self, packet, index: int | None = None, needed: bool = True) -> list:
         try:
-            if packet is not None and packet.pts is not None:
-                if not self.seeked:
-                    index = self.folded + bisect.bisect_left(self.seen, packet.pts)
+            if packet is not None:
+                if index is not None:
                     heapq.heappush(self.index_of, (packet.pts, index))
-                self.ctx.skip_frame = "DEFAULT" if self._needed(packet.pts) else "NONREF"
-            elif packet is not None:
-                self.ctx.skip_frame = "DEFAULT"
+                self.ctx.skip_frame = "DEFAULT" if needed else "NONREF"
             return self.ctx.decode(packet)
         except self.av.FFmpegError as e:
             log.debug("a packet could not be decoded: %s", e)

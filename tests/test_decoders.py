@@ -9,7 +9,7 @@ from clusterpipe.config import EncodeSettings
 from clusterpipe.errors import ClusterpipeError
 from clusterpipe.video import ReadReport, sample_frames
 
-from .conftest import read_code, write_mp4
+from .conftest import BITS, coded_frame, read_code, write_mp4
 
 # x264 with B-frames (some of them references, b-pyramid) and a long keyframe interval: the
 # stream structure of real footage, where skipping non-reference frames pays.
@@ -110,3 +110,84 @@ def test_other_containers_and_codecs_sample_alike(tmp_path, name, codec):
     assert [(i, code) for i, _, code in pyav] == [(0, 0), (30, 30), (60, 60), (90, 90)]
     # Sought: MPEG-TS has no index, and its only keyframe here is the first frame.
     assert sampled(path, "pyav", start_s=2.0)[0] == pyav[2:]
+
+
+def moving_frame(index: int, size: tuple[int, int]) -> np.ndarray:
+    """A coded frame over content that moves, so every frame carries a real residual: a frame
+    decoded from a wrong reference differs in its pixels, not only in its code."""
+    w, h = size
+    x = (np.arange(w)[None, :] + 3 * index) % 64
+    y = (np.arange(h)[:, None] * 2 + index) % 48
+    x, y = np.broadcast_arrays(x, y)
+    img = np.dstack([x * 4 + y, y * 5, (x * y) % 256]).astype(np.uint8)
+    img[: w // BITS] = coded_frame(index, size)[: w // BITS]
+    return img
+
+
+def _pixels(path, decoder, **kw):
+    report = ReadReport()
+    got = [
+        (s.frame_index, s.time_s, s.image.tobytes())
+        for s in sample_frames(path, 1.0, report, decoder=decoder, **kw)
+    ]
+    return got, report
+
+
+# (file, codec, options, whether its keyframes end every reference)
+STREAMS = {
+    "h264-short-gop": ("a.mp4", "libx264", "bframes=2:keyint=20:min-keyint=20:scenecut=0", True),
+    "h264-baseline": ("a.mp4", "libx264", "bframes=0:keyint=45:min-keyint=45:scenecut=0", True),
+    "h264-mpegts": ("a.ts", "libx264", "bframes=3:keyint=20:min-keyint=20:scenecut=0", True),
+    "h264-open-gop": ("a.mkv", "libx264", "bframes=3:keyint=20:scenecut=0:open-gop=1", False),
+    "hevc-closed": ("a.mp4", "libx265", "keyint=20:min-keyint=20:scenecut=0:open-gop=0", True),
+    "hevc-open": ("a.mkv", "libx265", "keyint=20:min-keyint=20:scenecut=0:open-gop=1", False),
+    "vp9": ("a.webm", "libvpx-vp9", None, True),
+}
+
+
+@pytest.mark.parametrize("kind", list(STREAMS))
+def test_frames_after_a_groups_last_sample_are_dropped_exactly(tmp_path, kind):
+    name, codec, params, closed = STREAMS[kind]
+    if codec == "libx264":
+        options = {"preset": "veryfast", "x264-params": params}
+    elif codec == "libx265":
+        options = {"preset": "ultrafast", "x265-params": f"{params}:log-level=error"}
+    else:
+        options = {"g": "20", "keyint_min": "20", "deadline": "realtime", "cpu-used": "8"}
+    path = str(
+        write_mp4(
+            tmp_path / name,
+            150,
+            30,
+            faststart=False,
+            frame=moving_frame,
+            codec=codec,
+            codec_options=options,
+        )
+    )
+    pyav, report = _pixels(path, "pyav")
+    opencv, full = _pixels(path, "opencv")
+    assert [x[:2] for x in pyav] == [(i, i / 30) for i in range(0, 150, 30)]
+    assert pyav == opencv  # the same frames, pixel for pixel
+    assert full.frames_decoded == report.frames_read == 150
+    if closed:  # each sample needs at most the frames from its group's start
+        assert report.frames_decoded <= 5 * 21
+    assert report.last_time_s == pytest.approx(149 / 30, abs=1e-3)
+    # Sought to a later start, and with a segment's end: the same frames.
+    assert _pixels(path, "pyav", start_s=2.0, until=lambda t: t >= 4.0)[0] == pyav[2:4]
+
+
+def test_held_packets_are_decoded_past_the_memory_bound(tmp_path, monkeypatch):
+    from clusterpipe import decoders
+
+    options = {"preset": "veryfast", "x264-params": "keyint=90:min-keyint=90:scenecut=0"}
+    path = str(
+        write_mp4(
+            tmp_path / "a.mp4", 150, 30, frame=moving_frame, codec="libx264", codec_options=options
+        )
+    )
+    unbounded, report = _pixels(path, "pyav")
+    monkeypatch.setattr(decoders, "MAX_HELD_BYTES", 1)
+    bounded, tight = _pixels(path, "pyav")
+    assert bounded == unbounded == _pixels(path, "opencv")[0]
+    assert tight.frames_decoded > report.frames_decoded  # nothing was held to drop
