@@ -3,7 +3,9 @@
 overhead ratio = wall time / (detector + encoder CPU time summed over workers / workers):
 1.0 means the run costs nothing beyond detection and encoding spread over the workers.
 "other cpu s" is the CPU of every process of the run (decoding, resizing, crops, queues,
-shards, Dask) minus detection + encoding: what the overhead is made of.
+shards, Dask) minus detection + encoding: what the overhead is made of. With the local engine it
+is split into the reader (decoding), the rest of the encoder processes' work (start-up, resizing,
+crops, signatures) and the rest of the run (the parent: shards, clustering, generation).
 usage: python bench/pipeline.py [--minutes 10] [--workers 1,2] [--engine local|dask|both] [--fast]
 """
 
@@ -59,7 +61,10 @@ def run_once(video: Path, workers: int, engine: str, extra: tuple[str, ...] = ()
     finally:
         shutil.rmtree(out, ignore_errors=True)
     cpu = info["times_s"]["detect_encode_cpu"]
+    reader = info["times_s"].get("reader_cpu", 0.0)
+    encoders = info["times_s"].get("encoder_process_cpu", 0.0)
     return {
+        "split": (reader, encoders - cpu, total_cpu - reader - encoders) if encoders else None,
         "workers": workers,
         "engine": engine,
         "wall_s": wall,
@@ -99,6 +104,12 @@ def main() -> None:
                 flush=True,
             )
             print(f"        stages: {r['stages']}", flush=True)
+            if r["split"]:
+                print(
+                    "        other cpu s: reader (decode) {:.1f}, encoder processes beyond "
+                    "det+enc {:.1f}, rest of the run {:.1f}".format(*r["split"]),
+                    flush=True,
+                )
     for engine in engines:
         if (engine, 1) in results and (engine, 2) in results:
             speedup = results[(engine, 1)]["wall_s"] / results[(engine, 2)]["wall_s"]

@@ -8,9 +8,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.cluster.hierarchy import linkage, to_tree
-from scipy.spatial.distance import pdist, squareform
-from sklearn.cluster import DBSCAN
+
+# scikit-learn and scipy are imported where they are used: they take about a second to import,
+# and `clusterpipe run` needs them only after encoding (api.run warms them up meanwhile).
+CLUSTER_MODULES = ("sklearn.cluster", "scipy.cluster.hierarchy", "scipy.spatial.distance")
 
 log = logging.getLogger("clusterpipe")
 
@@ -42,6 +43,8 @@ def dbscan(encodings: np.ndarray, eps: float = 0.5, min_samples: int = 2) -> np.
         from .dbscan_faiss import faiss_dbscan
 
         return faiss_dbscan(encodings, eps, min_samples)
+    from sklearn.cluster import DBSCAN
+
     return DBSCAN(eps=eps, min_samples=min_samples, metric="euclidean", n_jobs=1).fit_predict(
         np.asarray(encodings, dtype=np.float64)
     )
@@ -73,6 +76,9 @@ def split_by_cannot_links(encodings: np.ndarray, links: list[tuple[int, int]]) -
     labels = np.zeros(n, dtype=np.int64)
     if not links or n < 2:
         return labels
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import pdist
+
     tree = linkage(pdist(encodings), method="average")
     children = {n + i: (int(a), int(b)) for i, (a, b, _, _) in enumerate(tree)}
     partner: dict[int, set[int]] = defaultdict(set)
@@ -118,6 +124,9 @@ def split_by_tracks(
     if len(keys) < 2 * min_tracks:
         return labels
     means = np.array([encodings[inverse == k].mean(axis=0) for k in range(len(keys))])
+    from scipy.cluster.hierarchy import linkage, to_tree
+    from scipy.spatial.distance import pdist, squareform
+
     dist = pdist(means)
     square = squareform(dist)
 

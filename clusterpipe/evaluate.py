@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .errors import InputError
 
@@ -30,6 +29,8 @@ def match_boxes(gt: Sequence, pred: Sequence, threshold: float = 0.3) -> list[tu
     """Hungarian matching on IoU; pairs with IoU >= threshold."""
     if len(gt) == 0 or len(pred) == 0:
         return []
+    from scipy.optimize import linear_sum_assignment  # here: encoder processes import iou_matrix
+
     m = iou_matrix(gt, pred)
     rows, cols = linear_sum_assignment(-m)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if m[r, c] >= threshold]

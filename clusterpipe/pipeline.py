@@ -14,6 +14,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import resource
 import signal
 import time
 import traceback
@@ -49,6 +50,10 @@ class EncodeStats:
     shards_written: int = 0
     cpu_s: float = 0.0  # detector + encoder CPU time summed over workers
     wall_s: float = 0.0
+    # Whole-process CPU of the reader (decoding) and of the encoder processes (detector +
+    # encoder + the rest of their per-frame work and start-up): where the overhead goes.
+    reader_cpu_s: float = 0.0
+    encoder_process_cpu_s: float = 0.0
     videos: dict[str, dict] = field(default_factory=dict)
 
 
@@ -64,6 +69,12 @@ def _child_setup() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _own_cpu() -> float:
+    """CPU seconds this process has used, all its threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _put(q, item, stop) -> bool:
@@ -181,7 +192,7 @@ def _reader(
         for _ in range(n_workers):
             if not _put(frame_q, None, stop):
                 break
-        result_q.put(("readerdone",))
+        result_q.put(("readerdone", _own_cpu()))
         ring.close()
 
 
@@ -220,7 +231,7 @@ def _worker(wid: int, enc: EncodeSettings, ring: FrameRing, frame_q, result_q, c
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
         result_q.put(_error_message(f"encoder {wid}", e))
     finally:
-        result_q.put(("workerdone", wid))
+        result_q.put(("workerdone", wid, _own_cpu()))
         ring.close()
 
 
@@ -334,8 +345,10 @@ def encode_videos(
                 log.error("%s", text)
             elif kind == "workerdone":
                 alive_workers.discard(msg[1])
+                stats.encoder_process_cpu_s += msg[2]
             elif kind == "readerdone":
                 reader_done = True
+                stats.reader_cpu_s = msg[1]
             elif kind == "error":
                 _, stage, text, tb = msg
                 log.debug("%s failed:\n%s", stage, tb)

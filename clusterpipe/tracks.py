@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .evaluate import iou_matrix
 
@@ -47,6 +46,10 @@ def build_tracks(
     frame_index)]` lists face positions. Faces of consecutive samples of one shot are linked
     one-to-one (Hungarian) when their boxes overlap and their encodings are close.
     """
+    # Imported here: encoder processes import this module for frame_signature alone, and
+    # scipy.optimize would add ~0.5 s to each one's start-up.
+    from scipy.optimize import linear_sum_assignment
+
     n = len(boxes)
     parent = np.arange(n)
 
