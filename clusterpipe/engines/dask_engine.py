@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
-from ..pipeline import EncodeStats, Job, segment_of
+from ..pipeline import EncodeStats, Job, keep_frame_buffers, segment_of
 from ..records import VideoInfo
 from ..store import ShardStore
 from ..video import ReadReport, sample_frames
@@ -74,6 +74,8 @@ _ENCODERS: dict = {}
 def _encoder(enc: EncodeSettings, factory):
     """Models load once per worker process, not once per task."""
     if enc not in _ENCODERS:
+        if not _ENCODERS:
+            keep_frame_buffers()
         _ENCODERS[enc] = factory(enc)
     return _ENCODERS[enc]
 
