@@ -1,7 +1,9 @@
 """Sampling strategies side by side on the benchmark clip: speed and exactness.
 
 Every strategy must return, for each whole second k, the first frame at or after k s.
-usage: python bench/decode.py [--seconds 120] [--fps 1]   (the first SECONDS of the 10 min clip)
+usage: python bench/decode.py [--seconds 120] [--fps 1] [--gop 250 --minutes 10]
+(the first SECONDS of the clip; --gop 30 --minutes 2 renders a clip with a keyframe every
+second, as streaming and broadcast footage has)
 """
 
 from __future__ import annotations
@@ -120,8 +122,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--fps", type=float, default=1.0)
+    ap.add_argument("--gop", type=int, default=250, help="keyframe interval of the clip")
+    ap.add_argument("--minutes", type=float, default=10.0, help="length of the clip")
     a = ap.parse_args()
-    path = str(make_clip())
+    path = str(make_clip(a.minutes, gop=a.gop))
     video_s = a.seconds
     ref = None
     print(f"clip: {path}")

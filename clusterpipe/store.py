@@ -60,10 +60,13 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator:
         raise
 
 
-def write_json(path: Path, data: object) -> None:
-    """Write JSON atomically."""
+def write_json(path: Path, data: object, readable: bool = True) -> None:
+    """Write JSON atomically; indented for people, or compact for data only code reads."""
+    # json.dumps without indent is CPython's C encoder; json.dump, or any indent, is the pure
+    # Python one: ~10x slower on shards of 128-float encodings (bench/README.md).
+    text = json.dumps(data, indent=1) if readable else json.dumps(data, separators=(",", ":"))
     with atomic_open(path) as f:
-        json.dump(data, f, indent=1)
+        f.write(text)
 
 
 def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict:
@@ -156,7 +159,7 @@ class ShardStore:
             "faces": [f.to_json() for f in faces],
             "crops": crops or {},
         }
-        write_json(self.path(video_key, segment), data)
+        write_json(self.path(video_key, segment), data, readable=False)
 
     def write_segment(self, video: VideoInfo, segment: int, results: list) -> None:
         """Write the crops pack, then the shard, of a segment's (frame_index, time_s, result)."""
