@@ -7,6 +7,7 @@ shards, Dask) minus detection + encoding: what the overhead is made of. With the
 is split into the reader (decoding), the rest of the encoder processes' work (start-up, resizing,
 crops, signatures) and the rest of the run (the parent: shards, clustering, generation).
 usage: python bench/pipeline.py [--minutes 10] [--workers 1,2] [--engine local|dask|both] [--fast]
+                                [--gop 250]
 """
 
 from __future__ import annotations
@@ -83,11 +84,12 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--engine", default="local", choices=["local", "dask", "both"])
     ap.add_argument("--fast", action="store_true", help="run with --fast (no fine pass)")
+    ap.add_argument("--gop", type=int, default=250, help="keyframe interval of the clip")
     a = ap.parse_args()
-    video = make_clip(a.minutes)
+    video = make_clip(a.minutes, gop=a.gop)
     video_s = a.minutes * 60
     engines = ["local", "dask"] if a.engine == "both" else [a.engine]
-    print(f"clip: {video} ({video_s:.0f} s of 1080p, GOP 250)")
+    print(f"clip: {video} ({video_s:.0f} s of 1080p, GOP {a.gop})")
     print(
         f"{'engine':>6} {'workers':>7} {'wall s':>7} {'det+enc cpu s':>13} {'overhead':>8} "
         f"{'video s/wall s':>14} {'frames':>6} {'faces':>6} {'all cpu s':>9} {'other cpu s':>11}"

@@ -73,7 +73,10 @@ def _join(x32, x64, sq, points, probes, members, eps, keep_edges):
         if len(rows) == 0 or len(cols) == 0:
             continue
         q = points[rows]
-        d = sq[q][:, None] + sq[cols][None, :] - 2.0 * (x32[q] @ x32[cols].T)
+        d = x32[q] @ x32[cols].T  # squared distances, built in place (no temporaries)
+        d *= -2.0
+        d += sq[q][:, None]
+        d += sq[cols][None, :]
         hit = d <= margin_hi
         if (d[hit] > margin_lo).any():  # within float32 rounding of eps: decide in float64
             close = np.nonzero(hit & (d > margin_lo))
@@ -82,9 +85,11 @@ def _join(x32, x64, sq, points, probes, members, eps, keep_edges):
         per_row = hit.sum(axis=1)
         counts[rows] += per_row
         if keep_edges:
-            if per_row.max() > keep_edges:
-                hit &= np.cumsum(hit, axis=1, dtype=np.int16) <= keep_edges
-            r, k = np.nonzero(hit)
+            r, k = np.nonzero(hit)  # row-major: each row's hits in column order
+            if per_row.max() > keep_edges:  # keep each row's first keep_edges hits
+                starts = np.cumsum(per_row) - per_row
+                keep = np.arange(len(r)) - starts[r] < keep_edges
+                r, k = r[keep], k[keep]
             edges_a.append(q[r])
             edges_b.append(cols[k])
     if edges_a:
@@ -106,12 +111,13 @@ def faiss_dbscan(x: np.ndarray, eps: float = 0.5, min_samples: int = 2) -> np.nd
     quantizer = _quantizer(x32)
     nlist = quantizer.ntotal
     everyone = np.arange(n)
-    owner = _probe(quantizer, x32, everyone, 1)[:, 0]
+    probes = _probe(quantizer, x32, everyone, min(NPROBE, nlist))
+    # Each point's bucket is its nearest centroid, the first it probes (one search, not two).
+    owner = probes[:, 0]
     order = np.argsort(owner, kind="stable")
     cuts = np.searchsorted(owner[order], np.arange(nlist + 1))
     members = [order[cuts[c] : cuts[c + 1]] for c in range(nlist)]
 
-    probes = _probe(quantizer, x32, everyone, min(NPROBE, nlist))
     counts, a, b = _join(x32, x64, sq, everyone, probes, members, eps, EDGES_PER_BUCKET)
     core = counts >= min_samples
     # Sparse points are where counts can fall short (a neighbour in a bucket not probed) and
