@@ -231,7 +231,6 @@ class _PyAVPass:
         self.barrier = _Barriers(self.ctx)
         self.held: deque = deque()
         self.held_bytes = 0
-        self.dropped = 0
         self.out = -1  # frames output so far - 1 (the index when timestamps are missing)
         self.damaged = False
 
@@ -352,7 +351,6 @@ class _PyAVPass:
 
     def _drop(self) -> None:
         """Forget the held packets undecoded: nothing after the barrier references them."""
-        self.dropped += len(self.held)
         self.held.clear()
         self.held_bytes = 0
 
