@@ -222,8 +222,14 @@ def run(
             "times_s": {
                 **{k: round(v, 3) for k, v in stage_s.items()},
                 "detect_encode_cpu": round(stats.cpu_s, 3),
-                "reader_cpu": round(stats.reader_cpu_s, 3),
-                "encoder_process_cpu": round(stats.encoder_process_cpu_s, 3),
+                **{
+                    key: round(value, 3)
+                    for key, value in (
+                        ("reader_cpu", stats.reader_cpu_s),
+                        ("encoder_process_cpu", stats.encoder_process_cpu_s),
+                    )
+                    if value is not None
+                },
                 "total": round(wall, 3),
             },
         }

@@ -332,22 +332,21 @@ class _PyAVPass:
             index = self.folded + bisect.bisect_left(self.seen, packet.pts)
         if self.barrier(packet):
             self._drop()
-        if not needed and not (self.until is not None and self.until(self.time(packet.pts))):
-            self.held.append((packet, index))
-            self.held_bytes += packet.size
-            frames = []
-            while self.held_bytes > MAX_HELD_BYTES and not self.damaged:
-                frames += self._decode(*self._unhold(), needed=False)
-            return frames
-        frames = []
-        while self.held and not self.damaged:
-            frames += self._decode(*self._unhold(), needed=False)
-        return frames if self.damaged else frames + self._decode(packet, index, needed)
+        if needed or (self.until is not None and self.until(self.time(packet.pts))):
+            frames = self._release(0)
+            return frames if self.damaged else frames + self._decode(packet, index, needed)
+        self.held.append((packet, index))
+        self.held_bytes += packet.size
+        return self._release(MAX_HELD_BYTES)
 
-    def _unhold(self) -> tuple:
-        packet, index = self.held.popleft()
-        self.held_bytes -= packet.size
-        return packet, index
+    def _release(self, keep_bytes: int) -> list:
+        """Decode held packets, oldest first, until at most keep_bytes of them are held."""
+        frames = []
+        while self.held and self.held_bytes > keep_bytes and not self.damaged:
+            packet, index = self.held.popleft()
+            self.held_bytes -= packet.size
+            frames += self._decode(packet, index, needed=False)
+        return frames
 
     def _drop(self) -> None:
         """Forget the held packets undecoded: nothing after the barrier references them."""

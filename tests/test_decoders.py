@@ -23,10 +23,11 @@ def h264(tmp_path_factory):
     return str(write_mp4(path, 960, 30, codec="libx264", codec_options=X264))
 
 
-def sampled(path, decoder, fps=1.0, **kw):
+def sampled(path, decoder, fps=1.0, look=read_code, **kw):
+    """(index, time, look(image)) of each sample, and the pass's report."""
     report = ReadReport()
     got = [
-        (s.frame_index, s.time_s, read_code(s.image))
+        (s.frame_index, s.time_s, look(s.image))
         for s in sample_frames(path, fps, report, decoder=decoder, **kw)
     ]
     return got, report
@@ -125,12 +126,7 @@ def moving_frame(index: int, size: tuple[int, int]) -> np.ndarray:
 
 
 def _pixels(path, decoder, **kw):
-    report = ReadReport()
-    got = [
-        (s.frame_index, s.time_s, s.image.tobytes())
-        for s in sample_frames(path, 1.0, report, decoder=decoder, **kw)
-    ]
-    return got, report
+    return sampled(path, decoder, look=np.ndarray.tobytes, **kw)
 
 
 # (file, codec, options, whether its keyframes end every reference)

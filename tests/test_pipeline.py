@@ -45,7 +45,10 @@ def test_run_writes_the_documented_layout(first_run):
     assert (out / "report.html").is_file()
     info = _run_info(out)
     assert info["counts"]["faces"] == 48 and info["inputs"][0]["fps"] == 10.0
-    assert set(info["times_s"]) >= {"detect_encode", "cluster", "generate", "total"}
+    times = info["times_s"]
+    assert set(times) >= {"detect_encode", "cluster", "generate", "total"}
+    # Where the CPU went: the reader decoded, the encoder processes did at least dlib's work.
+    assert times["reader_cpu"] > 0 and times["encoder_process_cpu"] >= times["detect_encode_cpu"]
     assert info["versions"]["dlib"]
 
 
