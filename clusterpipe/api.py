@@ -23,6 +23,7 @@ from .config import RunSettings
 from .engines import Engine
 from .errors import ClusterpipeError, InputError, StoreError
 from .evaluate import evaluate, load_ground_truth
+from .faces import check_models
 from .gallery import DEFAULT_THRESHOLD, Gallery
 from .generate import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, generate, named_folders
 from .generate.report import write_report
@@ -134,6 +135,7 @@ def run(
         raise StoreError(f"{out}: exists and is not a folder; choose another --out")
     if gallery:
         Gallery.open(gallery)  # a missing or damaged gallery fails before any work
+    check_models(settings.encode)
     infos, failed = _probe_all(videos)
     previous = _previous_run(out)
     auto_named = set(previous.get("gallery_names", {}).values())
@@ -222,6 +224,7 @@ def run(
             "times_s": {
                 **{k: round(v, 3) for k, v in stage_s.items()},
                 "detect_encode_cpu": round(stats.cpu_s, 3),
+                "detect_cpu": round(stats.detect_cpu_s, 3),
                 **{
                     key: round(value, 3)
                     for key, value in (

@@ -168,8 +168,8 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
             for s in sample_frames(info.path, settings.fps, decoder=settings.decoder)
         )
     for t, image in frames:
-        boxes, encs, _, _ = detect_and_encode(encoder, image, settings)
-        for box, e in zip(boxes, encs):
+        found = detect_and_encode(encoder, image, settings)
+        for box, e in zip(found.boxes, found.encodings):
             yield t, box, e
 
 

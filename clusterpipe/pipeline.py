@@ -49,6 +49,7 @@ class EncodeStats:
     faces: int = 0
     shards_written: int = 0
     cpu_s: float = 0.0  # detector + encoder CPU time summed over workers
+    detect_cpu_s: float = 0.0  # the detector's part of cpu_s
     wall_s: float = 0.0
     # Whole-process CPU of the reader (decoding) and of the encoder processes (detector +
     # encoder + the rest of their per-frame work and start-up): where the overhead goes.
@@ -351,6 +352,7 @@ def encode_videos(
                 stats.frames += 1
                 stats.faces += len(res.boxes)
                 stats.cpu_s += res.cpu_s
+                stats.detect_cpu_s += res.detect_cpu_s
                 segments.add(vi, seg, fidx, t, res)
                 bar.update(1)
             elif kind == "segdone":

@@ -33,6 +33,10 @@ class Face:
     encoding: list[float] = field(repr=False)
     cluster: int = -1
     nearest: tuple[int, float] | None = None  # noise only: nearest cluster and its distance
+    # 5 (x, y) in original pixels: left eye, right eye, nose, left and right mouth corner
+    # (None where the detector gives none: hog, cnn).
+    landmarks: list[list[float]] | None = None
+    score: float | None = None  # the detector's confidence (None for older records)
 
     def to_json(self) -> dict:
         """Plain-JSON form, one line of faces.jsonl."""
@@ -47,6 +51,10 @@ class Face:
         }
         if self.nearest is not None:
             d["nearest_cluster"], d["nearest_distance"] = self.nearest
+        if self.landmarks is not None:
+            d["landmarks"] = self.landmarks
+        if self.score is not None:
+            d["score"] = self.score
         return d
 
     @classmethod
@@ -56,6 +64,11 @@ class Face:
         enc = [float(v) for v in d["encoding"]]
         if len(box) != 4 or len(enc) != 128:
             raise ValueError("box must have 4 values and encoding 128")
+        marks = d.get("landmarks")
+        if marks is not None:
+            marks = [[float(x), float(y)] for x, y in marks]
+            if len(marks) != 5:
+                raise ValueError("landmarks must be 5 points")
         return cls(
             id=str(d["id"]),
             video=str(d["video"]),
@@ -67,6 +80,8 @@ class Face:
             nearest=(int(d["nearest_cluster"]), float(d["nearest_distance"]))
             if "nearest_cluster" in d
             else None,
+            landmarks=marks,
+            score=float(d["score"]) if d.get("score") is not None else None,
         )
 
 

@@ -174,11 +174,15 @@ class ShardStore:
                     "sig": res.signature,
                 }
             )
-            for k, (box, enc, jpg, labels) in enumerate(
-                zip(res.boxes, res.encodings, res.crops, res.labels)
+            marks = res.landmarks or [None] * len(res.boxes)
+            scores = res.scores or [None] * len(res.boxes)
+            for k, (box, enc, jpg, labels, m, sc) in enumerate(
+                zip(res.boxes, res.encodings, res.crops, res.labels, marks, scores)
             ):
                 fid = face_id(video.key, frame_index, k)
-                faces.append(Face(fid, video.path, frame_index, time_s, tuple(box), enc))
+                face = Face(fid, video.path, frame_index, time_s, tuple(box), enc)
+                face.landmarks, face.score = m, sc
+                faces.append(face)
                 crops[fid] = {"offset": offset, "length": len(jpg), "labels": labels}
                 blobs.append(jpg)
                 offset += len(jpg)

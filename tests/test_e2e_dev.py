@@ -48,7 +48,7 @@ def test_dev_footage_clusters_and_scores(dev_run, data_dir):
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
     print(scores)
-    assert scores["det_recall"] >= 0.99
+    assert scores["det_recall"] >= 0.99 and scores["det_precision"] >= 0.98
     assert scores["clusters"] == scores["identities"] == 14
     assert scores["bcubed_f1"] >= 0.99
     faces = [json.loads(line) for line in (dev_run / "faces.jsonl").read_text().splitlines()]
@@ -88,7 +88,7 @@ def test_yolo_labels_land_on_the_faces_in_real_crops(dev_run):
         h, w = image.shape[:2]
         first = crop.with_suffix(".txt").read_text().splitlines()[0]
         _, *label = yolo_to_box(first, w, h)
-        found = encoder.locate(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        found = encoder.locate(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).boxes
         if len(found) and iou_matrix([label], found).max() >= 0.5:
             hits += 1
     assert hits >= 0.9 * len(crops)
@@ -205,7 +205,7 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_a_killed_encoder_stops_the_run_clearly_and_resume_finishes(data_dir, tmp_path):
+def test_a_killed_encoder_stops_the_run_clearly_and_resume_finishes(data_dir, dev_run, tmp_path):
     video = data_dir / "dev" / "footage.mp4"
     out = tmp_path / "out"
     args = run_args(video, out, "-j", 2, "--segment-seconds", 10)
@@ -234,5 +234,5 @@ def test_a_killed_encoder_stops_the_run_clearly_and_resume_finishes(data_dir, tm
     assert result.returncode == 0, result.stderr
     info = json.loads((out / "run.json").read_text())
     assert info["counts"]["shards_reused"] == done
-    assert info["counts"]["faces"] == 337
+    assert info["counts"]["faces"] == len((dev_run / "faces.jsonl").read_text().splitlines())
     assert np.isfinite(info["times_s"]["total"])

@@ -57,7 +57,14 @@ def test_faces_jsonl_records(first_run):
     lines = [json.loads(x) for x in (out / "faces.jsonl").read_text().splitlines()]
     assert len(lines) == 48 and len({x["id"] for x in lines}) == 48
     for x in lines:
-        assert set(x) == {"id", "video", "frame_index", "time_s", "box", "cluster", "encoding"}
+        keys = {"id", "video", "frame_index", "time_s", "box", "cluster", "encoding"}
+        assert set(x) == keys | {"landmarks", "score"}
+        assert len(x["landmarks"]) == 5 and 0.8 <= x["score"] <= 1
+        for px, py in x["landmarks"]:
+            assert (
+                x["box"][0] - 5 <= px <= x["box"][2] + 5
+                and x["box"][1] - 5 <= py <= x["box"][3] + 5
+            )
         assert x["frame_index"] == round(x["time_s"] * 10)
         x1, y1, x2, y2 = x["box"]
         assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360  # original pixels

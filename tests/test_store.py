@@ -36,6 +36,9 @@ def _result(n_faces: int) -> FrameResult:
         [["0 0.5 0.5 0.4 0.4"]] * n_faces,
         (640, 360),
         0.1,
+        0.05,
+        landmarks=[[[10.0 + 40 * k, 12.0]] * 5 for k in range(n_faces)],
+        scores=[0.9] * n_faces,
     )
 
 
@@ -50,6 +53,7 @@ def test_shard_and_crops_pack_round_trip(tmp_path):
     pack = shard["pack"].read_bytes()
     c = shard["crops"]["v-0000090-1"]
     assert pack[c["offset"] : c["offset"] + c["length"]] == bytes([1]) * 11
+    assert shard["faces"][1].landmarks == [[50.0, 12.0]] * 5 and shard["faces"][1].score == 0.9
 
 
 def test_truncated_or_foreign_shard_is_not_complete(tmp_path):

@@ -38,7 +38,7 @@ def encode_segment(
     enc = EncodeSettings(**settings)
     encoder = _encoder(enc, FaceEncoder)
     report = ReadReport()
-    results, cpu = [], 0.0
+    results, cpu, detect_cpu = [], 0.0, 0.0
     try:
         for s in sample_frames(
             info.path,
@@ -51,6 +51,7 @@ def encode_segment(
         ):
             res = process_frame(encoder, s.image, enc)
             cpu += res.cpu_s
+            detect_cpu += res.detect_cpu_s
             results.append((s.frame_index, s.time_s, res))
     except InputError:
         raise InputError(
@@ -63,6 +64,7 @@ def encode_segment(
         "segment": segment,
         "frames": len(results),
         "cpu_s": cpu,
+        "detect_cpu_s": detect_cpu,
         "eof": not report.stopped_early,
         "faces": sum(len(r[2].boxes) for r in results),
     }
@@ -167,6 +169,7 @@ class DaskEngine(Engine):
                     stats.frames += r["frames"]
                     stats.faces += r["faces"]
                     stats.cpu_s += r["cpu_s"]
+                    stats.detect_cpu_s += r["detect_cpu_s"]
                     stats.shards_written += 1 if r["frames"] else 0
                     last = max(s for v, s in pending if v == vi)
                     if r["segment"] == last and not r["eof"]:
