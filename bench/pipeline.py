@@ -32,7 +32,10 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_once(video: Path, workers: int, engine: str, extra: tuple[str, ...] = ()) -> dict:
+def run_once(
+    video: Path, workers: int, engine: str, extra: tuple[str, ...] = (), keep: bool = False
+) -> dict:
+    """One `clusterpipe run` and its figures; with keep, its OUT is kept (r["out"])."""
     out = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     try:
         t0 = time.perf_counter()
@@ -60,7 +63,8 @@ def run_once(video: Path, workers: int, engine: str, extra: tuple[str, ...] = ()
         total_cpu = _children_cpu() - c0
         info = json.loads((out / "run.json").read_text())
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(out, ignore_errors=True)
     cpu = info["times_s"]["detect_encode_cpu"]
     reader = info["times_s"].get("reader_cpu", 0.0)
     encoders = info["times_s"].get("encoder_process_cpu", 0.0)
@@ -75,6 +79,7 @@ def run_once(video: Path, workers: int, engine: str, extra: tuple[str, ...] = ()
         "frames": info["counts"]["frames_encoded_now"],
         "faces": info["counts"]["faces"],
         "stages": info["times_s"],
+        "out": out if keep else None,
     }
 
 
