@@ -17,28 +17,31 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, adapt
 from .cluster import CLUSTER_MODULES, cluster_faces, nearest_clusters
 from .config import RunSettings
 from .engines import Engine
 from .errors import ClusterpipeError, InputError, StoreError
 from .evaluate import evaluate, load_ground_truth
 from .faces import check_models
-from .gallery import DEFAULT_THRESHOLD, Gallery
+from .gallery import Gallery
 from .generate import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, generate, named_folders
 from .generate.report import write_report
 from .people import name_clusters
 from .pipeline import Job
-from .records import Face, VideoInfo
+from .records import Face, VideoInfo, person_space
 from .store import (
     FACES_FILE,
     RUN_FILE,
+    VECTORS_FILE,
     Lock,
     ShardStore,
+    attach_vectors,
     read_faces,
     read_json,
     write_faces,
     write_json,
+    write_vectors,
 )
 from .tracks import build_tracks
 from .video import probe
@@ -122,7 +125,7 @@ def run(
     out: str | Path,
     settings: RunSettings | None = None,
     gallery: str | Path | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> RunResult:
     """Sample, detect, encode, cluster and generate per-person folders for `videos` into `out`.
 
@@ -133,8 +136,8 @@ def run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: exists and is not a folder; choose another --out")
-    if gallery:
-        Gallery.open(gallery)  # a missing or damaged gallery fails before any work
+    if gallery:  # a missing, damaged or other-space gallery fails before any work
+        Gallery.open(gallery).require(settings.encode.encoder, "this run")
     check_models(settings.encode)
     infos, failed = _probe_all(videos)
     previous = _previous_run(out)
@@ -195,7 +198,15 @@ def run(
         labels = assign_clusters(faces, settings, samples)
         stage_s["cluster"] = time.perf_counter() - t
         write_faces(out / FACES_FILE, faces)
-        names = name_clusters(faces, gallery, threshold) if gallery else {}
+        vectors = None
+        if enc.encoder != "dlib":
+            space = person_space(faces, enc.encoder)
+            write_vectors(out / VECTORS_FILE, space)
+            vectors = {"encoder": enc.encoder, "dim": int(space.shape[1]), "file": VECTORS_FILE}
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                (out / VECTORS_FILE).unlink()  # ours, from an earlier run with another encoder
+        names = name_clusters(faces, gallery, threshold, enc.encoder) if gallery else {}
 
         t = time.perf_counter()
         gen = generate(out, faces, crops, settings.progress, names)
@@ -209,6 +220,7 @@ def run(
             "gallery": str(Path(gallery).resolve()) if gallery else None,
             "gallery_names": {str(k): v for k, v in sorted(names.items())},
             "settings": {**asdict(settings), "encode_fingerprint": enc.fingerprint()},
+            "vectors": vectors,
             "versions": _versions(),
             "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
             "failed_inputs": failed,
@@ -265,19 +277,32 @@ def assign_clusters(
     """Cluster faces in place (sets Face.cluster, and Face.nearest for noise); return labels.
 
     With the `tracks` setting, faces are linked across samples of one shot: pass `samples`
-    (see face_tracks), or `tracks` already computed from them.
+    (see face_tracks), or `tracks` already computed from them. Clusters are formed in the
+    settings' person space (encoder, adapted to the footage's tracks or not).
     """
     if not faces:
         return np.zeros(0, dtype=np.int64)
-    enc = np.array([f.encoding for f in faces], dtype=np.float64)
-    frames = [(f.video, f.frame_index) for f in faces]
     c = settings.cluster
-    if not c.tracks:
-        tracks = None
-    elif tracks is None and samples:
+    enc = person_space(faces, settings.encode.encoder)
+    frames = [(f.video, f.frame_index) for f in faces]
+    if tracks is None and samples and (c.tracks or c.adapt != "none"):
         tracks = face_tracks(faces, samples)
+    adaptation = None
+    if c.adapt == "tracks" and tracks is not None:
+        adaptation = adapt.fit(enc, tracks)
+        if adaptation is None:
+            log.warning("too few tracks to adapt the person space; clustering without it")
+        else:
+            enc = adaptation.apply(enc)
+    c = c.in_space(settings.encode.encoder, adapted=adaptation is not None)
     labels = cluster_faces(
-        enc, frames, c.eps, c.min_samples, c.split_same_frame, tracks, c.split_distance
+        enc,
+        frames,
+        c.eps,
+        c.min_samples,
+        c.split_same_frame,
+        tracks if c.tracks else None,
+        c.split_distance,
     )
     near_label, near_dist = nearest_clusters(enc, labels)
     noise = np.flatnonzero(labels < 0)
@@ -324,45 +349,63 @@ def tune(
     eps_values: Sequence[float],
     min_samples_values: Sequence[int],
 ) -> list[dict]:
-    """BCubed F1 of every clustering setting in the grid, best first."""
-    from .config import ClusterSettings
+    """BCubed F1 of every clustering setting in the grid, best first.
+
+    Every person space the run holds is tried (dlib, and its --encoder if another), as encoded
+    and adapted to its tracks; eps values are dlib's, scaled for other spaces by their default
+    radius."""
+    from .config import DLIB_EPS, ClusterSettings, EncodeSettings, space_eps
 
     out = Path(out)
     faces = read_faces(out / FACES_FILE)
     if not faces:
         raise ClusterpipeError(f"{out}: the run found no faces; nothing to tune")
+    encoder = attach_vectors(out, faces)
     gt = load_ground_truth(ground_truth)
     track_ids = face_tracks(faces, load_samples(out))  # the same for every setting tried
     rows = []
-    for eps in eps_values:
-        for ms in min_samples_values:
-            for tracks, split_distance in (
-                (True, ClusterSettings.split_distance),
-                (True, 0.0),
-                (False, 0.0),
-            ):
-                for split in (True, False):
-                    c = ClusterSettings(
-                        eps=eps,
-                        min_samples=ms,
-                        tracks=tracks,
-                        split_same_frame=split,
-                        split_distance=split_distance,
-                    )
-                    assign_clusters(faces, RunSettings(cluster=c, workers=1), tracks=track_ids)
-                    score = evaluate(
-                        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces],
-                        gt,
-                    )
-                    rows.append(
-                        {
-                            "eps": eps,
-                            "min_samples": ms,
-                            "tracks": tracks,
-                            "split_same_frame": split,
-                            "split_distance": split_distance,
-                            **score,
-                        }
-                    )
+    for space in dict.fromkeys(("dlib", encoder)):
+        adaptable = adapt.fit(person_space(faces, space), track_ids) is not None
+        for adapt_mode in ("none", "tracks") if adaptable else ("none",):
+            scale = space_eps(space, adapt_mode) / DLIB_EPS
+            for eps in eps_values:
+                for ms in min_samples_values:
+                    for tracks, split_distance in (
+                        (True, ClusterSettings.split_distance * scale),
+                        (True, 0.0),
+                        (False, 0.0),
+                    ):
+                        for split in (True, False):
+                            c = ClusterSettings(
+                                eps=min(1.999, eps * scale),
+                                min_samples=ms,
+                                tracks=tracks,
+                                split_same_frame=split,
+                                split_distance=split_distance,
+                                adapt=adapt_mode,
+                            )
+                            settings = RunSettings(
+                                encode=EncodeSettings(encoder=space), cluster=c, workers=1
+                            )
+                            assign_clusters(faces, settings, tracks=track_ids)
+                            score = evaluate(
+                                [
+                                    {"time_s": f.time_s, "box": f.box, "cluster": f.cluster}
+                                    for f in faces
+                                ],
+                                gt,
+                            )
+                            rows.append(
+                                {
+                                    "space": space,
+                                    "adapt": adapt_mode,
+                                    "eps": c.eps,
+                                    "min_samples": ms,
+                                    "tracks": tracks,
+                                    "split_same_frame": split,
+                                    "split_distance": split_distance,
+                                    **score,
+                                }
+                            )
     rows.sort(key=lambda r: (-r["bcubed_f1"], -r["pairwise_f1"]))
     return rows

@@ -13,14 +13,18 @@ import click
 
 from . import __version__
 from .config import (
+    ADAPTED_EPS,
+    ADAPTS,
     DECODERS,
     DETECTORS,
+    DLIB_EPS,
     FAST_MIN_FACE,
     ClusterSettings,
     EncodeSettings,
     RunSettings,
     default_workers,
 )
+from .encoders import ENCODERS, Encoder
 from .errors import ClusterpipeError
 from .gallery import DEFAULT_THRESHOLD
 
@@ -192,11 +196,27 @@ def cli(verbose: int, quiet: bool) -> None:
     help=f"Encoder processes. Default: the number of cores ({default_workers()}).",
 )
 @click.option(
-    "--eps",
-    type=float,
-    default=_C.eps,
+    "--encoder",
+    type=click.Choice(ENCODERS),
+    default=_E.encoder,
     show_default=True,
-    help="DBSCAN radius in 128-d encoding space; smaller splits people more.",
+    help="Person space to cluster in: dlib (128-d, always in faces.jsonl) or facenet "
+    "(FaceNet 512-d, also computed, kept in OUT/vectors.npy; about 0.6x dlib's CPU per face).",
+)
+@click.option(
+    "--adapt",
+    type=click.Choice(ADAPTS),
+    default=_C.adapt,
+    show_default=True,
+    help="tracks: before clustering, whiten the person space by how faces vary within "
+    "their tracks in this footage (unsupervised, per run); none: cluster as encoded.",
+)
+@click.option(
+    "--eps",
+    type=click.FloatRange(0, 2, min_open=True, max_open=True),
+    default=None,
+    help=f"DBSCAN radius; smaller splits people more. Default: the space's own, "
+    f"{DLIB_EPS} for dlib, {Encoder.get('facenet').eps} for facenet, {ADAPTED_EPS} adapted.",
 )
 @click.option(
     "--min-samples",
@@ -226,7 +246,8 @@ def cli(verbose: int, quiet: bool) -> None:
     default=_C.split_distance,
     show_default=True,
     help="With --tracks: split a cluster made of two tight groups of tracks whose mean "
-    "encodings are on average farther apart than this (look-alikes DBSCAN chained); 0 = off.",
+    "encodings are on average farther apart than this (look-alikes DBSCAN chained); 0 = off. "
+    "Set for dlib; it scales with the default radius of other spaces.",
 )
 @click.option(
     "--assign-noise",
@@ -263,10 +284,10 @@ def cli(verbose: int, quiet: bool) -> None:
 )
 @click.option(
     "--threshold",
-    type=float,
-    default=DEFAULT_THRESHOLD,
-    show_default=True,
-    help="With --gallery: largest encoding distance that still counts as a match.",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help=f"With --gallery: largest distance that still counts as a match. Default: the "
+    f"gallery's space's, {DEFAULT_THRESHOLD} for dlib, {Encoder.get('facenet').eps} for facenet.",
 )
 @click.option(
     "--engine",
@@ -296,6 +317,8 @@ def run(
     upsample,
     decoder,
     workers,
+    encoder,
+    adapt,
     eps,
     min_samples,
     split_same_frame,
@@ -333,6 +356,7 @@ def run(
             min_score=min_score,
             upsample=upsample,
             decoder=decoder,
+            encoder=encoder,
         ),
         cluster=ClusterSettings(
             eps=eps,
@@ -342,6 +366,7 @@ def run(
             split_distance=split_distance,
             assign_noise=assign_noise,
             noise_threshold=noise_threshold,
+            adapt=adapt,
         ),
         workers=workers or default_workers(),
         segment_seconds=segment_seconds,
@@ -488,10 +513,11 @@ def gallery_cmd(gallery_dir, remove) -> None:
 )
 @click.option(
     "--threshold",
-    type=float,
-    default=DEFAULT_THRESHOLD,
-    show_default=True,
-    help="Largest encoding distance that still counts as a match; beyond it the face is `unknown`.",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Largest distance that still counts as a match; beyond it the face is `unknown`. "
+    f"Default: the gallery's space's, {DEFAULT_THRESHOLD} for dlib, "
+    f"{Encoder.get('facenet').eps} for facenet.",
 )
 @click.option(
     "--fps",
@@ -585,8 +611,10 @@ def export(out, dest, fmt, val_fraction, seed) -> None:
 def tune(out, ground_truth, eps_list, ms_list, top) -> None:
     """Sweep clustering settings on a labelled run and print BCubed F1 for each.
 
-    Uses the encodings already in OUT (nothing is re-encoded): eps x min_samples x tracks on/off
-    (with tracks: track split at the default --split-distance or off) x same-frame split on/off.
+    Uses the encodings already in OUT (nothing is re-encoded): person space (dlib, and the run's
+    --encoder if another) x adapted or not x eps x min_samples x tracks on/off (with tracks:
+    track split at the default --split-distance or off) x same-frame split on/off. The eps
+    values are dlib's; other spaces try them scaled by their default radius over dlib's.
 
     \b
     Example:
@@ -601,15 +629,16 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
         raise click.BadParameter("give comma-separated numbers, e.g. 0.45,0.5") from None
     rows = api_tune(out, ground_truth, eps_values, ms_values)
     click.echo(
-        f"{'eps':>5} {'min_samples':>11} {'tracks':>6} {'split':>5} {'split_distance':>14} "
-        f"{'clusters':>8} "
+        f"{'space':>7} {'adapt':>6} {'eps':>5} {'min_samples':>11} {'tracks':>6} {'split':>5} "
+        f"{'split_distance':>14} {'clusters':>8} "
         f"{'noise':>6} {'bcubed_f1':>9} {'pairwise_f1':>11}"
     )
     for i, r in enumerate(rows[:top]):
         mark = "  <- best" if i == 0 else ""
         click.echo(
-            f"{r['eps']:>5} {r['min_samples']:>11} {str(r['tracks']):>6} "
-            f"{str(r['split_same_frame']):>5} {r['split_distance']:>14} "
+            f"{r['space']:>7} {r['adapt']:>6} {r['eps']:>5.3g} {r['min_samples']:>11} "
+            f"{str(r['tracks']):>6} "
+            f"{str(r['split_same_frame']):>5} {r['split_distance']:>14.3g} "
             f"{r['clusters']:>8} {r['noise_fraction']:>6.3f} "
             f"{r['bcubed_f1']:>9.4f} {r['pairwise_f1']:>11.4f}{mark}"
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from .encoders import ENCODERS, Encoder
 from .errors import ClusterpipeError
 
 DETECTORS = ("mtcnn", "hog", "cnn")
@@ -55,6 +56,9 @@ class EncodeSettings:
     # and up (dev_hard: e2e BCubed F1 0.864 from 1280x720, 0.844 from 1080p, 0.853 before).
     encode_width: int = 1280
     encode_height: int = 720
+    # The person space clustered in besides dlib's 128-d encoding, which every record keeps:
+    # "dlib" (only that) or an encoders.Encoder whose vectors go to OUT/vectors.npy.
+    encoder: str = "dlib"
     # Which decoders.Decoder samples the frames; both return the same frames, pyav with about
     # half the decode CPU on H.264 with B-frames (bench/decode.py).
     decoder: str = "pyav"
@@ -66,6 +70,8 @@ class EncodeSettings:
             raise ClusterpipeError("--max-size must be at least 32x32")
         if self.detector not in DETECTORS:
             raise ClusterpipeError(f"--detector must be one of {', '.join(DETECTORS)}")
+        if self.encoder not in ENCODERS:
+            raise ClusterpipeError(f"--encoder must be one of {', '.join(ENCODERS)}")
         if self.decoder not in DECODERS:
             raise ClusterpipeError(f"--decoder must be one of {', '.join(DECODERS)}")
         if not (0 <= self.upsample <= 3):
@@ -88,11 +94,24 @@ class EncodeSettings:
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+ADAPTS = ("none", "tracks")
+DLIB_EPS = 0.5  # dlib's documented DBSCAN radius; split and noise distances are set against it
+ADAPTED_EPS = 0.95  # radius in an adapted space (unit vectors); see adapt.py
+
+
+def space_eps(encoder: str, adapt: str = "none") -> float:
+    """The default DBSCAN radius of a person space."""
+    if adapt != "none":
+        return ADAPTED_EPS
+    return DLIB_EPS if encoder == "dlib" else Encoder.get(encoder).eps
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     """How encodings are grouped into people."""
 
-    eps: float = 0.5
+    # DBSCAN radius; None: the space's own (space_eps: dlib 0.5, facenet 0.9, adapted 0.95).
+    eps: float | None = None
     min_samples: int = 2
     split_same_frame: bool = True
     tracks: bool = True
@@ -101,16 +120,33 @@ class ClusterSettings:
     split_distance: float = 0.55
     assign_noise: bool = False
     noise_threshold: float = 0.6
+    # Adapt the person space to the footage from its tracks before clustering (adapt.py).
+    adapt: str = "none"
 
     def __post_init__(self) -> None:
-        if not (0 < self.eps < 2):
+        if self.eps is not None and not (0 < self.eps < 2):
             raise ClusterpipeError(f"--eps must be in (0, 2), got {self.eps}")
+        if self.adapt not in ADAPTS:
+            raise ClusterpipeError(f"--adapt must be one of {', '.join(ADAPTS)}")
         if self.min_samples < 1:
             raise ClusterpipeError(f"--min-samples must be >= 1, got {self.min_samples}")
         if not (0 <= self.split_distance < 2):
             raise ClusterpipeError(
                 f"--split-distance must be in [0, 2) (0 = off), got {self.split_distance}"
             )
+
+    def in_space(self, encoder: str, adapted: bool = False) -> ClusterSettings:
+        """These settings with eps resolved for the space clustered in (adapted or not); the
+        split and noise distances, set against dlib's radius, scale with it."""
+        space = "tracks" if adapted else "none"
+        eps = self.eps if self.eps is not None else space_eps(encoder, space)
+        k = eps / DLIB_EPS if self.eps is None else 1.0
+        return replace(
+            self,
+            eps=eps,
+            split_distance=self.split_distance * k,
+            noise_threshold=self.noise_threshold * k,
+        )
 
 
 @dataclass(frozen=True)
@@ -134,4 +170,5 @@ class RunSettings:
 
 
 SHARD_FORMAT = 6  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;
-# 5: encodings from the frame shrunk to the encoding size; 6: detector landmarks and scores
+# 5: encodings from the frame shrunk to the encoding size; 6: detector landmarks and scores,
+# extra encoders' vectors in a .vectors.npy beside the shard

@@ -30,6 +30,7 @@ class FrameResult:
     signature: list[float] | None = None  # colour signature for shot-cut detection
     landmarks: list | None = None  # per face: 5 (x, y) in original pixels, or None
     scores: list[float] | None = None  # per face: the detector's score
+    vectors: np.ndarray | None = None  # (n, dim) of the extra encoder, if the settings name one
 
 
 @dataclass
@@ -43,6 +44,7 @@ class FrameFaces:
     small: np.ndarray  # the frame shrunk to the detection size
     cpu_s: float  # detector + encoder
     detect_cpu_s: float
+    vectors: np.ndarray | None = None  # (n, dim) of the extra encoder, if any
 
 
 # The fine pass runs only where the first pass threw away most pixels: originals at least twice
@@ -101,6 +103,7 @@ def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings) -> F
         faces += [found[i] for i in _new_faces([f[0] for f in found], known)]
         cpu += time.process_time() - t0
     detect_cpu = cpu
+    vectors = None
     faces.sort(key=lambda f: (f[0][0], f[0][1]))
     boxes = [f[0] for f in faces]
     marks = [f[1] for f in faces]
@@ -116,8 +119,12 @@ def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings) -> F
         scaled_marks = [None if m is None else np.array(m) * (sx, sy) for m in marks]
         t0 = time.process_time()
         encs = encoder.encode_bgr(fine, scaled, scaled_marks)
+        if encoder.extra is not None:
+            vectors = encoder.extra.embed(cv2.cvtColor(fine, cv2.COLOR_BGR2RGB), scaled)
         cpu += time.process_time() - t0
-    return FrameFaces(boxes, marks, [f[2] for f in faces], encs, small, cpu, detect_cpu)
+    elif encoder.extra is not None:
+        vectors = np.zeros((0, encoder.extra.dim), np.float32)
+    return FrameFaces(boxes, marks, [f[2] for f in faces], encs, small, cpu, detect_cpu, vectors)
 
 
 def process_frame(encoder, image: np.ndarray, settings: EncodeSettings) -> FrameResult:
@@ -147,4 +154,5 @@ def process_frame(encoder, image: np.ndarray, settings: EncodeSettings) -> Frame
         frame_signature(small),
         found.landmarks,
         found.scores,
+        found.vectors,
     )

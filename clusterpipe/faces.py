@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .config import EncodeSettings
+from .encoders import Encoder
 from .errors import ModelError
 from .models import model_file
 from .mtcnn import NETS, Detections, Mtcnn
@@ -173,6 +174,8 @@ def check_models(settings: EncodeSettings, folder: Path | None = None) -> None:
             f"unknown detector {settings.detector!r}; choose one of {', '.join(Detector.registry)}"
         )
     cls.check_models(folder)
+    if settings.encoder != "dlib":
+        Encoder.get(settings.encoder).check_models()
 
 
 class FaceEncoder:
@@ -182,6 +185,8 @@ class FaceEncoder:
         dlib = _dlib()
         self._dlib = dlib
         self.detector = Detector.create(settings, folder)
+        # The extra person space, if any (dlib's encoding is always computed).
+        self.extra = None if settings.encoder == "dlib" else Encoder.get(settings.encoder)()
         try:
             self._landmarks = dlib.shape_predictor(str(model_path("landmarks5", folder)))
             self._encoder = dlib.face_recognition_model_v1(str(model_path("encoder", folder)))

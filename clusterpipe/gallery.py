@@ -19,8 +19,8 @@ from .store import Lock, read_json, write_json
 log = logging.getLogger("clusterpipe")
 
 SIDECAR = "gallery.json"
-GALLERY_FORMAT = 1
-DIM = 128
+GALLERY_FORMAT = 2  # 2: the sidecar names the encoder (format 1 galleries are dlib's)
+DIM = 128  # dlib's
 # Exact search below this many vectors, HNSW above. Measured (bench/gallery.py): exact search
 # of 1M faces costs 28 ms per single query (1.2 ms batched), less than encoding one face, while
 # HNSW took 146 s to build and lost 4% of same-person matches at efSearch 128.
@@ -57,37 +57,48 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_index(vectors: np.ndarray):
+def encoder_dim(encoder: str) -> int:
+    """Vector size of a person space."""
+    from .encoders import Encoder
+
+    return DIM if encoder == "dlib" else Encoder.get(encoder).dim
+
+
+def build_index(vectors: np.ndarray, dim: int = DIM):
     """Exact L2 index for small galleries, HNSW for large ones."""
     faiss = _faiss()
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
     if len(vectors) >= HNSW_MIN:
-        index = faiss.IndexHNSWFlat(DIM, HNSW_M)
+        index = faiss.IndexHNSWFlat(dim, HNSW_M)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
-        index = faiss.IndexFlatL2(DIM)
+        index = faiss.IndexFlatL2(dim)
     if len(vectors):
         index.add(vectors)
     return index
 
 
 class Gallery:
-    """People's face encodings; row i of the index is entries[i] of the sidecar."""
+    """People's face vectors in one person space (`encoder`); row i of the index is entries[i]
+    of the sidecar."""
 
-    def __init__(self, folder: Path, index, entries: list[dict]) -> None:
+    def __init__(self, folder: Path, index, entries: list[dict], encoder: str = "dlib") -> None:
         self.folder = Path(folder)
         self.index = index
         self.entries = entries
+        self.encoder = encoder
+        self.dim = encoder_dim(encoder)
 
     @classmethod
-    def open(cls, folder: str | Path, create: bool = False) -> Gallery:
-        """Load a gallery; with create, an empty one if the folder has none."""
+    def open(cls, folder: str | Path, create: bool = False, encoder: str = "dlib") -> Gallery:
+        """Load a gallery; with create, an empty one for `encoder` if the folder has none."""
         folder = Path(folder)
         meta = folder / SIDECAR
         if not meta.exists():
             if create:
-                return cls(folder, build_index(np.zeros((0, DIM), np.float32)), [])
+                dim = encoder_dim(encoder)
+                return cls(folder, build_index(np.zeros((0, dim), np.float32), dim), [], encoder)
             raise GalleryError(
                 f"{folder}: no gallery here ({SIDECAR} missing); create one with "
                 "`clusterpipe promote OUT --gallery DIR`"
@@ -101,8 +112,17 @@ class Gallery:
         except ClusterpipeError as e:
             raise GalleryError(str(e)) from e
         try:
-            if data["format"] != GALLERY_FORMAT or data["dim"] != DIM:
+            if data["format"] not in (1, GALLERY_FORMAT):
                 raise GalleryError(f"{meta}: gallery format {data['format']} is not supported")
+            encoder = str(data.get("encoder", "dlib"))
+            try:
+                dim = encoder_dim(encoder)
+            except ClusterpipeError:
+                raise GalleryError(f"{meta}: unknown encoder {encoder!r}") from None
+            if data["dim"] != dim:
+                raise GalleryError(
+                    f"{meta}: {encoder} vectors have {dim} values, not {data['dim']}"
+                )
             entries = list(data["entries"])
             index_path = folder / Path(str(data["index_file"])).name
             expected_sha = str(data["index_sha256"])
@@ -126,26 +146,26 @@ class Gallery:
             index = _faiss().read_index(str(index_path))
         except RuntimeError as e:
             raise GalleryError(f"{index_path}: not a FAISS index ({str(e).splitlines()[0]})") from e
-        if index.d != DIM or index.ntotal != len(entries):
+        if index.d != dim or index.ntotal != len(entries):
             raise GalleryError(
                 f"{index_path}: {index.ntotal} vectors for {len(entries)} entries; "
                 "promote your runs again"
             )
-        return cls(folder, index, entries)
+        return cls(folder, index, entries, encoder)
 
     def vectors(self) -> np.ndarray:
         """All vectors, row-aligned with entries."""
         if self.index.ntotal == 0:
-            return np.zeros((0, DIM), np.float32)
+            return np.zeros((0, self.dim), np.float32)
         return self.index.reconstruct_n(0, self.index.ntotal)
 
     def replace(self, keep: np.ndarray, new_vectors: np.ndarray, new_entries: list[dict]) -> None:
         """Keep the rows where `keep` is true, append new ones, rebuild the index."""
         vectors = np.vstack(
-            [self.vectors()[keep], np.asarray(new_vectors, np.float32).reshape(-1, DIM)]
+            [self.vectors()[keep], np.asarray(new_vectors, np.float32).reshape(-1, self.dim)]
         )
         self.entries = [e for e, k in zip(self.entries, keep) if k] + new_entries
-        self.index = build_index(vectors)
+        self.index = build_index(vectors, self.dim)
 
     def save(self) -> None:
         """Write the index under a content name, then the sidecar (the commit point)."""
@@ -166,7 +186,8 @@ class Gallery:
             self.folder / SIDECAR,
             {
                 "format": GALLERY_FORMAT,
-                "dim": DIM,
+                "encoder": self.encoder,
+                "dim": self.dim,
                 "metric": "l2",
                 "index_type": type(self.index).__name__,
                 "index_file": final.name,
@@ -184,7 +205,7 @@ class Gallery:
 
     def identify(self, encodings: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
         """Nearest gallery face of each encoding; 'unknown' beyond threshold."""
-        encodings = np.ascontiguousarray(encodings, np.float32).reshape(-1, DIM)
+        encodings = np.ascontiguousarray(encodings, np.float32).reshape(-1, self.dim)
         if len(encodings) == 0:
             return []
         if self.index.ntotal == 0:
@@ -197,12 +218,20 @@ class Gallery:
             out.append(Match(name if dist <= threshold and name else "unknown", dist, name))
         return out
 
+    def require(self, encoder: str, what: str) -> None:
+        """Refuse to mix person spaces: `what` was encoded with `encoder`."""
+        if encoder != self.encoder:
+            raise GalleryError(
+                f"{self.folder} holds {self.encoder} vectors but {what} uses {encoder}; "
+                f"use --encoder {self.encoder}, or another gallery for {encoder}"
+            )
+
 
 @contextlib.contextmanager
-def locked(folder: str | Path, create: bool = False):
+def locked(folder: str | Path, create: bool = False, encoder: str = "dlib"):
     """Open a gallery under its lock, for read-modify-write."""
     folder = Path(folder)
     if not create and not (folder / SIDECAR).exists():
         Gallery.open(folder)  # raises the clear "no gallery here" error
     with Lock(folder):
-        yield Gallery.open(folder, create=create)
+        yield Gallery.open(folder, create=create, encoder=encoder)

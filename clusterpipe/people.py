@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -15,8 +15,8 @@ from .config import EncodeSettings
 from .errors import ClusterpipeError, InputError
 from .folders import ClusterTree, check_name, scan
 from .gallery import DEFAULT_THRESHOLD, Gallery, locked
-from .records import Face
-from .store import FACES_FILE, RUN_FILE, read_faces, read_json
+from .records import Face, person_space
+from .store import FACES_FILE, RUN_FILE, attach_vectors, read_faces, read_json
 
 log = logging.getLogger("clusterpipe")
 
@@ -29,6 +29,7 @@ class RunFolder:
     run_id: str
     faces: dict[str, Face]
     tree: ClusterTree
+    encoder: str = "dlib"  # the person space the run clustered in
 
     @classmethod
     def load(cls, out: str | Path) -> RunFolder:
@@ -36,8 +37,11 @@ class RunFolder:
         info = read_json(out / RUN_FILE, "run.json") if (out / RUN_FILE).exists() else None
         if info is None:
             raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
-        faces = {f.id: f for f in read_faces(out / FACES_FILE)}
-        return cls(out, str(info.get("run_id") or out.resolve()), faces, scan(out, set(faces)))
+        listed = read_faces(out / FACES_FILE)
+        encoder = attach_vectors(out, listed)
+        faces = {f.id: f for f in listed}
+        run_id = str(info.get("run_id") or out.resolve())
+        return cls(out, run_id, faces, scan(out, set(faces)), encoder)
 
     def named_faces(self) -> Iterator[tuple[str, Face]]:
         """(name, face) for every crop in a named folder."""
@@ -94,7 +98,8 @@ def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
         name, why = next(iter(run.tree.bad_names.items()))
         raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
     pairs = list(run.named_faces())
-    with locked(gallery_dir, create=True) as g:
+    with locked(gallery_dir, create=True, encoder=run.encoder) as g:
+        g.require(run.encoder, f"run {run.out}")
         old = {(e["face_id"], e["name"]) for e in g.entries if e["run"] == run.run_id}
         new = {(f.id, name) for name, f in pairs}
         keep = np.array(
@@ -113,7 +118,7 @@ def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
             }
             for name, f in fresh
         ]
-        vectors = np.array([f.encoding for _, f in fresh], np.float32).reshape(-1, 128)
+        vectors = person_space([f for _, f in fresh], run.encoder).astype(np.float32)
         if fresh or not keep.all():
             g.replace(keep, vectors, entries)
             g.save()
@@ -169,25 +174,36 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         )
     for t, image in frames:
         found = detect_and_encode(encoder, image, settings)
-        for box, e in zip(found.boxes, found.encodings):
+        vectors = found.encodings if found.vectors is None else found.vectors
+        for box, e in zip(found.boxes, vectors):
             yield t, box, e
+
+
+def default_threshold(encoder: str) -> float:
+    """Largest distance at which a face is named, per person space (dlib: 0.5)."""
+    from .encoders import Encoder
+
+    return DEFAULT_THRESHOLD if encoder == "dlib" else Encoder.get(encoder).eps
 
 
 def identify(
     inputs: Sequence[str | Path],
     gallery_dir: str | Path,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     settings: EncodeSettings | None = None,
     errors: dict[str, str] | None = None,
 ) -> Iterator[dict]:
     """For each face in images/videos: its best gallery name (or 'unknown') and distance.
 
+    Faces are encoded in the gallery's person space; the threshold defaults to that space's.
     Inputs that cannot be read are skipped and their error put in `errors`.
     """
     from .faces import FaceEncoder
 
-    settings = settings or EncodeSettings()
     gallery = Gallery.open(gallery_dir)
+    settings = replace(settings or EncodeSettings(), encoder=gallery.encoder)
+    if threshold is None:
+        threshold = default_threshold(gallery.encoder)
     encoder = FaceEncoder(settings)
     for inp in inputs:
         path = Path(inp)
@@ -213,18 +229,22 @@ def identify(
 def name_clusters(
     faces: Sequence[Face],
     gallery_dir: str | Path,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
+    encoder: str = "dlib",
     min_share: float = 0.5,
 ) -> dict[int, str]:
     """Cluster label -> gallery name, where most of a cluster's faces match one known person."""
     gallery = Gallery.open(gallery_dir)
+    gallery.require(encoder, "this run")
+    if threshold is None:
+        threshold = default_threshold(encoder)
     members: dict[int, list[int]] = defaultdict(list)
     for i, f in enumerate(faces):
         if f.cluster >= 0:
             members[f.cluster].append(i)
     if not members:
         return {}
-    matches = gallery.identify(np.array([f.encoding for f in faces], np.float32), threshold)
+    matches = gallery.identify(person_space(faces, encoder).astype(np.float32), threshold)
     names: dict[int, str] = {}
     for label, idx in members.items():
         votes: dict[str, int] = defaultdict(int)

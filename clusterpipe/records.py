@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import StoreError
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in original video pixels
 
@@ -37,6 +42,8 @@ class Face:
     # (None where the detector gives none: hog, cnn).
     landmarks: list[list[float]] | None = None
     score: float | None = None  # the detector's confidence (None for older records)
+    # The extra encoder's vector (EncodeSettings.encoder), kept in .npy sidecars, never in JSON.
+    vector: object = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         """Plain-JSON form, one line of faces.jsonl."""
@@ -88,3 +95,14 @@ class Face:
 def face_id(video_key: str, frame_index: int, k: int) -> str:
     """Stable id of the k-th face (left to right) of a frame; safe in file names."""
     return f"{video_key}-{frame_index:07d}-{k}"
+
+
+def person_space(faces: Sequence[Face], encoder: str) -> np.ndarray:
+    """The vectors clustered and searched, (n, dim): dlib's encodings, or the extra encoder's."""
+    if encoder == "dlib":
+        rows = [f.encoding for f in faces]
+    elif any(f.vector is None for f in faces):
+        raise StoreError(f"some faces have no {encoder} vectors; run again with --fresh")
+    else:
+        rows = [f.vector for f in faces]
+    return np.array(rows, dtype=np.float64) if rows else np.zeros((0, 0))

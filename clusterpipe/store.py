@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from .config import SHARD_FORMAT
 from .errors import StoreError
 from .records import Face, VideoInfo, face_id
@@ -20,6 +22,7 @@ log = logging.getLogger("clusterpipe")
 
 FACES_FILE = "faces.jsonl"
 RUN_FILE = "run.json"
+VECTORS_FILE = "vectors.npy"  # the extra encoder's vectors, row i = line i of faces.jsonl
 SHARDS_DIR = "shards"
 LOCK_FILE = ".clusterpipe.lock"
 
@@ -148,6 +151,7 @@ class ShardStore:
         frames: list[dict],
         faces: list[Face],
         crops: dict[str, dict] | None = None,
+        vectors: dict | None = None,
     ) -> None:
         """Write one finished segment atomically (the JSON shard is the commit point)."""
         data = {
@@ -159,11 +163,13 @@ class ShardStore:
             "faces": [f.to_json() for f in faces],
             "crops": crops or {},
         }
+        if vectors:
+            data["vectors"] = vectors
         write_json(self.path(video_key, segment), data, readable=False)
 
     def write_segment(self, video: VideoInfo, segment: int, results: list) -> None:
         """Write the crops pack, then the shard, of a segment's (frame_index, time_s, result)."""
-        frames, faces, crops, blobs = [], [], {}, []
+        frames, faces, crops, blobs, vectors = [], [], {}, [], []
         offset = 0
         for frame_index, time_s, res in sorted(results, key=lambda r: r[0]):
             frames.append(
@@ -186,13 +192,23 @@ class ShardStore:
                 crops[fid] = {"offset": offset, "length": len(jpg), "labels": labels}
                 blobs.append(jpg)
                 offset += len(jpg)
+            if res.vectors is not None:
+                vectors.append(np.asarray(res.vectors, np.float32))
+        meta = None
+        if vectors:
+            stacked = np.concatenate(vectors).reshape(len(faces), -1)
+            write_vectors(self.vectors_path(video.key, segment), stacked)
+            meta = {"dim": int(stacked.shape[1])}
         with atomic_open(self.pack_path(video.key, segment), "wb") as f:
             for blob in blobs:
                 f.write(blob)
-        self.write(video.key, segment, frames, faces, crops)
+        self.write(video.key, segment, frames, faces, crops, meta)
 
     def pack_path(self, video_key: str, segment: int) -> Path:
         return self.root / video_key / f"{segment:06d}.crops"
+
+    def vectors_path(self, video_key: str, segment: int) -> Path:
+        return self.root / video_key / f"{segment:06d}.vectors.npy"
 
     def read(self, path: Path) -> dict | None:
         """A finished shard, or None if it is damaged or from other settings (it is redone)."""
@@ -207,10 +223,20 @@ class ShardStore:
             if size != need or {f.id for f in data["faces"]} != set(data["crops"]):
                 raise ValueError("its crops pack is missing or incomplete")
             data["pack"] = pack
+            if "vectors" in data:
+                for face, v in zip(data["faces"], self._vectors(path, data)):
+                    face.vector = v
             return data
-        except (StoreError, KeyError, TypeError, ValueError, AttributeError) as e:
+        except (StoreError, KeyError, TypeError, ValueError, AttributeError, OSError) as e:
             log.warning("%s: unreadable shard, it will be recomputed (%s)", path, e)
             return None
+
+    @staticmethod
+    def _vectors(path: Path, data: dict) -> np.ndarray:
+        """The shard's sidecar vectors, checked against the shard (ValueError if they do not
+        match it: the shard is then redone)."""
+        dim = int(data["vectors"]["dim"])
+        return read_vectors(path.with_suffix(".vectors.npy"), len(data["faces"]), dim)
 
     def done_segments(self, video_key: str) -> set[int]:
         """Segments of a video with a valid finished shard."""
@@ -236,6 +262,43 @@ def _diff(old: dict, new: dict) -> str:
     keys = sorted(set(old) | set(new))
     parts = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
     return ", ".join(parts) or "format changed"
+
+
+def read_vectors(path: Path, rows: int, dim: int) -> np.ndarray:
+    """A float32 (rows, dim) .npy written by clusterpipe; ValueError if it is anything else."""
+    with open(path, "rb") as f:
+        vec = np.load(f, allow_pickle=False)
+    if vec.dtype != np.float32 or vec.shape != (rows, dim) or not np.isfinite(vec).all():
+        raise ValueError(f"{path.name}: not {rows}x{dim} finite float32 vectors")
+    return vec
+
+
+def attach_vectors(out: Path, faces: list[Face]) -> str:
+    """Give faces read from OUT/faces.jsonl their extra encoder's vectors (OUT/vectors.npy, as
+    run.json describes it); return the run's encoder ("dlib" where there is none)."""
+    try:
+        meta = read_json(Path(out) / RUN_FILE, "run.json").get("vectors")
+    except StoreError:  # no run.json (an older or hand-made folder): dlib's encodings only
+        meta = None
+    if not meta:
+        return "dlib"
+    path = Path(out) / VECTORS_FILE
+    try:
+        vec = read_vectors(path, len(faces), int(meta["dim"]))
+        encoder = str(meta["encoder"])
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise StoreError(
+            f"{path}: damaged or does not match faces.jsonl ({e}); run the same `run` again"
+        ) from None
+    for f, v in zip(faces, vec):
+        f.vector = v
+    return encoder
+
+
+def write_vectors(path: Path, vectors: np.ndarray) -> None:
+    """Write a float32 .npy atomically (no pickle)."""
+    with atomic_open(path, "wb") as f:
+        np.save(f, np.asarray(vectors, np.float32), allow_pickle=False)
 
 
 def write_faces(path: Path, faces: Iterable[Face]) -> int:

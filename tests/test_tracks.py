@@ -89,10 +89,13 @@ def test_tune_prints_a_grid_with_the_best_first(tmp_path):
 
     gt.write_text(json.dumps({"fps": 10, "frames": frames}))
     result = CliRunner().invoke(
-        cli, ["tune", str(out), str(gt), "--eps", "0.3,0.5", "--min-samples", "2"]
+        cli, ["tune", str(out), str(gt), "--eps", "0.3,0.5", "--min-samples", "2", "--top", "99"]
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    # 2 eps x 1 min_samples x (tracks + split, tracks, no tracks) x same-frame split on/off
+    # dlib space (too few tracks to adapt it) x 2 eps x 1 min_samples x (tracks + split,
+    # tracks, no tracks) x same-frame split on/off
     assert len(lines) == 1 + 12 and "<- best" in lines[1]
-    assert float(lines[1].split()[7]) == pytest.approx(1.0)
+    assert lines[0].split()[:2] == ["space", "adapt"]
+    assert {tuple(ln.split()[:2]) for ln in lines[1:]} == {("dlib", "none")}
+    assert float(lines[1].split()[9]) == pytest.approx(1.0)
