@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,dask]"
+	$(BIN)/python -m pip install -q -e ".[test,dask,facenet]"
 	# face_recognition itself is only a test oracle (our encodings must equal its own); it
 	# declares dlib as a source build, so it is installed without dependencies.
 	$(BIN)/python -m pip install -q --no-deps face_recognition==1.3.0
