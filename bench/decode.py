@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip import make_clip  # noqa: E402
+from clip import make_clip
 
-from clusterpipe.video import sample_frames  # noqa: E402
+from clusterpipe.video import sample_frames
 
 
 def cpu() -> float:

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip import make_clip  # noqa: E402
-from pipeline import run_once  # noqa: E402
+from clip import make_clip
+from pipeline import run_once
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip import make_clip  # noqa: E402
+from clip import make_clip
 
 
 def _children_cpu() -> float:

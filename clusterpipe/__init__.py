@@ -5,10 +5,15 @@ The public API, usable from a notebook; each CLI command is one call into it:
 `clusterpipe.export.export` (a subpackage, so not re-exported under the same name).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
 
-from .config import ClusterSettings, EncodeSettings, RunSettings  # noqa: E402
-from .errors import ClusterpipeError  # noqa: E402
+from .config import ClusterSettings, EncodeSettings, RunSettings
+from .errors import ClusterpipeError
+
+try:  # pyproject.toml is the one source of the version
+    __version__ = version("clusterpipe")
+except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+    __version__ = "0+unknown"
 
 _API = {
     "run": "api",

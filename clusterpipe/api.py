@@ -165,8 +165,7 @@ def run(
         # The parent mostly waits while the encoders run: import clustering meanwhile rather
         # than before they start or after they finish, when a core would stand idle.
         threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
-        engine = Engine.create(
-            settings.engine,
+        engine = Engine.get(settings.engine)(
             workers=settings.workers,
             segment_seconds=settings.segment_seconds,
             progress=settings.progress,

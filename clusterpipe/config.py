@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from .encoders import ENCODERS, Encoder
 from .errors import ClusterpipeError
 
-DETECTORS = ("mtcnn", "hog", "cnn")
-DECODERS = ("pyav", "opencv")
+DETECTORS = ("mtcnn", "hog", "cnn")  # faces.Detector's registry; checked in test_config
+DECODERS = ("pyav", "opencv")  # decoders.Decoder's registry; checked in test_config
+ADAPTS = ("none", "tracks")
 # --fast: mtcnn's pyramid starts at 40 px faces instead of 20 (dev_hard: a quarter less CPU,
 # detection recall 0.965 -> 0.935 at --min-score 0.7; MTCNN still finds most faces somewhat
 # below its minimum).
@@ -27,23 +29,94 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """Allowed values of a number: lo..hi, either end open; NaN never."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def check(self, name: str, value) -> None:
+        """A one-line ClusterpipeError naming the option if value is out of bounds or NaN."""
+        if value is None:
+            return
+        v = float(value)
+        bad = math.isnan(v)
+        if self.lo is not None:
+            bad |= v <= self.lo if self.lo_open else v < self.lo
+        if self.hi is not None:
+            bad |= v >= self.hi if self.hi_open else v > self.hi
+        if bad:
+            lo = "(" if self.lo_open else "["
+            hi = ")" if self.hi_open else "]"
+            span = f"{lo}{self.lo if self.lo is not None else '-inf'}, "
+            span += f"{self.hi if self.hi is not None else 'inf'}{hi}"
+            raise ClusterpipeError(f"{option_name(name)} must be in {span}, got {value}")
+
+
+def option_name(field_name: str) -> str:
+    """The command-line option of a settings field."""
+    return "--" + field_name.replace("_", "-")
+
+
+def setting(default, help: str, bounds: Bounds | None = None, choices: tuple = ()):
+    """A settings field the command line exposes: its default, help, bounds or choices, once."""
+    meta = {"help": help, "bounds": bounds, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+def check_fields(obj) -> None:
+    """Validate every bounded or choice field of a settings dataclass (NaN included)."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("bounds"):
+            f.metadata["bounds"].check(f.name, value)
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ClusterpipeError(f"{option_name(f.name)} must be one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
 class EncodeSettings:
     """Everything that changes which faces and encodings a run computes."""
 
-    fps: float = 1.0
+    fps: float = setting(
+        1.0, "Frames sampled per second of video, by timestamp.", Bounds(0, 120, lo_open=True)
+    )
     max_width: int = 700
     max_height: int = 500
-    # mtcnn finds 0.965 of dev_hard's faces (hog + the fine pass: 0.868) and all of the real
-    # Hamilton clip's (hog: 0.47) for less CPU; see docs in README "Detectors".
-    detector: str = "mtcnn"
-    upsample: int = 1  # hog/cnn: times the detector upsamples the frame
+    # mtcnn finds 0.955 of dev_hard's faces (hog + the fine pass: 0.868) and all of the real
+    # Hamilton clip's (hog: 0.47) for less CPU; see README "Detectors".
+    detector: str = setting(
+        "mtcnn",
+        "Face detector: mtcnn (MTCNN cascade on onnxruntime, finds small, rotated, blurred and "
+        "dark faces), hog (dlib HOG) or cnn (dlib MMOD, about 40x slower on CPU).",
+        choices=DETECTORS,
+    )
+    upsample: int = setting(
+        1,
+        "hog/cnn: times the detector upsamples the frame; each step finds smaller faces and "
+        "costs about 4x the time.",
+        Bounds(0, 3),
+    )
     # mtcnn: smallest face searched for, in pixels of the detection frame (20: dev_hard's
     # scored faces start at 55 px in 1080p, 20 px at 700x500), and the score a face must reach
     # (O-Net's final probability). dev_hard recall / precision by score: 0.7 0.965 / 0.989,
     # 0.8 0.955 / 0.992, 0.9 0.937 / 1.000; in a real sitcom scene subtitle letters score
     # 0.70-0.92, so 0.8 drops part of them and keeps dev_hard's recall above 0.95.
-    min_face: int = 20
-    min_score: float = 0.8
+    min_face: int = setting(
+        20,
+        "mtcnn: smallest face searched for, in pixels of the --max-size frame; smaller finds "
+        "smaller faces for more CPU.",
+        Bounds(8, 1000),
+    )
+    min_score: float = setting(
+        0.8,
+        "mtcnn: score a face must reach (0-1); higher invents fewer faces (e.g. in subtitles) "
+        "and misses more.",
+        Bounds(0, 1, hi_open=True),
+    )
     # A second, finer detection pass on the frame shrunk to fit this size (0 = off), for faces
     # too small for the 700x500 pass; skipped where the original is not much larger than that.
     # Off by default: mtcnn's pyramid reaches 20 px faces at 700x500 (dev_hard: the pass adds
@@ -58,24 +131,25 @@ class EncodeSettings:
     encode_height: int = 720
     # The person space clustered in besides dlib's 128-d encoding, which every record keeps:
     # "dlib" (only that) or an encoders.Encoder whose vectors go to OUT/vectors.npy.
-    encoder: str = "dlib"
-    # Which decoders.Decoder samples the frames; both return the same frames, pyav with about
-    # half the decode CPU on H.264 with B-frames (bench/decode.py).
-    decoder: str = "pyav"
+    encoder: str = setting(
+        "dlib",
+        "Person space to cluster in: dlib (128-d, always in faces.jsonl) or facenet (FaceNet "
+        "512-d, also computed, kept in OUT/vectors.npy; about 0.5x dlib's CPU per face more).",
+        choices=ENCODERS,
+    )
+    # Both decoders return the same frames, pyav with about half the decode CPU on H.264 with
+    # B-frames (bench/decode.py).
+    decoder: str = setting(
+        "pyav",
+        "Video decoder; both sample the same frames. pyav skips the frames no sample needs "
+        "(about half the decoding CPU on H.264 with B-frames); opencv decodes every frame.",
+        choices=DECODERS,
+    )
 
     def __post_init__(self) -> None:
-        if not (0 < self.fps <= 120):
-            raise ClusterpipeError(f"--fps must be in (0, 120], got {self.fps}")
+        check_fields(self)
         if self.max_width < 32 or self.max_height < 32:
             raise ClusterpipeError("--max-size must be at least 32x32")
-        if self.detector not in DETECTORS:
-            raise ClusterpipeError(f"--detector must be one of {', '.join(DETECTORS)}")
-        if self.encoder not in ENCODERS:
-            raise ClusterpipeError(f"--encoder must be one of {', '.join(ENCODERS)}")
-        if self.decoder not in DECODERS:
-            raise ClusterpipeError(f"--decoder must be one of {', '.join(DECODERS)}")
-        if not (0 <= self.upsample <= 3):
-            raise ClusterpipeError(f"--upsample must be 0..3, got {self.upsample}")
         if self.encode_width < self.max_width or self.encode_height < self.max_height:
             raise ClusterpipeError("the encoding size must be at least --max-size")
         if (self.fine_width or self.fine_height) and (
@@ -94,9 +168,10 @@ class EncodeSettings:
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-ADAPTS = ("none", "tracks")
 DLIB_EPS = 0.5  # dlib's documented DBSCAN radius; split and noise distances are set against it
 ADAPTED_EPS = 0.95  # radius in an adapted space (unit vectors); see adapt.py
+FACENET_EPS = Encoder.get("facenet").eps
+ENGINES = ("local", "dask")  # engines.Engine's registry; checked in test_config
 
 
 def space_eps(encoder: str, adapt: str = "none") -> float:
@@ -110,30 +185,57 @@ def space_eps(encoder: str, adapt: str = "none") -> float:
 class ClusterSettings:
     """How encodings are grouped into people."""
 
-    # DBSCAN radius; None: the space's own (space_eps: dlib 0.5, facenet 0.9, adapted 0.95).
-    eps: float | None = None
-    min_samples: int = 2
-    split_same_frame: bool = True
-    tracks: bool = True
-    # With tracks: split a cluster made of two tight groups of tracks whose mean encodings are
-    # on average farther apart than this (0 = off); see cluster.split_by_tracks.
-    split_distance: float = 0.55
-    assign_noise: bool = False
-    noise_threshold: float = 0.6
     # Adapt the person space to the footage from its tracks before clustering (adapt.py).
-    adapt: str = "none"
+    adapt: str = setting(
+        "none",
+        "tracks: before clustering, whiten the person space by how faces vary within their "
+        "tracks in this footage (unsupervised, per run); none: cluster as encoded.",
+        choices=ADAPTS,
+    )
+    # None: the space's own radius (space_eps: dlib 0.5, facenet 0.9, adapted 0.95).
+    eps: float | None = setting(
+        None,
+        f"DBSCAN radius; smaller splits people more. Default: the space's own, {DLIB_EPS} "
+        f"for dlib, {FACENET_EPS} for facenet, {ADAPTED_EPS} adapted.",
+        Bounds(0, 2, True, True),
+    )
+    min_samples: int = setting(
+        2,
+        "DBSCAN: faces needed to found a cluster; fewer leaves less noise, more makes clusters "
+        "stricter.",
+        Bounds(1),
+    )
+    split_same_frame: bool = setting(
+        True,
+        "Split a cluster that holds two clearly different faces of one frame (two faces in "
+        "one frame are almost always two people).",
+    )
+    tracks: bool = setting(
+        True,
+        "Link a face across consecutive samples of one shot (overlapping boxes, close "
+        "encodings, no cut between) and keep each track in one cluster.",
+    )
+    # See cluster.split_by_tracks.
+    split_distance: float = setting(
+        0.55,
+        "With --tracks: split a cluster made of two tight groups of tracks whose mean "
+        "encodings are on average farther apart than this (look-alikes DBSCAN chained); 0 = "
+        "off. Set for dlib; it scales with the default radius of other spaces.",
+        Bounds(0, 2, hi_open=True),
+    )
+    assign_noise: bool = setting(
+        False,
+        "Attach each noise face to the cluster of its nearest clustered face when that is "
+        "within --noise-threshold.",
+    )
+    noise_threshold: float = setting(
+        0.6,
+        "With --assign-noise: largest distance at which a noise face is attached.",
+        Bounds(0, 4, lo_open=True),
+    )
 
     def __post_init__(self) -> None:
-        if self.eps is not None and not (0 < self.eps < 2):
-            raise ClusterpipeError(f"--eps must be in (0, 2), got {self.eps}")
-        if self.adapt not in ADAPTS:
-            raise ClusterpipeError(f"--adapt must be one of {', '.join(ADAPTS)}")
-        if self.min_samples < 1:
-            raise ClusterpipeError(f"--min-samples must be >= 1, got {self.min_samples}")
-        if not (0 <= self.split_distance < 2):
-            raise ClusterpipeError(
-                f"--split-distance must be in [0, 2) (0 = off), got {self.split_distance}"
-            )
+        check_fields(self)
 
     def in_space(self, encoder: str, adapted: bool = False) -> ClusterSettings:
         """These settings with eps resolved for the space clustered in (adapted or not); the
@@ -156,17 +258,23 @@ class RunSettings:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     workers: int = field(default_factory=default_workers)
-    segment_seconds: float = 30.0
+    segment_seconds: float = setting(
+        30.0, "Seconds of video per JSON shard, the unit of resume.", Bounds(0.5, 86400)
+    )
     fresh: bool = False
     progress: bool = True
-    engine: str = "local"
+    engine: str = setting(
+        "local",
+        "local: processes on this machine; dask: Dask distributed, one task per segment "
+        "(pip install 'clusterpipe[dask]').",
+        choices=ENGINES,
+    )
     address: str | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.workers < 1:
             raise ClusterpipeError(f"--workers must be >= 1, got {self.workers}")
-        if self.segment_seconds <= 0:
-            raise ClusterpipeError("--segment-seconds must be > 0")
 
 
 SHARD_FORMAT = 6  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ClusterpipeError, InputError
 from .registry import Registered
-from .video import MAX_SANE_FPS, SEEK_MARGIN_S, ReadReport, Sample
+from .samples import MAX_SANE_FPS, SEEK_MARGIN_S, ReadReport, Sample
 
 log = logging.getLogger("clusterpipe")
 
@@ -47,6 +47,7 @@ class Decoder(Registered):
     """Base of decoders; `samples` has the contract of video.sample_frames."""
 
     registry: ClassVar[dict[str, type[Decoder]]] = {}
+    kind = "decoder"
 
     def samples(
         self,
@@ -58,15 +59,6 @@ class Decoder(Registered):
         until: Callable[[float], bool] | None,
     ) -> Iterator[Sample]:
         raise NotImplementedError
-
-    @staticmethod
-    def create(name: str) -> Decoder:
-        """The decoder registered under `name`."""
-        if name not in Decoder.registry:
-            raise ClusterpipeError(
-                f"unknown decoder {name!r}; choose {', '.join(Decoder.registry)}"
-            )
-        return Decoder.registry[name]()
 
 
 class OpenCVDecoder(Decoder):

@@ -8,7 +8,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import ModelError
 from .registry import Registered
 
 
@@ -16,6 +15,7 @@ class Encoder(Registered, abc.ABC):
     """Base of the extra encoders: embed(rgb, boxes) -> (n, dim) float32, L2-normalised."""
 
     registry: ClassVar[dict[str, type[Encoder]]] = {}
+    kind = "encoder"
     dim: ClassVar[int] = 0
     # The documented DBSCAN radius of this space (dlib's is 0.5) and the licence of its weights.
     eps: ClassVar[float] = 0.5
@@ -28,16 +28,6 @@ class Encoder(Registered, abc.ABC):
     @classmethod
     def check_models(cls) -> None:
         """Raise ModelError if a model file this encoder needs is missing or damaged."""
-
-    @staticmethod
-    def get(name: str) -> type[Encoder]:
-        """The encoder class registered under `name`."""
-        try:
-            return Encoder.registry[name]
-        except KeyError:
-            raise ModelError(
-                f"unknown encoder {name!r}; choose one of dlib, {', '.join(Encoder.registry)}"
-            ) from None
 
 
 class FaceNetEncoder(Encoder):

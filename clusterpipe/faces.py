@@ -84,6 +84,7 @@ class Detector(Registered, abc.ABC):
     """Base of face detectors: detect(rgb) -> Detections in that image's pixels."""
 
     registry: ClassVar[dict[str, type[Detector]]] = {}
+    kind = "detector"
 
     def __init__(self, settings: EncodeSettings, folder: Path | None = None) -> None:
         self.settings = settings
@@ -95,18 +96,6 @@ class Detector(Registered, abc.ABC):
     @classmethod
     def check_models(cls, folder: Path | None = None) -> None:
         """Raise ModelError if a model file this detector needs is missing or damaged."""
-
-    @staticmethod
-    def create(settings: EncodeSettings, folder: Path | None = None) -> Detector:
-        """Build the detector the settings name."""
-        try:
-            cls = Detector.registry[settings.detector]
-        except KeyError:
-            raise ModelError(
-                f"unknown detector {settings.detector!r}; "
-                f"choose one of {', '.join(Detector.registry)}"
-            ) from None
-        return cls(settings, folder)
 
 
 def _from_rects(rects: list) -> Detections:
@@ -168,12 +157,7 @@ def check_models(settings: EncodeSettings, folder: Path | None = None) -> None:
     missing or damaged (a one-line ModelError that says how to reinstall it)."""
     for name in ("landmarks5", "encoder"):
         model_path(name, folder)
-    cls = Detector.registry.get(settings.detector)
-    if cls is None:
-        raise ModelError(
-            f"unknown detector {settings.detector!r}; choose one of {', '.join(Detector.registry)}"
-        )
-    cls.check_models(folder)
+    Detector.get(settings.detector).check_models(folder)
     if settings.encoder != "dlib":
         Encoder.get(settings.encoder).check_models()
 
@@ -184,7 +168,7 @@ class FaceEncoder:
     def __init__(self, settings: EncodeSettings, folder: Path | None = None) -> None:
         dlib = _dlib()
         self._dlib = dlib
-        self.detector = Detector.create(settings, folder)
+        self.detector = Detector.get(settings.detector)(settings, folder)
         # The extra person space, if any (dlib's encoding is always computed).
         self.extra = None if settings.encoder == "dlib" else Encoder.get(settings.encoder)()
         try:

@@ -1,9 +1,10 @@
 """The local engine: reader process -> bounded queue -> N encoder processes -> shard writer.
 
-The reader decodes only the sampled frames and shrinks them; encoders load the models once and
-detect + encode; the parent collects results per segment and writes one JSON shard per finished
-segment. Queues are bounded and end with sentinels; any stage's failure stops the run with a
-clear error, and `finally` stops, drains and joins every process.
+The reader decodes the frames the samples need and copies each sample, at its original size,
+into a shared-memory slot; encoders load the models once, shrink, detect and encode; the parent
+collects results per segment and writes one JSON shard per finished segment. Queues are bounded
+and end with sentinels; any stage's failure stops the run with a clear error, and `finally`
+stops, drains and joins every process.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def _reader(
             result_q.put(
                 ("videodone", vi, report.frames_read, report.last_time_s, report.damaged_frames)
             )
-    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
+    except BaseException as e:
         result_q.put(_error_message("reader", e))
     finally:
         for _ in range(n_workers):
@@ -250,7 +251,7 @@ def _worker(wid: int, enc: EncodeSettings, ring: FrameRing, frame_q, result_q, c
                 ring.free.put(slot)
             result_q.put(("result", vi, seg, frame_index, time_s, res))
             current[0] = current[1] = -1
-    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
+    except BaseException as e:
         result_q.put(_error_message(f"encoder {wid}", e))
     finally:
         result_q.put(("workerdone", wid, _own_cpu()))

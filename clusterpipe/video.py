@@ -8,20 +8,21 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .decoders import Decoder
 from .errors import InputError
 from .records import VideoInfo
+from .samples import MAX_SANE_FPS, ReadReport, Sample
+
+__all__ = ["ReadReport", "Sample", "probe", "resize_to_fit", "sample_frames", "fit_size"]
 
 log = logging.getLogger("clusterpipe")
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts"}
-MAX_SANE_FPS = 1000.0
-SEEK_MARGIN_S = 1.0  # seek this far before a start time, then decode forward to exact times
 
 
 def video_key(path: Path) -> str:
@@ -127,26 +128,6 @@ def resize_to_fit(image: np.ndarray, max_width: int, max_height: int) -> np.ndar
     return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One sampled frame: its index in the stream, its timestamp and the decoded image."""
-
-    frame_index: int
-    time_s: float
-    image: np.ndarray
-
-
-@dataclass
-class ReadReport:
-    """What a sampling pass saw; filled while iterating."""
-
-    frames_read: int = 0
-    frames_decoded: int = 0  # frames the decoder produced (the rest were skipped)
-    last_time_s: float = 0.0
-    damaged_frames: int = 0
-    stopped_early: bool = False  # ended by `until`, not by the end of the stream
-
-
 def sample_frames(
     path: str,
     fps: float = 1.0,
@@ -165,7 +146,5 @@ def sample_frames(
     on; `until(time_s)` ends the pass at the first frame it is true for (a segment's end).
     `decoder` names a decoders.Decoder ("pyav" or "opencv").
     """
-    from .decoders import Decoder
-
     report = report if report is not None else ReadReport()
-    return Decoder.create(decoder).samples(path, fps, report, keep, start_s, until)
+    return Decoder.get(decoder)().samples(path, fps, report, keep, start_s, until)

@@ -20,6 +20,14 @@ def run_args(video, out, *extra) -> list[str]:
     return [*CLI, "run", str(video), "--out", str(out), "--no-progress", *map(str, extra)]
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that use the real faces (data_dir, directly or through another fixture) are
+    marked `data`, so `-m "not data"` runs where ../shared/data is absent."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 def data_root() -> Path:
     return Path(os.environ.get("CLUSTERPIPE_TEST_DATA", ROOT.parent / "shared" / "data"))
 

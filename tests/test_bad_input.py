@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import pytest
 from clusterpipe.store import Lock
 from clusterpipe.video import sample_frames
 
-from .conftest import coded_frame, read_code, write_mp4
+from .conftest import CLI, coded_frame, read_code, write_mp4
 
-CLI = [sys.executable, "-m", "clusterpipe"]
+pytestmark = pytest.mark.slow  # the CLI end to end on damaged inputs
 
 
 def clusterpipe(*args, cwd=None, timeout=300):

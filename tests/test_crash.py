@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from .conftest import run_args
 
-CLI = [sys.executable, "-m", "clusterpipe"]
+pytestmark = pytest.mark.slow  # kill -9 and Ctrl-C of whole runs
 
 
 def _args(video, out):

@@ -12,10 +12,12 @@ import pytest
 
 pytest.importorskip("distributed", reason="the dask extra is not installed")
 
-from clusterpipe.api import run  # noqa: E402
-from clusterpipe.config import RunSettings  # noqa: E402
+from clusterpipe.api import run
+from clusterpipe.config import RunSettings
 
-from .conftest import run_args  # noqa: E402
+from .conftest import run_args
+
+pytestmark = pytest.mark.slow  # Dask clusters, whole runs of the dev footage
 
 
 def _faces(out):

@@ -9,7 +9,10 @@ from clusterpipe.dbscan_faiss import faiss_dbscan
 from clusterpipe.testing import face_like
 
 
-@pytest.mark.parametrize("n, min_samples", [(10_000, 2), (10_000, 5), (100_000, 2)])
+@pytest.mark.parametrize(
+    "n, min_samples",
+    [(10_000, 2), (10_000, 5), pytest.param(100_000, 2, marks=pytest.mark.slow)],
+)
 def test_same_labels_as_scikit_learn(n, min_samples):
     x, _ = face_like(n, seed=n + min_samples)
     ours = faiss_dbscan(x, 0.5, min_samples)

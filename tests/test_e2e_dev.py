@@ -24,22 +24,7 @@ from clusterpipe.generate.crops import yolo_to_box
 from .conftest import run_args
 from .test_export import check_coco, check_imagefolder, check_yolo
 
-CLI = [sys.executable, "-m", "clusterpipe"]
-
-
-@pytest.fixture(scope="module")
-def dev_run(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("dev") / "out"
-    video = data_dir / "dev" / "footage.mp4"
-    t0 = time.perf_counter()
-    result = subprocess.run(
-        [*CLI, "run", str(video), "--out", str(out), "--no-progress"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    print(f"dev footage run: {time.perf_counter() - t0:.1f} s wall")
-    return out
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # the CLI on the dev footage
 
 
 def test_dev_footage_clusters_and_scores(dev_run, data_dir):

@@ -35,6 +35,7 @@ def facenet_run(faces_video, tmp_path_factory):
     return out, res
 
 
+@pytest.mark.slow
 def test_facenet_vectors_beside_every_record(facenet_run):
     out, res = facenet_run
     assert res.faces == 48 and res.clusters == 3 and res.noise == 0
@@ -63,6 +64,7 @@ def test_facenet_vectors_beside_every_record(facenet_run):
     assert len(list((out / "shards").glob("*/*.vectors.npy"))) == 5
 
 
+@pytest.mark.slow
 def test_resume_reuses_vectors_and_redoes_a_damaged_sidecar(facenet_run, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(facenet_run[0], out)
@@ -76,6 +78,7 @@ def test_resume_reuses_vectors_and_redoes_a_damaged_sidecar(facenet_run, tmp_pat
     assert np.allclose(np.load(out / "vectors.npy"), before, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_other_encoder_does_not_mix_shards(facenet_run, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(facenet_run[0], out)
@@ -84,6 +87,7 @@ def test_other_encoder_does_not_mix_shards(facenet_run, tmp_path):
         run([video], out, RunSettings(workers=1, progress=False))
 
 
+@pytest.mark.slow
 def test_tune_sweeps_both_spaces_adapted_or_not(facenet_run, tmp_path):
     out = facenet_run[0]
     faces = read_faces(out / "faces.jsonl")
@@ -108,6 +112,7 @@ def test_tune_sweeps_both_spaces_adapted_or_not(facenet_run, tmp_path):
     assert best[("dlib", "none")] == best[("facenet", "none")] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_gallery_records_its_space_and_identify_uses_it(facenet_run, faces_video, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(facenet_run[0], out)

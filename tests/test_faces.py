@@ -63,19 +63,21 @@ def test_missing_model_is_a_clear_error(tmp_path):
     assert (model_dir() / "shape_predictor_5_face_landmarks.dat").is_file()
 
 
-def test_missing_models_package_is_a_clear_cli_error(tmp_path):
-    # Hide the package: the CLI must say what to install and exit 2, never exit 0 silently.
+def test_missing_models_package_is_a_clear_cli_error(tmp_path, coded_video):
+    # Hide the package, then run the real CLI: it must say what to install and exit 2 before
+    # any work, never exit 0 silently.
+    video = coded_video(n=20)
     code = (
         "import importlib.util, sys\n"
         "real = importlib.util.find_spec\n"
         "importlib.util.find_spec = lambda n, *a: None if n == 'face_recognition_models' "
         "else real(n, *a)\n"
-        "from clusterpipe.faces import FaceEncoder\n"
-        "from clusterpipe.config import EncodeSettings\n"
-        "from clusterpipe.errors import ModelError\n"
-        "try:\n    FaceEncoder(EncodeSettings())\nexcept ModelError as e:\n"
-        "    print(e); sys.exit(2)\n"
+        "from clusterpipe.cli import main\n"
+        f"sys.argv = ['clusterpipe', 'run', {str(video)!r}, '--out', {str(tmp_path / 'o')!r}]\n"
+        "main()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert "pip install face_recognition_models" in out.stdout
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install face_recognition_models" in lines[0], out.stderr
+    assert not (tmp_path / "o" / "shards").exists()

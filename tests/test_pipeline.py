@@ -10,6 +10,8 @@ from clusterpipe.config import ClusterSettings, EncodeSettings, RunSettings
 from clusterpipe.errors import StoreError
 from clusterpipe.store import read_faces
 
+pytestmark = pytest.mark.slow  # whole runs with worker processes
+
 
 def _settings(**kw):
     return RunSettings(workers=2, segment_seconds=5.0, progress=False, **kw)

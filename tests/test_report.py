@@ -48,6 +48,7 @@ def test_report_lists_clusters_by_size_with_lazy_images():
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(tmp_path):
     out = tmp_path / "out"
     (out / "montages").mkdir(parents=True)

@@ -73,6 +73,18 @@ def test_noise_faces_report_and_attach_to_nearest_cluster():
     labels = np.array([0, 0, 0, -1, -1])
     lab, dist = nearest_clusters(enc, labels)
     assert lab.tolist() == [0, 0] and dist == pytest.approx([0.55, 3.0], abs=1e-4)
+    # Through the run's own clustering: --assign-noise attaches the near one only.
+    from clusterpipe.api import assign_clusters
+    from clusterpipe.config import ClusterSettings, RunSettings
+    from clusterpipe.records import Face
+
+    faces = [Face(f"v-{i}", "v", i, float(i), (0, 0, 9, 9), e.tolist()) for i, e in enumerate(enc)]
+    for attach, want in ((False, [0, 0, 0, -1, -1]), (True, [0, 0, 0, 0, -1])):
+        c = ClusterSettings(assign_noise=attach, noise_threshold=0.6, tracks=False)
+        assert assign_clusters(faces, RunSettings(cluster=c, workers=1)).tolist() == want
+        assert [f.cluster for f in faces] == want
+        assert faces[4].nearest == (0, 3.0)
+        assert faces[3].nearest == (None if attach else (0, 0.55))
 
 
 def test_tune_prints_a_grid_with_the_best_first(tmp_path):

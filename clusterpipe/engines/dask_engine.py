@@ -19,7 +19,7 @@ from ..pipeline import EncodeStats, Job, keep_frame_buffers, segment_of
 from ..records import VideoInfo
 from ..store import ShardStore
 from ..video import ReadReport, sample_frames
-from . import Engine
+from .base import Engine
 
 log = logging.getLogger("clusterpipe")
 
@@ -160,7 +160,7 @@ class DaskEngine(Engine):
                     failed[vi] = str(e)
                     queue = [q for q in queue if q[0] != vi]
                     r = None
-                except Exception as e:  # noqa: BLE001 - one line for the user
+                except Exception as e:
                     raise WorkerError(
                         f"a Dask task failed after {RETRIES} retries: {type(e).__name__}: {e}"
                     ) from e

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import EncodeSettings
 from ..pipeline import EncodeStats, Job, encode_videos
 from ..store import ShardStore
-from . import Engine
+from .base import Engine
 
 
 class LocalEngine(Engine):

@@ -6,46 +6,23 @@ import logging
 import random
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from ..errors import ClusterpipeError, StoreError
 from ..generate import CLUSTERS_DIR
 from ..generate.crops import portrait_box, yolo_line
 from ..people import RunFolder
 from ..records import Face
-from ..registry import Registered
 from ..store import RUN_FILE, read_json
+from . import coco, imagefolder, yolo
+from .base import Exporter, Item
+
+__all__ = ["Exporter", "Item", "coco", "export", "imagefolder", "yolo"]
 
 log = logging.getLogger("clusterpipe")
 
 BLOCK_SECONDS = 10.0  # train/val split unit: near-identical neighbouring frames stay together
 SPLITS = ("train", "val")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One crop of a named person, with every named face inside it in crop pixels."""
-
-    image: Path
-    face: Face
-    size: tuple[int, int]  # crop width, height
-    labels: tuple[tuple[int, float, float, float, float], ...]  # class, x1, y1, x2, y2
-    split: str = "train"
-
-
-class Exporter(Registered):
-    """Base of dataset formats; subclasses register under `name`."""
-
-    registry: ClassVar[dict[str, type[Exporter]]] = {}
-
-    def __init__(self, root: Path) -> None:
-        self.root = root  # where the dataset will live once written (absolute)
-
-    def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
-        """Write the dataset into `dest` (a staging folder renamed to `root` afterwards)."""
-        raise NotImplementedError
 
 
 def block_split(items: list[Item], val_fraction: float, seed: int) -> list[Item]:
@@ -134,10 +111,7 @@ def export(
     out: str | Path, dest: str | Path, fmt: str, val_fraction: float = 0.2, seed: int = 0
 ) -> dict:
     """Write the named folders of a run as a dataset in `fmt`; return counts per split."""
-    from . import coco, imagefolder, yolo  # noqa: F401 - register the formats
-
-    if fmt not in Exporter.registry:
-        raise ClusterpipeError(f"unknown format {fmt!r}; choose {', '.join(Exporter.registry)}")
+    fmt_cls = Exporter.get(fmt)
     if not 0 <= val_fraction < 1:
         raise ClusterpipeError("--val-fraction must be in [0, 1)")
     dest = Path(dest)
@@ -150,7 +124,7 @@ def export(
     shutil.rmtree(stage, ignore_errors=True)
     try:
         stage.mkdir(parents=True)
-        Exporter.registry[fmt](dest.resolve()).write(stage, items, classes, splits)
+        fmt_cls(dest.resolve()).write(stage, items, classes, splits)
         if dest.exists():
             dest.rmdir()
         stage.rename(dest)

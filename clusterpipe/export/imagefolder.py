@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import Exporter, Item
+from .base import Exporter, Item
 
 
 class ImageFolderExporter(Exporter):

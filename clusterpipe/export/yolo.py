@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from . import Exporter, Item
+from .base import Exporter, Item
 
 
 class YoloExporter(Exporter):

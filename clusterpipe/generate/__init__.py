@@ -132,7 +132,7 @@ def generate(
                 continue
             pack, offset, length, labels = entry
             if pack not in packs:
-                packs[pack] = open(pack, "rb")  # noqa: SIM115 - closed in finally
+                packs[pack] = open(pack, "rb")
             f = packs[pack]
             f.seek(offset)
             jpg = f.read(length)

@@ -1,0 +1,96 @@
+"""Command-line options built from the settings dataclasses: each setting's name, default,
+help, bounds and choices are declared once, on its field (config.setting)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+
+import click
+
+from ..config import Bounds, option_name
+
+
+def _number_type(kind: type, bounds: Bounds | None):
+    if bounds is None:
+        return kind
+    rng = click.IntRange if kind is int else click.FloatRange
+    return rng(bounds.lo, bounds.hi, min_open=bounds.lo_open, max_open=bounds.hi_open)
+
+
+class _Finite(click.ParamType):
+    """A float in bounds that is not NaN (click's FloatRange lets NaN through)."""
+
+    name = "float"
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def convert(self, value, param, ctx):
+        v = self.inner.convert(value, param, ctx)
+        if isinstance(v, float) and math.isnan(v):
+            self.fail("must be a number, not nan", param, ctx)
+        return v
+
+    def get_metavar(self, param, ctx=None):  # click 8.2 passes ctx
+        return self.inner.name.upper()
+
+
+def _base_type(annotation) -> type:
+    hint = eval(annotation, {}, {}) if isinstance(annotation, str) else annotation
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def settings_options(cls, skip: tuple[str, ...] = ()):
+    """A decorator adding one option per exposed field of settings dataclass `cls`."""
+    decorators = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "help" not in meta or f.name in skip:
+            continue
+        kind = _base_type(f.type)
+        name = option_name(f.name)
+        default = f.default
+        if kind is bool:
+            flag = f"{name}/--no-{name[2:]}"
+            opt = click.option(flag, f.name, default=default, show_default=True, help=meta["help"])
+        elif meta.get("choices"):
+            opt = click.option(
+                name,
+                f.name,
+                type=click.Choice(meta["choices"]),
+                default=default,
+                show_default=True,
+                help=meta["help"],
+            )
+        else:
+            numeric = _number_type(kind, meta.get("bounds"))
+            opt = click.option(
+                name,
+                f.name,
+                type=_Finite(numeric) if kind is float else numeric,
+                default=default,
+                show_default=default is not None,
+                help=meta["help"],
+            )
+        decorators.append(opt)
+
+    def apply(fn):
+        for d in reversed(decorators):
+            fn = d(fn)
+        return fn
+
+    return apply
+
+
+def pop_settings(cls, kwargs: dict, skip: tuple[str, ...] = ()) -> dict:
+    """Take the options settings_options(cls) added out of a command's kwargs."""
+    return {
+        f.name: kwargs.pop(f.name)
+        for f in dataclasses.fields(cls)
+        if "help" in f.metadata and f.name not in skip
+    }

@@ -1,0 +1,182 @@
+"""The human loop: `status`, `promote`, `gallery`, `identify`, `export`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import FACENET_EPS, EncodeSettings
+from ..gallery import DEFAULT_THRESHOLD
+from .group import cli, one_line
+
+
+@cli.command()
+@click.argument("outs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def status(outs) -> None:
+    """List named and unnamed folders of one or more runs, and anything odd.
+
+    \b
+    Example:
+      clusterpipe status footage_out
+    """
+    from ..people import status as api_status
+
+    st = api_status(outs)
+    for r in st.runs:
+        named, unnamed = r.tree.named, [f for f in r.tree.folders if not f.named]
+        click.echo(f"{r.out}: {len(named)} named, {len(unnamed)} unnamed folders")
+        for f in named:
+            click.echo(f"  {f.name:30s} {len(f.face_ids):6d} faces")
+        for f in unnamed:
+            click.echo(f"  {f.name:30s} {len(f.face_ids):6d} faces  (unnamed)")
+    for name, outs_ in st.shared_names.items():
+        click.echo(
+            f"note: {name!r} is named in {len(outs_)} runs ({', '.join(outs_)}); "
+            "promote merges them into one person"
+        )
+    for p in st.problems:
+        click.echo(f"problem: {p}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--gallery",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Gallery folder (created if missing): a FAISS index plus gallery.json.",
+)
+def promote(out, gallery) -> None:
+    """Add the faces of every named folder of OUT to a FAISS gallery.
+
+    Idempotent: promoting the same run again adds nothing twice, and after a correction
+    (crop moved or deleted, folder renamed) it updates the gallery to match the folders.
+
+    \b
+    Example:
+      clusterpipe promote footage_out --gallery people
+    """
+    from ..people import promote as api_promote
+
+    res = api_promote(out, gallery)
+    for name in sorted(set(res.added) | set(res.removed)):
+        click.echo(f"  {name:30s} +{res.added.get(name, 0)} -{res.removed.get(name, 0)}")
+    click.echo(f"gallery {gallery}: {res.total} faces")
+
+
+@cli.command("gallery")
+@click.argument("gallery_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--remove",
+    "remove",
+    metavar="NAME",
+    default=None,
+    help="Take this person (all their faces) out of the gallery.",
+)
+def gallery_cmd(gallery_dir, remove) -> None:
+    """List the people in a gallery and their face counts.
+
+    \b
+    Example:
+      clusterpipe gallery people
+      clusterpipe gallery people --remove alice
+    """
+    from ..people import list_people, remove_person
+
+    if remove:
+        n = remove_person(gallery_dir, remove)
+        click.echo(f"removed {remove} ({n} faces)")
+    people = list_people(gallery_dir)
+    for name, n in people.items():
+        click.echo(f"{name:30s} {n:6d}")
+    click.echo(f"{len(people)} people, {sum(people.values())} faces")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--gallery",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Gallery folder made by `promote`.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Largest distance that still counts as a match; beyond it the face is `unknown`. "
+    f"Default: the gallery's space's, {DEFAULT_THRESHOLD} for dlib, "
+    f"{FACENET_EPS} for facenet.",
+)
+@click.option(
+    "--fps",
+    type=float,
+    default=EncodeSettings.fps,
+    show_default=True,
+    help="For videos: frames sampled per second.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per face per line.")
+def identify(inputs, gallery, threshold, fps, as_json) -> None:
+    """Recognise the faces in images and videos against a gallery.
+
+    \b
+    Example:
+      clusterpipe identify photo.jpg clip.mp4 --gallery people
+    """
+    from ..people import identify as api_identify
+
+    errors: dict[str, str] = {}
+    for rec in api_identify(inputs, gallery, threshold, EncodeSettings(fps=fps), errors):
+        if as_json:
+            click.echo(json.dumps(rec))
+        else:
+            when = f" at {rec['time_s']:.1f} s" if rec["time_s"] is not None else ""
+            click.echo(
+                f"{rec['input']}{when} {rec['box']}: {rec['name']} (distance {rec['distance']:.3f})"
+            )
+    if errors:
+        for path, why in errors.items():
+            click.echo(f"skipped {path}: {one_line(why)}", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yolo", "imagefolder", "coco"]),
+    required=True,
+    help="yolo: Ultralytics images/labels/data.yaml; imagefolder: "
+    "torchvision ImageFolder; coco: COCO detection JSON.",
+)
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of each video's 10 s time blocks put in the val split (0: no split).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the train/val split, so it can be reproduced.",
+)
+def export(out, dest, fmt, val_fraction, seed) -> None:
+    """Write the named folders of OUT as a training dataset in DEST.
+
+    \b
+    Example:
+      clusterpipe export footage_out dataset --format yolo
+    """
+    from ..export import export as api_export
+
+    res = api_export(out, dest, fmt, val_fraction, seed)
+    counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
+    click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")

@@ -1,0 +1,36 @@
+"""What every dataset format is given (Item) and implements (Exporter)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ..records import Face
+from ..registry import Registered
+
+
+@dataclass(frozen=True)
+class Item:
+    """One crop of a named person, with every named face inside it in crop pixels."""
+
+    image: Path
+    face: Face
+    size: tuple[int, int]  # crop width, height
+    labels: tuple[tuple[int, float, float, float, float], ...]  # class, x1, y1, x2, y2
+    split: str = "train"
+
+
+class Exporter(Registered, abc.ABC):
+    """Base of dataset formats; subclasses register under `name`."""
+
+    registry: ClassVar[dict[str, type[Exporter]]] = {}
+    kind = "format"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root  # where the dataset will live once written (absolute)
+
+    @abc.abstractmethod
+    def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
+        """Write the dataset into `dest` (a staging folder renamed to `root` afterwards)."""
