@@ -22,11 +22,12 @@ from .cluster import CLUSTER_MODULES, cluster_faces, nearest_clusters
 from .config import RunSettings
 from .engines import Engine
 from .errors import ClusterpipeError, InputError, StoreError
-from .evaluate import evaluate, load_ground_truth
+from .evaluate import MATCH_IOU, evaluate, load_ground_truth
 from .faces import check_models
 from .gallery import Gallery
-from .generate import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, generate, named_folders
+from .generate import generate, named_folders
 from .generate.report import write_report
+from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR
 from .people import name_clusters
 from .pipeline import Job
 from .records import Face, VideoInfo, person_space
@@ -317,7 +318,7 @@ def assign_clusters(
     return labels
 
 
-def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = 0.3) -> dict:
+def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:
     """Score OUT/faces.jsonl against a ground-truth file."""
     faces = read_faces(Path(out) / FACES_FILE)
     gt = load_ground_truth(ground_truth)

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .boxes import crop_labels, portrait_box
 from .config import EncodeSettings
-from .generate.crops import crop_labels, portrait_box
+from .layout import JPEG_QUALITY
 from .tracks import frame_signature
 from .video import resize_to_fit
-
-CROP_JPEG_QUALITY = 92
 
 
 @dataclass
@@ -136,7 +135,7 @@ def process_frame(encoder, image: np.ndarray, settings: EncodeSettings) -> Frame
     for i, box in enumerate(original):
         cx1, cy1, cx2, cy2 = crop = portrait_box(box, w, h)
         ok, buf = cv2.imencode(
-            ".jpg", image[cy1:cy2, cx1:cx2], [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY]
+            ".jpg", image[cy1:cy2, cx1:cx2], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
         )
         crops.append(buf.tobytes() if ok else b"")
         labels.append(crop_labels(box, [o for j, o in enumerate(original) if j != i], crop))

@@ -7,29 +7,20 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from .boxes import iou_matrix
 from .errors import InputError
 
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (n, 4) with every box in b (m, 4), x1 y1 x2 y2."""
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(hi - lo, 0, None)
-    ix, iy = wh[..., 0], wh[..., 1]
-    inter = ix * iy
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+# A prediction matches a ground-truth face at this IoU or more (the scorer's rule).
+MATCH_IOU = 0.3
 
 
-def match_boxes(gt: Sequence, pred: Sequence, threshold: float = 0.3) -> list[tuple[int, int]]:
+def match_boxes(
+    gt: Sequence, pred: Sequence, threshold: float = MATCH_IOU
+) -> list[tuple[int, int]]:
     """Hungarian matching on IoU; pairs with IoU >= threshold."""
     if len(gt) == 0 or len(pred) == 0:
         return []
-    from scipy.optimize import linear_sum_assignment  # here: encoder processes import iou_matrix
+    from scipy.optimize import linear_sum_assignment
 
     m = iou_matrix(gt, pred)
     rows, cols = linear_sum_assignment(-m)
@@ -82,7 +73,7 @@ def load_ground_truth(path: str | Path) -> dict:
     return gt
 
 
-def evaluate(faces: Sequence[dict], gt: dict, iou: float = 0.3) -> dict:
+def evaluate(faces: Sequence[dict], gt: dict, iou: float = MATCH_IOU) -> dict:
     """Detection recall/precision and clustering scores of predicted faces against ground truth.
 
     Predictions are assigned to the nearest whole second (within 0.5 s) and matched to the

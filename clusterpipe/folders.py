@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ClusterpipeError
-from .generate import CLUSTERS_DIR, UNNAMED_PREFIX
+from .layout import CLUSTERS_DIR, CROP_SUFFIXES, is_unnamed
 
 log = logging.getLogger("clusterpipe")
 
 MAX_NAME = 100
 _NAME = re.compile(r"^\w[\w .'-]*$")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 class BadNameError(ClusterpipeError):
@@ -37,11 +36,6 @@ def check_name(name: str) -> str:
             "or leading/trailing spaces"
         )
     return name
-
-
-def is_unnamed(folder: str) -> bool:
-    """True for the generator's Face_<n> folders."""
-    return folder.startswith(UNNAMED_PREFIX) and folder[len(UNNAMED_PREFIX) :].isdigit()
 
 
 @dataclass
@@ -93,7 +87,7 @@ def scan(out: Path, known_ids: set[str]) -> ClusterTree:
         for f in sorted(entry.iterdir()):
             if f.is_symlink():
                 tree.skipped_links.append(str(f.relative_to(out)))
-            elif f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+            elif f.suffix.lower() in CROP_SUFFIXES and f.is_file():
                 if f.stem in seen:
                     tree.in_two_folders.append(f.stem)
                 elif f.stem in known_ids:

@@ -149,7 +149,7 @@ def remove_person(gallery_dir: str | Path, name: str) -> int:
         return int((~keep).sum())
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
@@ -161,7 +161,7 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give image or video files")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_INPUTS:
         image = cv2.imread(str(path))
         if image is None:
             raise InputError(f"{path}: not an image OpenCV can read (damaged or not an image)")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .evaluate import iou_matrix
+from .boxes import iou_matrix
 
 CUT_DISTANCE = 0.5  # L1 distance of colour signatures (sum 2) above which samples straddle a cut
 TRACK_IOU = 0.3  # boxes of one face one sample apart overlap at least this much

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from clusterpipe.generate.crops import portrait_box
+from clusterpipe.boxes import portrait_box
 from clusterpipe.records import Face
 from clusterpipe.store import write_faces
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from clusterpipe.boxes import iou_matrix, yolo_to_box
 from clusterpipe.cli import cli
 from clusterpipe.config import EncodeSettings
-from clusterpipe.evaluate import iou_matrix, load_ground_truth, match_boxes
+from clusterpipe.evaluate import load_ground_truth, match_boxes
 from clusterpipe.faces import FaceEncoder
-from clusterpipe.generate.crops import yolo_to_box
 
 from .conftest import run_args
 from .test_export import check_coco, check_imagefolder, check_yolo

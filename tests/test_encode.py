@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from clusterpipe.boxes import yolo_to_box
 from clusterpipe.config import EncodeSettings
 from clusterpipe.encode import detect_and_encode, process_frame
 from clusterpipe.faces import FaceEncoder, dlib_box
-from clusterpipe.generate.crops import yolo_to_box
 from clusterpipe.video import resize_to_fit
 
 

@@ -20,7 +20,7 @@ def _number_type(kind: type, bounds: Bounds | None):
     return rng(bounds.lo, bounds.hi, min_open=bounds.lo_open, max_open=bounds.hi_open)
 
 
-class _Finite(click.ParamType):
+class Finite(click.ParamType):
     """A float in bounds that is not NaN (click's FloatRange lets NaN through)."""
 
     name = "float"
@@ -72,7 +72,7 @@ def settings_options(cls, skip: tuple[str, ...] = ()):
             opt = click.option(
                 name,
                 f.name,
-                type=_Finite(numeric) if kind is float else numeric,
+                type=Finite(numeric) if kind is float else numeric,
                 default=default,
                 show_default=default is not None,
                 help=meta["help"],

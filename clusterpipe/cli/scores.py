@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from ..evaluate import MATCH_IOU
 from .group import cli
+from .options import Finite
 
 
 @cli.command()
@@ -15,8 +17,8 @@ from .group import cli
 @click.argument("ground_truth", type=click.Path(path_type=Path))
 @click.option(
     "--iou",
-    type=float,
-    default=0.3,
+    type=Finite(click.FloatRange(0, 1, min_open=True)),
+    default=MATCH_IOU,
     show_default=True,
     help="Minimum IoU for a predicted box to match a ground-truth face.",
 )
@@ -55,7 +57,7 @@ def evaluate(out, ground_truth, iou, as_json) -> None:
     show_default=True,
     help="Comma-separated min_samples values to try.",
 )
-@click.option("--top", type=int, default=15, show_default=True, help="Rows to print.")
+@click.option("--top", type=click.IntRange(1), default=15, show_default=True, help="Rows to print.")
 def tune(out, ground_truth, eps_list, ms_list, top) -> None:
     """Sweep clustering settings on a labelled run and print BCubed F1 for each.
 

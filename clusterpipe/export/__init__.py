@@ -8,9 +8,9 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+from ..boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
-from ..generate import CLUSTERS_DIR
-from ..generate.crops import portrait_box, yolo_line
+from ..layout import CLUSTERS_DIR
 from ..people import RunFolder
 from ..records import Face
 from ..store import RUN_FILE, read_json

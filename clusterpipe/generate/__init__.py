@@ -11,22 +11,26 @@ import cv2
 import numpy as np
 from imutils import build_montages
 
+from ..boxes import PORTRAIT_ASPECT, PORTRAIT_WIDTH
 from ..errors import StoreError
+from ..layout import (
+    CLUSTERS_DIR,
+    JPEG_QUALITY,
+    MONTAGES_DIR,
+    NOISE_DIR,
+    UNNAMED_PREFIX,
+    cluster_folder,
+    is_unnamed,
+)
 from ..records import Face
-from .crops import PORTRAIT_ASPECT, PORTRAIT_WIDTH
 
 log = logging.getLogger("clusterpipe")
+# Re-exported: callers that generate also name the folders.
+__all__ = ["CLUSTERS_DIR", "MONTAGES_DIR", "NOISE_DIR", "UNNAMED_PREFIX", "cluster_folder"]
 
-CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR = "clusters", "noise", "montages"
-UNNAMED_PREFIX = "Face_"
 MONTAGE_TILE = (96, 128)  # width, height of one face in a montage
 MONTAGE_GRID = (6, 5)  # columns, rows
-_JPEG = [cv2.IMWRITE_JPEG_QUALITY, 92]
-
-
-def cluster_folder(label: int) -> str:
-    """Folder name of an unnamed cluster."""
-    return f"{UNNAMED_PREFIX}{label}"
+_JPEG = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
 
 
 def named_folders(out: Path) -> list[str]:
@@ -34,12 +38,7 @@ def named_folders(out: Path) -> list[str]:
     root = Path(out) / CLUSTERS_DIR
     if not root.is_dir():
         return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_dir()
-        and not (p.name.startswith(UNNAMED_PREFIX) and p.name[len(UNNAMED_PREFIX) :].isdigit())
-    )
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not is_unnamed(p.name))
 
 
 def _montage_picks(faces: list[Face], folder_of) -> set[str]:

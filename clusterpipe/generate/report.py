@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
+from ..layout import UNNAMED_PREFIX, cluster_folder
 from ..records import Face
 from ..store import atomic_open
 
@@ -39,7 +40,7 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
     noise = []
     for f in faces:
         if f.cluster >= 0:
-            clusters[names.get(f.cluster) or f"Face_{f.cluster}"].append(f)
+            clusters[names.get(f.cluster) or cluster_folder(f.cluster)].append(f)
         else:
             noise.append(f)
     durations = {
@@ -54,7 +55,8 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
         f"<style>{_CSS}</style></head><body>",
         "<h1>clusterpipe report</h1>",
         f"<p class='muted'>{counts.get('faces', len(faces))} faces, {len(clusters)} clusters, "
-        f"{len(noise)} noise. Name a person by renaming <code>clusters/Face_&lt;k&gt;</code>; "
+        f"{len(noise)} noise. Name a person by renaming "
+        f"<code>clusters/{UNNAMED_PREFIX}&lt;k&gt;</code>; "
         "fix mistakes by moving or deleting crops.</p>",
         "<div class='grid'>",
     ]

@@ -1,14 +1,28 @@
-"""Portrait crops and their YOLO labels: pure box maths, no I/O."""
+"""Box maths, no I/O: overlap, portrait crops and their YOLO labels."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 Box = Sequence[float]
 
 PORTRAIT_WIDTH = 2.0  # crop width as a multiple of the face box width
 PORTRAIT_ASPECT = 3 / 4  # width / height of the crop
 MIN_VISIBLE = 0.5  # a face is labelled in a crop if at least this share of it is inside
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (n, 4) with every box in b (m, 4), x1 y1 x2 y2."""
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def portrait_box(

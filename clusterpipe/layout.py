@@ -1,0 +1,18 @@
+"""Names of what a run writes in OUT for people to look at (no I/O here)."""
+
+from __future__ import annotations
+
+CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR = "clusters", "noise", "montages"
+UNNAMED_PREFIX = "Face_"  # clusters/Face_<k>: a person not named yet
+CROP_SUFFIXES = {".jpg", ".jpeg", ".png"}  # crops as the user may have re-saved them
+JPEG_QUALITY = 92  # crops and montages
+
+
+def cluster_folder(label: int) -> str:
+    """Folder name of an unnamed cluster."""
+    return f"{UNNAMED_PREFIX}{label}"
+
+
+def is_unnamed(folder: str) -> bool:
+    """True for the generator's Face_<n> folders."""
+    return folder.startswith(UNNAMED_PREFIX) and folder[len(UNNAMED_PREFIX) :].isdigit()
