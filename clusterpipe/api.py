@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__, adapt
 from .cluster import CLUSTER_MODULES, cluster_faces, nearest_clusters
 from .config import RunSettings
-from .engines import Engine
+from .engines import Engine, Job
 from .errors import ClusterpipeError, InputError, StoreError
 from .evaluate import MATCH_IOU, evaluate, load_ground_truth
 from .faces import check_models
@@ -29,7 +29,6 @@ from .generate import generate, named_folders
 from .generate.report import write_report
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR
 from .people import name_clusters
-from .pipeline import Job
 from .records import Face, VideoInfo, person_space
 from .store import (
     FACES_FILE,

@@ -1,6 +1,7 @@
 """The local engine end to end on a small clip of real faces: shards, resume, settings."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -20,7 +21,9 @@ def _settings(**kw):
 @pytest.fixture(scope="module")
 def first_run(faces_video, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
+    env = dict(os.environ)
     res = run([str(faces_video)], out, _settings())
+    assert dict(os.environ) == env  # the library leaves the caller's environment alone
     return out, res
 
 

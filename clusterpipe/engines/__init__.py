@@ -7,6 +7,6 @@ package registers both (Dask itself is imported only when that engine runs).
 from __future__ import annotations
 
 from . import dask_engine, local
-from .base import Engine
+from .base import EncodeStats, Engine, Job, segment_of
 
-__all__ = ["Engine", "dask_engine", "local"]
+__all__ = ["EncodeStats", "Engine", "Job", "dask_engine", "local", "segment_of"]

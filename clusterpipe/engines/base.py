@@ -1,14 +1,47 @@
-"""The engine interface: run the detect+encode stage, one shard per segment."""
+"""What every engine shares: the interface, the jobs it is given and the stats it returns."""
 
 from __future__ import annotations
 
 import abc
+import math
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..config import EncodeSettings
-from ..pipeline import EncodeStats, Job
+from ..records import VideoInfo
 from ..registry import Registered
 from ..store import ShardStore
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to encode and the segments already finished for it."""
+
+    video: VideoInfo
+    done: frozenset[int] = frozenset()
+
+
+@dataclass
+class EncodeStats:
+    """What the encoding stage did, for run.json and the summary."""
+
+    frames: int = 0
+    faces: int = 0
+    shards_written: int = 0
+    cpu_s: float = 0.0  # detector + encoder CPU time summed over workers
+    detect_cpu_s: float = 0.0  # the detector's part of cpu_s
+    wall_s: float = 0.0
+    # Whole-process CPU of the reader (decoding) and of the encoder processes (detector +
+    # encoder + the rest of their per-frame work and start-up): where the overhead goes.
+    # None where the engine does not measure them (Dask).
+    reader_cpu_s: float | None = None
+    encoder_process_cpu_s: float | None = None
+    videos: dict[str, dict] = field(default_factory=dict)
+
+
+def segment_of(time_s: float, segment_seconds: float) -> int:
+    """Index of the segment holding a timestamp."""
+    return int(math.floor(time_s / segment_seconds + 1e-9))
 
 
 class Engine(Registered, abc.ABC):

@@ -15,11 +15,11 @@ from dataclasses import asdict
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
-from ..pipeline import EncodeStats, Job, keep_frame_buffers, segment_of
 from ..records import VideoInfo
 from ..store import ShardStore
 from ..video import ReadReport, sample_frames
-from .base import Engine
+from .base import EncodeStats, Engine, Job, segment_of
+from .processes import keep_frame_buffers
 
 log = logging.getLogger("clusterpipe")
 
