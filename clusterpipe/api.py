@@ -10,43 +10,42 @@ import shutil
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, adapt
-from .cluster import CLUSTER_MODULES, cluster_faces, nearest_clusters
+from . import __version__
+from .assign import assign_clusters, face_tracks
+from .cluster import CLUSTER_MODULES
 from .config import RunSettings
 from .engines import Engine, Job
-from .errors import ClusterpipeError, InputError, StoreError
-from .evaluate import MATCH_IOU, evaluate, load_ground_truth
+from .errors import InputError, StoreError
 from .faces import check_models
 from .gallery import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR
 from .people import name_clusters
-from .records import Face, VideoInfo, person_space
+from .records import VideoInfo, person_space
 from .store import (
     FACES_FILE,
     RUN_FILE,
     VECTORS_FILE,
     Lock,
     ShardStore,
-    attach_vectors,
-    read_faces,
     read_json,
     write_faces,
     write_json,
     write_vectors,
 )
-from .tracks import build_tracks
+from .tuning import evaluate_run, tune
 from .video import probe
 
 log = logging.getLogger("clusterpipe")
+
+__all__ = ["RunResult", "assign_clusters", "evaluate_run", "face_tracks", "run", "tune"]
 
 
 @dataclass
@@ -184,13 +183,7 @@ def run(
                 )
 
         t = time.perf_counter()
-        faces, crops, samples = [], {}, []
-        for v in infos:
-            for shard in store.iter_shards(v.key):
-                faces += shard["faces"]
-                samples += [(v.path, fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
-                for fid, c in shard["crops"].items():
-                    crops[fid] = (shard["pack"], c["offset"], c["length"], c["labels"])
+        faces, crops, samples = store.merge(infos)
         stage_s["merge"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -254,157 +247,3 @@ def run(
     return RunResult(
         out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names, damaged
     )
-
-
-def face_tracks(faces: list[Face], samples: Sequence[tuple]) -> np.ndarray:
-    """Track id per face; `samples` are (video, frame_index, signature) of every sampled frame
-    in time order per video."""
-    faces_of: dict[tuple, list[int]] = defaultdict(list)
-    for i, f in enumerate(faces):
-        faces_of[(f.video, f.frame_index)].append(i)
-    boxes = np.array([f.box for f in faces], dtype=np.int64).reshape(-1, 4)
-    enc = np.array([f.encoding for f in faces], dtype=np.float64)
-    return build_tracks(list(samples), boxes, enc, faces_of)
-
-
-def assign_clusters(
-    faces: list[Face],
-    settings: RunSettings,
-    samples: Sequence[tuple] = (),
-    tracks: np.ndarray | None = None,
-) -> np.ndarray:
-    """Cluster faces in place (sets Face.cluster, and Face.nearest for noise); return labels.
-
-    With the `tracks` setting, faces are linked across samples of one shot: pass `samples`
-    (see face_tracks), or `tracks` already computed from them. Clusters are formed in the
-    settings' person space (encoder, adapted to the footage's tracks or not).
-    """
-    if not faces:
-        return np.zeros(0, dtype=np.int64)
-    c = settings.cluster
-    enc = person_space(faces, settings.encode.encoder)
-    frames = [(f.video, f.frame_index) for f in faces]
-    if tracks is None and samples and (c.tracks or c.adapt != "none"):
-        tracks = face_tracks(faces, samples)
-    adaptation = None
-    if c.adapt == "tracks" and tracks is not None:
-        adaptation = adapt.fit(enc, tracks)
-        if adaptation is None:
-            log.warning("too few tracks to adapt the person space; clustering without it")
-        else:
-            enc = adaptation.apply(enc)
-    c = c.in_space(settings.encode.encoder, adapted=adaptation is not None)
-    labels = cluster_faces(
-        enc,
-        frames,
-        c.eps,
-        c.min_samples,
-        c.split_same_frame,
-        tracks if c.tracks else None,
-        c.split_distance,
-    )
-    near_label, near_dist = nearest_clusters(enc, labels)
-    noise = np.flatnonzero(labels < 0)
-    if c.assign_noise:
-        attach = near_dist <= c.noise_threshold
-        labels[noise[attach]] = near_label[attach]
-        noise, near_label, near_dist = noise[~attach], near_label[~attach], near_dist[~attach]
-    for f, lab in zip(faces, labels):
-        f.cluster, f.nearest = int(lab), None
-    for i, lab, d in zip(noise, near_label, near_dist):
-        if lab >= 0:
-            faces[i].nearest = (int(lab), round(float(d), 4))
-    return labels
-
-
-def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:
-    """Score OUT/faces.jsonl against a ground-truth file."""
-    faces = read_faces(Path(out) / FACES_FILE)
-    gt = load_ground_truth(ground_truth)
-    if not faces:
-        raise ClusterpipeError(f"{out}: the run found no faces; nothing to evaluate")
-    return evaluate(
-        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt, iou
-    )
-
-
-def load_samples(out: Path) -> list[tuple]:
-    """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
-    info = read_json(Path(out) / RUN_FILE, "run.json")
-    fingerprint = info.get("settings", {}).get("encode_fingerprint", "")
-    store = ShardStore(Path(out), fingerprint)
-    samples = []
-    for v in info.get("inputs", []):
-        if "key" not in v:
-            continue
-        for shard in store.iter_shards(v["key"]):
-            samples += [(v["path"], fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
-    return samples
-
-
-def tune(
-    out: str | Path,
-    ground_truth: str | Path,
-    eps_values: Sequence[float],
-    min_samples_values: Sequence[int],
-) -> list[dict]:
-    """BCubed F1 of every clustering setting in the grid, best first.
-
-    Every person space the run holds is tried (dlib, and its --encoder if another), as encoded
-    and adapted to its tracks; eps values are dlib's, scaled for other spaces by their default
-    radius."""
-    from .config import DLIB_EPS, ClusterSettings, EncodeSettings, space_eps
-
-    out = Path(out)
-    faces = read_faces(out / FACES_FILE)
-    if not faces:
-        raise ClusterpipeError(f"{out}: the run found no faces; nothing to tune")
-    encoder = attach_vectors(out, faces)
-    gt = load_ground_truth(ground_truth)
-    track_ids = face_tracks(faces, load_samples(out))  # the same for every setting tried
-    rows = []
-    for space in dict.fromkeys(("dlib", encoder)):
-        adaptable = adapt.fit(person_space(faces, space), track_ids) is not None
-        for adapt_mode in ("none", "tracks") if adaptable else ("none",):
-            scale = space_eps(space, adapt_mode) / DLIB_EPS
-            for eps in eps_values:
-                for ms in min_samples_values:
-                    for tracks, split_distance in (
-                        (True, ClusterSettings.split_distance * scale),
-                        (True, 0.0),
-                        (False, 0.0),
-                    ):
-                        for split in (True, False):
-                            c = ClusterSettings(
-                                eps=min(1.999, eps * scale),
-                                min_samples=ms,
-                                tracks=tracks,
-                                split_same_frame=split,
-                                split_distance=split_distance,
-                                adapt=adapt_mode,
-                            )
-                            settings = RunSettings(
-                                encode=EncodeSettings(encoder=space), cluster=c, workers=1
-                            )
-                            assign_clusters(faces, settings, tracks=track_ids)
-                            score = evaluate(
-                                [
-                                    {"time_s": f.time_s, "box": f.box, "cluster": f.cluster}
-                                    for f in faces
-                                ],
-                                gt,
-                            )
-                            rows.append(
-                                {
-                                    "space": space,
-                                    "adapt": adapt_mode,
-                                    "eps": c.eps,
-                                    "min_samples": ms,
-                                    "tracks": tracks,
-                                    "split_same_frame": split,
-                                    "split_distance": split_distance,
-                                    **score,
-                                }
-                            )
-    rows.sort(key=lambda r: (-r["bcubed_f1"], -r["pairwise_f1"]))
-    return rows

@@ -249,6 +249,20 @@ class ShardStore:
                 done.add(int(p.stem))
         return done
 
+    def merge(self, videos: Iterable[VideoInfo]) -> tuple[list[Face], dict[str, tuple], list]:
+        """Every valid shard of these videos, in order: the faces; face id -> (crops pack,
+        offset, length, YOLO labels); and (video path, frame index, signature) per sample."""
+        faces: list[Face] = []
+        crops: dict[str, tuple] = {}
+        samples: list[tuple] = []
+        for v in videos:
+            for shard in self.iter_shards(v.key):
+                faces += shard["faces"]
+                samples += [(v.path, fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+                for fid, c in shard["crops"].items():
+                    crops[fid] = (shard["pack"], c["offset"], c["length"], c["labels"])
+        return faces, crops, samples
+
     def iter_shards(self, video_key: str) -> Iterator[dict]:
         """Valid shards of a video in segment order."""
         folder = self.root / video_key

@@ -86,6 +86,11 @@ def test_no_import_cycles():
     assert cycles(planted) == [["clusterpipe.decoders", "clusterpipe.samples", "clusterpipe.video"]]
 
 
+def test_modules_are_small_enough_to_read_in_one_sitting():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert max(sizes.values()) <= 420, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
 def test_choices_are_the_registries():
     assert set(config.DETECTORS) == set(Detector.registry)
     assert set(config.DECODERS) == set(Decoder.registry)

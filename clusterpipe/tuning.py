@@ -1,0 +1,107 @@
+"""Scoring a finished run against ground truth, and sweeping its clustering settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import adapt
+from .assign import assign_clusters, face_tracks
+from .config import RunSettings
+from .errors import ClusterpipeError
+from .evaluate import MATCH_IOU, evaluate, load_ground_truth
+from .records import person_space
+from .store import FACES_FILE, RUN_FILE, ShardStore, attach_vectors, read_faces, read_json
+
+
+def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:
+    """Score OUT/faces.jsonl against a ground-truth file."""
+    faces = read_faces(Path(out) / FACES_FILE)
+    gt = load_ground_truth(ground_truth)
+    if not faces:
+        raise ClusterpipeError(f"{out}: the run found no faces; nothing to evaluate")
+    return evaluate(
+        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt, iou
+    )
+
+
+def load_samples(out: Path) -> list[tuple]:
+    """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
+    info = read_json(Path(out) / RUN_FILE, "run.json")
+    fingerprint = info.get("settings", {}).get("encode_fingerprint", "")
+    store = ShardStore(Path(out), fingerprint)
+    samples = []
+    for v in info.get("inputs", []):
+        if "key" not in v:
+            continue
+        for shard in store.iter_shards(v["key"]):
+            samples += [(v["path"], fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+    return samples
+
+
+def tune(
+    out: str | Path,
+    ground_truth: str | Path,
+    eps_values: Sequence[float],
+    min_samples_values: Sequence[int],
+) -> list[dict]:
+    """BCubed F1 of every clustering setting in the grid, best first.
+
+    Every person space the run holds is tried (dlib, and its --encoder if another), as encoded
+    and adapted to its tracks; eps values are dlib's, scaled for other spaces by their default
+    radius."""
+    from .config import DLIB_EPS, ClusterSettings, EncodeSettings, space_eps
+
+    out = Path(out)
+    faces = read_faces(out / FACES_FILE)
+    if not faces:
+        raise ClusterpipeError(f"{out}: the run found no faces; nothing to tune")
+    encoder = attach_vectors(out, faces)
+    gt = load_ground_truth(ground_truth)
+    track_ids = face_tracks(faces, load_samples(out))  # the same for every setting tried
+    rows = []
+    for space in dict.fromkeys(("dlib", encoder)):
+        adaptable = adapt.fit(person_space(faces, space), track_ids) is not None
+        for adapt_mode in ("none", "tracks") if adaptable else ("none",):
+            scale = space_eps(space, adapt_mode) / DLIB_EPS
+            for eps in eps_values:
+                for ms in min_samples_values:
+                    for tracks, split_distance in (
+                        (True, ClusterSettings.split_distance * scale),
+                        (True, 0.0),
+                        (False, 0.0),
+                    ):
+                        for split in (True, False):
+                            c = ClusterSettings(
+                                eps=min(1.999, eps * scale),
+                                min_samples=ms,
+                                tracks=tracks,
+                                split_same_frame=split,
+                                split_distance=split_distance,
+                                adapt=adapt_mode,
+                            )
+                            settings = RunSettings(
+                                encode=EncodeSettings(encoder=space), cluster=c, workers=1
+                            )
+                            assign_clusters(faces, settings, tracks=track_ids)
+                            score = evaluate(
+                                [
+                                    {"time_s": f.time_s, "box": f.box, "cluster": f.cluster}
+                                    for f in faces
+                                ],
+                                gt,
+                            )
+                            rows.append(
+                                {
+                                    "space": space,
+                                    "adapt": adapt_mode,
+                                    "eps": c.eps,
+                                    "min_samples": ms,
+                                    "tracks": tracks,
+                                    "split_same_frame": split,
+                                    "split_distance": split_distance,
+                                    **score,
+                                }
+                            )
+    rows.sort(key=lambda r: (-r["bcubed_f1"], -r["pairwise_f1"]))
+    return rows
