@@ -21,3 +21,11 @@ class StoreError(ClusterpipeError):
 
 class WorkerError(ClusterpipeError):
     """A pipeline stage failed or died."""
+
+
+class GalleryError(ClusterpipeError):
+    """The gallery folder is missing, damaged or tampered with."""
+
+
+class BadNameError(ClusterpipeError):
+    """A person's name that cannot be used as a folder or label."""

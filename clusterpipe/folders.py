@@ -7,17 +7,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ClusterpipeError
+from .errors import BadNameError, ClusterpipeError
 from .layout import CLUSTERS_DIR, CROP_SUFFIXES, is_unnamed
 
 log = logging.getLogger("clusterpipe")
 
 MAX_NAME = 100
 _NAME = re.compile(r"^\w[\w .'-]*$")
-
-
-class BadNameError(ClusterpipeError):
-    """A person's name that cannot be used as a folder or label."""
 
 
 def check_name(name: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ClusterpipeError
+from .errors import ClusterpipeError, GalleryError
 from .folders import check_name
 from .store import Lock, read_json, write_json
 
@@ -29,10 +29,6 @@ HNSW_MIN = 2_000_000
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
 # Same-person dlib distances sit mostly below 0.5; measured on the dev photos (README).
 DEFAULT_THRESHOLD = 0.5
-
-
-class GalleryError(ClusterpipeError):
-    """The gallery folder is missing, damaged or tampered with."""
 
 
 @dataclass(frozen=True)
