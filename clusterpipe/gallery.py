@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from .errors import ClusterpipeError, GalleryError
 from .folders import check_name
-from .store import Lock, read_json, write_json
+from .store import FILE_MODE, Lock, read_json, write_json
 
 log = logging.getLogger("clusterpipe")
 
@@ -168,9 +169,13 @@ class Gallery:
         """Write the index under a content name, then the sidecar (the commit point)."""
         faiss = _faiss()
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".index.{os.getpid()}.tmp"
+        # A fresh, unpredictable name created exclusively: a planted symlink cannot redirect it.
+        fd, name = tempfile.mkstemp(prefix=".index.", suffix=".tmp", dir=self.folder)
+        os.close(fd)
+        tmp = Path(name)
         try:
             faiss.write_index(self.index, str(tmp))
+            os.chmod(tmp, FILE_MODE)
             sha = _sha256(tmp)
             final = self.folder / f"index-{sha[:12]}.faiss"
             os.replace(tmp, final)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -66,30 +68,60 @@ class Face:
 
     @classmethod
     def from_json(cls, d: dict) -> Face:
-        """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed input."""
-        box = tuple(int(v) for v in d["box"])
-        enc = [float(v) for v in d["encoding"]]
+        """Inverse of to_json; ValueError (or KeyError/TypeError) on anything malformed: files
+        read back are untrusted (wrong types, NaN/Infinity, ids that would form paths)."""
+        if not isinstance(d, dict):
+            raise TypeError("a face record must be a JSON object")
+        box = tuple(_int(v) for v in d["box"])
+        enc = [_finite(v) for v in d["encoding"]]
         if len(box) != 4 or len(enc) != 128:
             raise ValueError("box must have 4 values and encoding 128")
         marks = d.get("landmarks")
         if marks is not None:
-            marks = [[float(x), float(y)] for x, y in marks]
+            marks = [[_finite(x), _finite(y)] for x, y in marks]
             if len(marks) != 5:
                 raise ValueError("landmarks must be 5 points")
+        fid = d["id"]
+        if not isinstance(fid, str) or not SAFE_ID.match(fid):
+            raise ValueError(f"face id {str(fid)[:40]!r} is not one clusterpipe makes")
+        nearest = None
+        if "nearest_cluster" in d:
+            nearest = (_int(d["nearest_cluster"]), _finite(d["nearest_distance"]))
+        score = d.get("score")
         return cls(
-            id=str(d["id"]),
+            id=fid,
             video=str(d["video"]),
-            frame_index=int(d["frame_index"]),
-            time_s=float(d["time_s"]),
+            frame_index=_int(d["frame_index"], 0),
+            time_s=_finite(d["time_s"]),
             box=box,  # type: ignore[arg-type]
             encoding=enc,
-            cluster=int(d.get("cluster", -1)),
-            nearest=(int(d["nearest_cluster"]), float(d["nearest_distance"]))
-            if "nearest_cluster" in d
-            else None,
+            cluster=_int(d.get("cluster", -1), -1),
+            nearest=nearest,
             landmarks=marks,
-            score=float(d["score"]) if d.get("score") is not None else None,
+            score=_finite(score) if score is not None else None,
         )
+
+
+# <video key>-<frame index, 7 digits>-<k>; the key is a file stem (no separators, no leading
+# dot) plus a hash. Ids become crop file names, so nothing else is accepted from a file.
+SAFE_ID = re.compile(r"^(?![.])[^/\\\x00]{1,200}-\d{7,}-\d+$")
+
+
+def _finite(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{v!r} is not a number")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"{v!r} is not a finite number")
+    return f
+
+
+def _int(v, lo: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{v!r} is not an integer")
+    if lo is not None and v < lo:
+        raise ValueError(f"{v} is below {lo}")
+    return v
 
 
 def face_id(video_key: str, frame_index: int, k: int) -> str:

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -38,6 +39,16 @@ def _disk_error(path: Path, e: OSError) -> StoreError:
     return StoreError(f"{path}: write failed ({e.strerror or e})")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (os.umask can only be read by setting it, which is not thread-safe).
+FILE_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator:
     """Open a temp file beside `path`; on success fsync and rename it over `path`."""
@@ -48,6 +59,8 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator:
     except OSError as e:
         raise _disk_error(path, e) from e
     try:
+        # mkstemp makes the file 0600; outputs are shared like any tool's: 0666 less umask.
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
@@ -218,10 +231,7 @@ class ShardStore:
                 return None
             data["faces"] = [Face.from_json(d) for d in data["faces"]]
             pack = path.with_suffix(".crops")
-            size = pack.stat().st_size if pack.exists() else -1
-            need = sum(int(c["length"]) for c in data["crops"].values())
-            if size != need or {f.id for f in data["faces"]} != set(data["crops"]):
-                raise ValueError("its crops pack is missing or incomplete")
+            _check_shard(path, data, pack.stat().st_size if pack.exists() else -1)
             data["pack"] = pack
             if "vectors" in data:
                 for face, v in zip(data["faces"], self._vectors(path, data)):
@@ -270,6 +280,44 @@ class ShardStore:
             data = self.read(p)
             if data is not None:
                 yield data
+
+
+def _check_shard(path: Path, data: dict, pack_size: int) -> None:
+    """ValueError unless a shard read back is one this store wrote for this file: its video and
+    segment, sane frames, each face's id derived from them, crops inside the pack."""
+    if data.get("video") != path.parent.name or data.get("segment") != int(path.stem):
+        raise ValueError("it names another video or segment")
+    for fr in data["frames"]:
+        Face.from_json({**_PROBE, "frame_index": fr["frame_index"], "time_s": fr["time_s"]})
+        size, sig = fr["size"], fr.get("sig")
+        if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+            raise ValueError("a frame size is not two positive integers")
+        if sig is not None and (
+            len(sig) != SIGNATURE_LEN
+            or not all(isinstance(v, int | float) and math.isfinite(v) for v in sig)
+        ):
+            raise ValueError(f"a frame signature is not {SIGNATURE_LEN} finite numbers")
+    crops = data["crops"]
+    if not isinstance(crops, dict) or {f.id for f in data["faces"]} != set(crops):
+        raise ValueError("its crops do not match its faces")
+    for f in data["faces"]:
+        if not f.id.startswith(f"{path.parent.name}-{f.frame_index:07d}-"):
+            raise ValueError(f"face id {f.id!r} does not belong to this shard")
+    end = 0
+    for c in crops.values():
+        off, n = c["offset"], c["length"]
+        if not (isinstance(off, int) and isinstance(n, int) and 0 <= off and 0 <= n):
+            raise ValueError("a crop offset or length is not a non-negative integer")
+        if off + n > pack_size or not all(isinstance(x, str) for x in c["labels"]):
+            raise ValueError("a crop lies outside its crops pack")
+        end = max(end, off + n)
+    if end != pack_size:
+        raise ValueError("its crops pack is missing or incomplete")
+
+
+# A valid face record, to check a frame's index and time with Face.from_json's rules.
+_PROBE = {"id": "x-0000000-0", "video": "", "box": [0, 0, 1, 1], "encoding": [0.0] * 128}
+SIGNATURE_LEN = 72
 
 
 def _diff(old: dict, new: dict) -> str:

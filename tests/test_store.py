@@ -104,3 +104,56 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
     ro.chmod(0o500)
     with pytest.raises(StoreError, match="cannot write here"):
         write_json(ro / "x.json", {})
+
+
+def _tamper(store, change) -> None:
+    path = store.path("v", 0)
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _nan_encoding(d):
+    d["faces"][0]["encoding"][5] = float("nan")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["crops"]["v-0000000-0"].update(offset="12"),  # not a number
+        lambda d: d["crops"]["v-0000000-0"].update(offset=-5),  # outside the pack
+        lambda d: d["crops"]["v-0000000-0"].update(length=10**6),
+        lambda d: d["frames"][0].update(sig=[0.1, 0.2, 0.3]),  # a 3-value signature
+        lambda d: d["frames"][0].update(time_s=float("inf")),
+        _nan_encoding,
+        lambda d: d["faces"][0].update(id="../../evil-0000000-0"),  # would form a path
+        lambda d: d["faces"][0].update(box=[0, 0, "9", 9]),
+        lambda d: d.update(video="other"),
+        lambda d: d.update(crops=[]),
+        lambda d: d["faces"][0].update(landmarks=[[1, 2]] * 4),
+    ],
+)
+def test_tampered_shards_are_redone_not_trusted(tmp_path, change):
+    store = ShardStore(tmp_path, "abc")
+    store.prepare(False, {})
+    store.write_segment(VIDEO, 0, [(0, 0.0, _result(2))])
+    assert store.done_segments("v") == {0}
+    _tamper(store, change)
+    assert store.done_segments("v") == set()  # treated as damaged: recomputed, never used
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    store = ShardStore(tmp_path, "abc")
+    store.prepare(False, {})
+    store.write_segment(VIDEO, 0, [(0, 0.0, _result(1))])
+    mode = 0o666 & ~_current_umask()
+    for p in (store.path("v", 0), store.pack_path("v", 0), tmp_path / "shards" / "settings.json"):
+        assert p.stat().st_mode & 0o777 == mode, p
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
