@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,34 +13,54 @@ from .layout import CLUSTERS_DIR, CROP_SUFFIXES, is_unnamed
 log = logging.getLogger("clusterpipe")
 
 MAX_NAME = 100
-_NAME = re.compile(r"^\w[\w .'-]*$")
+MAX_NAME_BYTES = 200  # a file name may hold 255 bytes: room for suffixes such as ".jpg"
+_PUNCT = set(" .'-_")
 
 
 def check_name(name: str) -> str:
-    """Return `name` if it is a safe person name; raise with what to change otherwise."""
+    """The person's name of a folder, NFC-normalised (macOS writes names decomposed, NFD), if
+    it is a safe name: letters of any script with their marks, digits, space . ' - _; raise
+    with what to change otherwise."""
     if not isinstance(name, str) or not name:
         raise BadNameError("a person's name cannot be empty")
-    if len(name) > MAX_NAME:
-        raise BadNameError(f"name {name[:20]!r}... has {len(name)} characters; at most {MAX_NAME}")
     if "\x00" in name or "/" in name or "\\" in name:
         raise BadNameError(f"name {name!r} contains / \\ or NUL; use letters, digits, . ' - _")
+    name = unicodedata.normalize("NFC", name)
+    if len(name) > MAX_NAME or len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise BadNameError(
+            f"name {name[:20]!r}... is too long: at most {MAX_NAME} characters and "
+            f"{MAX_NAME_BYTES} bytes in UTF-8"
+        )
     if name in (".", "..") or name.startswith("."):
         raise BadNameError(f"name {name!r} starts with a dot; start it with a letter or digit")
-    if not _NAME.match(name) or name != name.strip():
+    kinds = [unicodedata.category(c)[0] for c in name]
+    bad = [c for c, k in zip(name, kinds) if k not in "LMN" and c not in _PUNCT]
+    if bad or kinds[0] not in "LN" or name != name.strip():
         raise BadNameError(
             f"name {name!r} has characters other than letters, digits, space . ' - _, "
-            "or leading/trailing spaces"
+            "or leading/trailing spaces (it must start with a letter or digit)"
         )
     return name
+
+
+def ignored(entry: str) -> bool:
+    """Files and folders that tools leave (.DS_Store, .ipynb_checkpoints, __MACOSX...): not a
+    person, not a problem."""
+    return entry.startswith(".") or entry in ("__MACOSX", "Thumbs.db", "desktop.ini", "@eaDir")
 
 
 @dataclass
 class Folder:
     """One folder of OUT/clusters: its name and the face ids of the crops it holds."""
 
-    name: str
+    name: str  # as on disk
     named: bool
     face_ids: list[str] = field(default_factory=list)
+
+    @property
+    def person(self) -> str:
+        """The person's name: the folder's, NFC-normalised (the same name however it was typed)."""
+        return unicodedata.normalize("NFC", self.name)
 
 
 @dataclass
@@ -66,6 +86,8 @@ def scan(out: Path, known_ids: set[str]) -> ClusterTree:
     if not root.is_dir():
         raise ClusterpipeError(f"{root}: not found; run `clusterpipe run` first")
     for entry in sorted(root.iterdir()):
+        if ignored(entry.name):
+            continue
         if entry.is_symlink():
             tree.skipped_links.append(str(entry.relative_to(out)))
             continue
@@ -81,6 +103,8 @@ def scan(out: Path, known_ids: set[str]) -> ClusterTree:
                 continue
         folder = Folder(entry.name, named)
         for f in sorted(entry.iterdir()):
+            if ignored(f.name):
+                continue
             if f.is_symlink():
                 tree.skipped_links.append(str(f.relative_to(out)))
             elif f.suffix.lower() in CROP_SUFFIXES and f.is_file():

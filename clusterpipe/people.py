@@ -44,10 +44,10 @@ class RunFolder:
         return cls(out, run_id, faces, scan(out, set(faces)), encoder)
 
     def named_faces(self) -> Iterator[tuple[str, Face]]:
-        """(name, face) for every crop in a named folder."""
+        """(person's name, face) for every crop in a named folder."""
         for folder in self.tree.named:
             for fid in folder.face_ids:
-                yield folder.name, self.faces[fid]
+                yield folder.person, self.faces[fid]
 
 
 @dataclass
@@ -75,7 +75,7 @@ def status(outs: Sequence[str | Path]) -> Status:
             f"{r.out}: face {i} is in two folders (copied, not moved)" for i in t.in_two_folders
         ]
         for f in t.named:
-            by_name[f.name.casefold()].append(str(r.out))
+            by_name[f.person.casefold()].append(str(r.out))
             if not f.face_ids:
                 st.problems.append(f"{r.out}: folder {f.name!r} is empty")
     st.shared_names = {n: o for n, o in by_name.items() if len(o) > 1}

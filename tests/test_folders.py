@@ -1,4 +1,5 @@
 import os
+import unicodedata
 
 import pytest
 
@@ -46,7 +47,8 @@ def test_scan_maps_files_and_reports_oddities(tmp_path):
     assert [f.name for f in tree.named] == ["alice"]
     assert len(tree.named[0].face_ids) == 3
     assert tree.unmapped == ["clusters/alice/stray.jpg"]
-    assert ".sneaky" in tree.bad_names
+    assert ".sneaky" not in tree.bad_names  # hidden folders are tools', ignored
+    assert ".sneaky" not in [f.name for f in tree.folders]
     assert tree.skipped_links == ["clusters/link"]
 
 
@@ -59,3 +61,41 @@ def test_status_flags_copies_and_names_in_two_runs(tmp_path):
     st = status([a, b])
     assert "alice" in st.shared_names
     assert any("two folders" in p for p in st.problems)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "José",  # NFC
+        "Jose\u0301",  # NFD, as macOS writes it
+        "देवनागरी नाम",  # Devanagari with combining vowel signs
+        "Zoë O'Brien-Smith",
+        "李" * 60,  # 180 bytes
+    ],
+)
+def test_names_of_any_script_with_their_marks(name):
+    assert check_name(name) == unicodedata.normalize("NFC", name)
+
+
+def test_names_are_limited_by_bytes_not_only_characters():
+    with pytest.raises(BadNameError, match="200 bytes"):
+        check_name("李" * 84)  # 84 characters, 252 bytes: no room for ".jpg" in a file name
+
+
+def test_tool_folders_and_files_are_ignored(tmp_path):
+    clusters = tmp_path / "clusters"
+    for d in ("alice", ".ipynb_checkpoints", "__MACOSX", "Face_0"):
+        (clusters / d).mkdir(parents=True)
+    (clusters / ".DS_Store").write_bytes(b"\0")
+    (clusters / "alice" / ".DS_Store").write_bytes(b"\0")
+    (clusters / "alice" / "v-0000001-0.jpg").write_bytes(b"x")
+    tree = scan(tmp_path, {"v-0000001-0"})
+    assert [f.name for f in tree.folders] == ["Face_0", "alice"]
+    assert not tree.bad_names and not tree.unmapped
+
+
+def test_a_decomposed_folder_name_is_the_same_person(tmp_path):
+    (tmp_path / "clusters" / "Jose\u0301").mkdir(parents=True)
+    (tmp_path / "clusters" / "Jose\u0301" / "v-0000001-0.jpg").write_bytes(b"x")
+    (folder,) = scan(tmp_path, {"v-0000001-0"}).named
+    assert folder.name == "Jose\u0301" and folder.person == "José"

@@ -63,13 +63,14 @@ def collect(out: str | Path) -> tuple[list[Item], list[str]]:
     if run.tree.bad_names:
         name, why = next(iter(run.tree.bad_names.items()))
         raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
-    classes = sorted({f.name for f in run.tree.named if f.face_ids})
+    classes = sorted({f.person for f in run.tree.named if f.face_ids})
     if not classes:
         raise ClusterpipeError(
             f"{run.out}: no named folders; rename clusters/Face_<k> folders to people's names first"
         )
     cls_of = {name: k for k, name in enumerate(classes)}
     person = {f.id: name for name, f in run.named_faces()}
+    folder_of = {fid: f.name for f in run.tree.named for fid in f.face_ids}
     sizes = {
         v["path"]: (v["width"], v["height"])
         for v in read_json(run.out / RUN_FILE, "run.json").get("inputs", [])
@@ -78,9 +79,9 @@ def collect(out: str | Path) -> tuple[list[Item], list[str]]:
     for f in run.faces.values():
         by_frame[(f.video, f.frame_index)].append(f)
     items = []
-    for fid, name in person.items():
+    for fid in person:
         face = run.faces[fid]
-        image = run.out / CLUSTERS_DIR / name / f"{fid}.jpg"
+        image = run.out / CLUSTERS_DIR / folder_of[fid] / f"{fid}.jpg"
         if not image.is_file():
             image = image.with_suffix(".png")
         frame_size = sizes.get(face.video)
