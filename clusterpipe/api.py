@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import math
 import platform
 import shutil
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 from . import __version__
 from .assign import assign_clusters, face_tracks
 from .cluster import CLUSTER_MODULES
-from .config import RunSettings
+from .config import RunSettings, default_workers
 from .engines import Engine, Job
 from .errors import InputError, StoreError
 from .faces import check_models
@@ -109,6 +110,21 @@ def _import_all(modules: Sequence[str]) -> None:
             importlib.import_module(name)
 
 
+def _capped_workers(settings: RunSettings, jobs: Sequence[Job]) -> int:
+    """-j, capped (and said) where more workers would only cost memory: beyond twice the cores
+    of this machine (local engine), or beyond the frames left to encode."""
+    workers = settings.workers
+    limit = 2 * default_workers() if settings.engine == "local" else workers
+    left = sum(
+        max(1, math.ceil(j.video.duration_s * settings.encode.fps)) for j in jobs if not j.done
+    )
+    cap = max(1, min(limit, left or workers))
+    if workers > cap:
+        log.warning("-j %d is more than this run can use; using %d workers", workers, cap)
+        return cap
+    return workers
+
+
 def _previous_run(out: Path) -> dict:
     path = out / RUN_FILE
     if not path.exists():
@@ -165,7 +181,7 @@ def run(
         # than before they start or after they finish, when a core would stand idle.
         threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
         engine = Engine.get(settings.engine)(
-            workers=settings.workers,
+            workers=_capped_workers(settings, jobs),
             segment_seconds=settings.segment_seconds,
             progress=settings.progress,
             address=settings.address,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -149,7 +150,39 @@ def remove_person(gallery_dir: str | Path, name: str) -> int:
         return int((~keep).sum())
 
 
-IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+# Decoding a 20000x20000 image takes 1.2 GB before a face is looked for: refuse larger ones.
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header alone, or None if it is not one."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: our limit speaks instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except Exception:  # any unreadable header: not an image Pillow knows
+        return None
+
+
+def _read_image(path: Path):
+    """The BGR pixels of an image input, checked against MAX_IMAGE_PIXELS first."""
+    size = _image_size(path)
+    if size and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise InputError(
+            f"{path}: {size[0]}x{size[1]} pixels is over the limit of {MAX_IMAGE_PIXELS:,}; "
+            "shrink the image first"
+        )
+    image = cv2.imread(str(path))
+    if image is None and path.suffix.lower() == ".gif":
+        cap = cv2.VideoCapture(str(path))  # OpenCV reads GIFs as videos: take the first frame
+        ok, image = cap.read()
+        cap.release()
+        image = image if ok else None
+    return image
 
 
 def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
@@ -161,10 +194,12 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give image or video files")
-    if path.suffix.lower() in IMAGE_INPUTS:
-        image = cv2.imread(str(path))
-        if image is None:
+    image = None
+    if path.suffix.lower() in IMAGE_INPUTS or not path.suffix:
+        image = _read_image(path)  # an extension-less file may be an image or a video
+        if image is None and path.suffix:
             raise InputError(f"{path}: not an image OpenCV can read (damaged or not an image)")
+    if image is not None:
         frames = [(None, image)]
     else:
         info = probe(path)

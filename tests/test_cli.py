@@ -69,3 +69,15 @@ def test_one_broken_video_among_good_ones(coded_video, tmp_path):
     assert result.exit_code == 2  # the good one finished, the bad one is reported
     assert (tmp_path / "o" / "run.json").is_file()
     assert "skipped" in result.output and "bad.mp4" in result.output
+
+
+def test_workers_beyond_what_the_run_can_use_are_capped_and_said(coded_video, tmp_path):
+    video = coded_video(n=30, fps=10.0)  # 3 samples
+    out = subprocess.run(
+        [sys.executable, "-m", "clusterpipe", "run", str(video), "--out", str(tmp_path / "o")]
+        + ["--no-progress", "-j", "64"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "-j 64 is more than this run can use; using 3 workers" in out.stderr

@@ -138,3 +138,38 @@ def test_large_galleries_use_hnsw_with_high_recall(monkeypatch):
     q = x[:200] + rng.normal(scale=0.01, size=(200, 128)).astype(np.float32)
     _, idx = index.search(q, 1)
     assert (idx[:, 0] == np.arange(200)).mean() >= 0.98
+
+
+def test_identify_takes_gifs_extensionless_images_and_refuses_huge_ones(run_a, tmp_path, data_dir):
+    from PIL import Image
+
+    from clusterpipe.errors import InputError
+    from clusterpipe.people import identify
+
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    photo = Image.open(data_dir / "dev" / "group_photos" / "two_people.jpg")
+    photo.save(tmp_path / "two.gif")
+    photo.save(tmp_path / "two_no_suffix", format="PNG")
+    for name in ("two.gif", "two_no_suffix"):
+        rows = list(identify([tmp_path / name], g))
+        assert len(rows) == 2 and {r["time_s"] for r in rows} == {None}, name
+    Image.new("L", (12000, 9000)).save(tmp_path / "huge.png")  # 108 M pixels
+    with pytest.raises(InputError, match="over the limit"):
+        list(identify([tmp_path / "huge.png"], g))
+
+
+def test_identify_json_is_valid_json_with_an_empty_gallery(tmp_path, data_dir):
+    from click.testing import CliRunner
+
+    from clusterpipe.cli import cli
+
+    g = tmp_path / "g"
+    Gallery.open(g, create=True).save()
+    photo = data_dir / "dev" / "group_photos" / "two_people.jpg"
+    result = CliRunner().invoke(cli, ["identify", str(photo), "--gallery", str(g), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 2 and all(r["distance"] is None and r["name"] == "unknown" for r in rows)
+    assert "Infinity" not in result.output

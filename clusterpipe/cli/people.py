@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -131,7 +132,10 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     errors: dict[str, str] = {}
     for rec in api_identify(inputs, gallery, threshold, EncodeSettings(fps=fps), errors):
         if as_json:
-            click.echo(json.dumps(rec))
+            # An empty gallery gives an infinite distance: JSON has no Infinity, say null.
+            dist = rec["distance"]
+            rec = {**rec, "distance": dist if math.isfinite(dist) else None}
+            click.echo(json.dumps(rec, allow_nan=False))
         else:
             when = f" at {rec['time_s']:.1f} s" if rec["time_s"] is not None else ""
             click.echo(
