@@ -167,8 +167,8 @@ def run(
     damaged: dict[str, str] = {}
     with Lock(out):
         enc = settings.encode
-        store = ShardStore(out, enc.fingerprint())
-        store.prepare(settings.fresh, asdict(enc))
+        store = ShardStore(out, settings.shard_fingerprint())
+        store.prepare(settings.fresh, settings.shard_settings())
         if settings.fresh:
             for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
                 shutil.rmtree(out / d, ignore_errors=True)
@@ -227,7 +227,7 @@ def run(
             "run_id": previous.get("run_id") or uuid.uuid4().hex[:12],
             "gallery": str(Path(gallery).resolve()) if gallery else None,
             "gallery_names": {str(k): v for k, v in sorted(names.items())},
-            "settings": {**asdict(settings), "encode_fingerprint": enc.fingerprint()},
+            "settings": {**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
             "vectors": vectors,
             "versions": _versions(),
             "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],

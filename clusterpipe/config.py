@@ -162,11 +162,6 @@ class EncodeSettings:
         """Whether the finer second pass is on."""
         return bool(self.fine_width and self.fine_height)
 
-    def fingerprint(self) -> str:
-        """Short hash of the settings plus the format version; shards carry it."""
-        blob = json.dumps({"format": SHARD_FORMAT, **asdict(self)}, sort_keys=True)
-        return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
 
 DLIB_EPS = 0.5  # dlib's documented DBSCAN radius; split and noise distances are set against it
 ADAPTED_EPS = 0.95  # radius in an adapted space (unit vectors); see adapt.py
@@ -275,6 +270,16 @@ class RunSettings:
         check_fields(self)
         if self.workers < 1:
             raise ClusterpipeError(f"--workers must be >= 1, got {self.workers}")
+
+    def shard_settings(self) -> dict:
+        """What decides which faces a shard holds: the encoding settings and how the work is
+        cut into segments. Finished shards are reused only under the same ones."""
+        return {**asdict(self.encode), "segment_seconds": self.segment_seconds}
+
+    def shard_fingerprint(self) -> str:
+        """Short hash of shard_settings plus the format version; shards carry it."""
+        blob = json.dumps({"format": SHARD_FORMAT, **self.shard_settings()}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
 SHARD_FORMAT = 6  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;

@@ -28,7 +28,7 @@ def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_I
 def load_samples(out: Path) -> list[tuple]:
     """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
     info = read_json(Path(out) / RUN_FILE, "run.json")
-    fingerprint = info.get("settings", {}).get("encode_fingerprint", "")
+    fingerprint = info.get("settings", {}).get("shard_fingerprint", "")
     store = ShardStore(Path(out), fingerprint)
     samples = []
     for v in info.get("inputs", []):

@@ -131,3 +131,12 @@ def test_export_refuses_non_empty_dest_and_unnamed_runs(run_dir, tmp_path):
     make_run(bare, {"Face_0": 3})
     with pytest.raises(ClusterpipeError, match="no named folders"):
         export(bare, tmp_path / "x", "coco")
+
+
+def test_export_never_touches_a_sibling_named_like_its_temp_folder(run_dir, tmp_path):
+    mine = tmp_path / ".ds.tmp"  # the user's own folder, named as the old temp folder was
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    export(run_dir, tmp_path / "ds", "imagefolder", 0.2)
+    assert (mine / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".ds.tmp"]

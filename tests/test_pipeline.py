@@ -21,9 +21,11 @@ def _settings(**kw):
 @pytest.fixture(scope="module")
 def first_run(faces_video, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    env = dict(os.environ)
+    threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    env = {n: os.environ.get(n) for n in threads}
     res = run([str(faces_video)], out, _settings())
-    assert dict(os.environ) == env  # the library leaves the caller's environment alone
+    # The workers get one BLAS thread each; the caller's own environment is left alone.
+    assert {n: os.environ.get(n) for n in threads} == env
     return out, res
 
 
@@ -110,6 +112,9 @@ def test_other_encoding_settings_do_not_mix(first_run, tmp_path):
     other = _settings(encode=EncodeSettings(upsample=0))
     with pytest.raises(StoreError, match="other encoding settings.*--fresh"):
         run([str(_video(out))], copy, other)
+    # How the work is cut into segments decides which shard holds which faces: never mixed.
+    with pytest.raises(StoreError, match="segment_seconds: 5.0 -> 3.0.*--fresh"):
+        run([str(_video(out))], copy, RunSettings(workers=2, segment_seconds=3.0, progress=False))
     # Clustering settings do not invalidate shards.
     run([str(_video(out))], copy, _settings(cluster=ClusterSettings(eps=0.45)))
     assert _run_info(copy)["counts"]["frames_encoded_now"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -121,10 +122,13 @@ def export(
     items, classes = collect(out)
     items = block_split(items, val_fraction, seed)
     splits = [s for s in SPLITS if any(i.split == s for i in items)]
-    stage = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(stage, ignore_errors=True)
     try:
-        stage.mkdir(parents=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
+        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    except OSError as e:
+        raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
+    try:
         fmt_cls(dest.resolve()).write(stage, items, classes, splits)
         if dest.exists():
             dest.rmdir()
