@@ -7,7 +7,6 @@ import importlib
 import logging
 import math
 import platform
-import shutil
 import threading
 import time
 import uuid
@@ -27,7 +26,8 @@ from .faces import check_models
 from .gallery import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
-from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR
+from .generate.swap import remove_generated
+from .layout import CLUSTERS_DIR
 from .people import name_clusters
 from .records import VideoInfo, person_space
 from .store import (
@@ -169,9 +169,8 @@ def run(
         enc = settings.encode
         store = ShardStore(out, settings.shard_fingerprint())
         store.prepare(settings.fresh, settings.shard_settings())
-        if settings.fresh:
-            for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
-                shutil.rmtree(out / d, ignore_errors=True)
+        if settings.fresh:  # the user asked to discard the folders, named ones included
+            remove_generated(out, lambda name: True)
         jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in infos]
         reused = sum(len(j.done) for j in jobs)
         if reused:
@@ -217,7 +216,7 @@ def run(
         names = name_clusters(faces, gallery, threshold, enc.encoder) if gallery else {}
 
         t = time.perf_counter()
-        gen = generate(out, faces, crops, settings.progress, names)
+        gen = generate(out, faces, crops, settings.progress, names, auto_named)
         stage_s["generate"] = time.perf_counter() - t
 
         n_clusters = int(labels.max() + 1) if len(labels) else 0

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -163,3 +164,24 @@ def _copy(first_run, tmp_path):
 
 def _video(out):
     return json.loads((out / "run.json").read_text())["inputs"][0]["path"]
+
+
+def test_the_users_own_files_in_out_are_never_removed(first_run, tmp_path):
+    out = _copy(first_run, tmp_path)
+    mine = {
+        out / "clusters" / "notes.txt": "who is who",
+        out / "clusters" / "Face_0" / "my note.txt": "this one is Ann",
+        out / "noise" / "README.txt": "mine",
+        out / "montages" / "poster.png": "mine",
+        out / ".generate.tmp" / "keep.txt": "a folder named like the old temp folder",
+    }
+    for path, text in mine.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for settings in (_settings(), RunSettings(workers=2, segment_seconds=5.0, fresh=True)):
+        run([_video(out)], out, replace(settings, progress=False))
+        for path, text in mine.items():
+            assert path.read_text() == text, path
+        assert len(list(out.glob("clusters/Face_*/*.jpg"))) == 48  # ours, regenerated
+    stages = [p.name for p in out.iterdir() if p.name.startswith(".generate.")]
+    assert stages == [".generate.tmp"]  # the user's; ours are gone

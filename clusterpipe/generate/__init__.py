@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..layout import (
     is_unnamed,
 )
 from ..records import Face
+from .swap import swap_in
 
 log = logging.getLogger("clusterpipe")
 # Re-exported: callers that generate also name the folders.
@@ -95,12 +97,14 @@ def generate(
     crops: dict[str, tuple],
     progress: bool = True,
     names: dict[int, str] | None = None,
+    replaceable: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict:
     """Write clusters/, noise/ and montages/ from the workers' crops and swap them in.
 
     `crops[face_id]` is (pack path, offset, length, YOLO label lines). `names` maps cluster
     labels to folder names (clusters recognised from a gallery); other clusters get Face_<k>;
-    two labels with one name share the folder.
+    two labels with one name share the folder. Only what clusterpipe wrote before is replaced:
+    Face_<k> folders, folders named from a gallery (`replaceable`), our crops and montages.
     """
     from tqdm import tqdm
 
@@ -110,9 +114,8 @@ def generate(
         return names.get(label) or cluster_folder(label)
 
     out = Path(out)
-    stage = out / ".generate.tmp"
-    if stage.exists():
-        shutil.rmtree(stage)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".generate.", suffix=".tmp", dir=out))
     for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
         (stage / d).mkdir(parents=True)
     picks = _montage_picks(faces, folder_of)
@@ -153,19 +156,20 @@ def generate(
             montage = build_montages(images, MONTAGE_TILE, (MONTAGE_GRID[0], rows))[0]
             _write_image(stage / MONTAGES_DIR / f"{folder_name}.jpg", montage)
     except OSError as e:
+        shutil.rmtree(stage, ignore_errors=True)
         raise StoreError(
             f"{out}: writing crops failed ({e.strerror or e}); "
             "faces.jsonl is kept, run again to regenerate"
         ) from e
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     finally:
         bar.close()
         for f in packs.values():
             f.close()
     if missing:
         log.warning("%d faces have no crop (damaged shard packs); run with --fresh", missing)
-    for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
-        if (out / d).exists():
-            shutil.rmtree(out / d)
-        (stage / d).rename(out / d)
-    shutil.rmtree(stage, ignore_errors=True)
+    replace = set(replaceable) | set(names.values())
+    swap_in(stage, out, lambda name: is_unnamed(name) or name in replace)
     return {"crops": written, "missing_crops": missing, "montages": len(thumbs)}
