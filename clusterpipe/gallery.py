@@ -30,6 +30,7 @@ HNSW_MIN = 2_000_000
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
 # Same-person dlib distances sit mostly below 0.5; measured on the dev photos (README).
 DEFAULT_THRESHOLD = 0.5
+LOCK_WAIT_S = 60.0  # a promote waits this long for another promote into the same gallery
 
 
 @dataclass(frozen=True)
@@ -235,5 +236,5 @@ def locked(folder: str | Path, create: bool = False, encoder: str = "dlib"):
     folder = Path(folder)
     if not create and not (folder / SIDECAR).exists():
         Gallery.open(folder)  # raises the clear "no gallery here" error
-    with Lock(folder):
+    with Lock(folder, wait=LOCK_WAIT_S):
         yield Gallery.open(folder, create=create, encoder=encoder)

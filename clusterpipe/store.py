@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -98,10 +99,12 @@ def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict
 
 
 class Lock:
-    """An exclusive lock on an output folder, so two runs never interleave shards."""
+    """An exclusive lock on an output folder, so two runs never interleave shards. With `wait`,
+    a command that only needs the folder briefly (promote) waits that long for it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, wait: float = 0.0) -> None:
         self.path = Path(folder) / LOCK_FILE
+        self.wait = wait
         self._fd: int | None = None
 
     def __enter__(self) -> Lock:
@@ -112,15 +115,22 @@ class Lock:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise _disk_error(self.path.parent, e) from e
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self._fd)
-            self._fd = None
-            raise StoreError(
-                f"{self.path.parent} is in use by another clusterpipe run; wait for it to "
-                "finish or choose another --out"
-            ) from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                os.close(self._fd)
+                self._fd = None
+                waited = f" (waited {self.wait:.0f} s)" if self.wait else ""
+                raise StoreError(
+                    f"{self.path.parent} is in use by another clusterpipe command{waited}; "
+                    "wait for it to finish, or use another folder"
+                ) from None
         os.ftruncate(self._fd, 0)
         os.write(self._fd, str(os.getpid()).encode())
         return self

@@ -90,11 +90,25 @@ def test_faces_jsonl_round_trip_and_damage_is_reported(tmp_path):
 
 def test_lock_refuses_a_second_run(tmp_path):
     with Lock(tmp_path):
-        with pytest.raises(StoreError, match="in use by another clusterpipe run"):
+        with pytest.raises(StoreError, match="in use by another clusterpipe command;"):
             with Lock(tmp_path):
                 pass
     with Lock(tmp_path):  # released
         pass
+
+
+def test_a_waiting_lock_gets_the_folder_once_it_is_free(tmp_path):
+    import threading
+    import time
+
+    first = Lock(tmp_path).__enter__()
+    threading.Timer(0.4, first.__exit__).start()
+    t0 = time.monotonic()
+    with Lock(tmp_path, wait=5):
+        assert 0.3 < time.monotonic() - t0 < 3
+    with Lock(tmp_path), pytest.raises(StoreError, match=r"waited 0 s"):
+        with Lock(tmp_path, wait=0.2):
+            pass
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
