@@ -36,7 +36,7 @@ from .store import (
     VECTORS_FILE,
     Lock,
     ShardStore,
-    read_json,
+    read_run_info,
     write_faces,
     write_json,
     write_vectors,
@@ -126,13 +126,9 @@ def _capped_workers(settings: RunSettings, jobs: Sequence[Job]) -> int:
 
 
 def _previous_run(out: Path) -> dict:
-    path = out / RUN_FILE
-    if not path.exists():
+    if not (out / RUN_FILE).exists():
         return {}
-    try:
-        return read_json(path, "run.json")
-    except StoreError:
-        return {}
+    return read_run_info(out)
 
 
 def run(
@@ -155,7 +151,9 @@ def run(
         Gallery.open(gallery).require(settings.encode.encoder, "this run")
     check_models(settings.encode)
     infos, failed = _probe_all(videos)
-    previous = _previous_run(out)
+    # Starting over is a new run: promote must not take it for the earlier one, whose people
+    # stay in a gallery under the earlier run's id.
+    previous = {} if settings.fresh else _previous_run(out)
     auto_named = set(previous.get("gallery_names", {}).values())
     named = [n for n in named_folders(out) if n not in auto_named]
     if named and not settings.fresh:

@@ -17,7 +17,7 @@ from .errors import ClusterpipeError, InputError
 from .folders import ClusterTree, check_name, scan
 from .gallery import DEFAULT_THRESHOLD, Gallery, locked
 from .records import Face, person_space
-from .store import FACES_FILE, RUN_FILE, attach_vectors, read_faces, read_json
+from .store import FACES_FILE, RUN_FILE, attach_vectors, read_faces, read_run_info
 
 log = logging.getLogger("clusterpipe")
 
@@ -35,7 +35,7 @@ class RunFolder:
     @classmethod
     def load(cls, out: str | Path) -> RunFolder:
         out = Path(out)
-        info = read_json(out / RUN_FILE, "run.json") if (out / RUN_FILE).exists() else None
+        info = read_run_info(out) if (out / RUN_FILE).exists() else None
         if info is None:
             raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
         listed = read_faces(out / FACES_FILE)

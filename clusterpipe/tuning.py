@@ -11,7 +11,7 @@ from .config import RunSettings
 from .errors import ClusterpipeError
 from .evaluate import MATCH_IOU, evaluate, load_ground_truth
 from .records import person_space
-from .store import FACES_FILE, RUN_FILE, ShardStore, attach_vectors, read_faces, read_json
+from .store import FACES_FILE, ShardStore, attach_vectors, read_faces, read_run_info
 
 
 def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:
@@ -27,7 +27,7 @@ def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_I
 
 def load_samples(out: Path) -> list[tuple]:
     """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
-    info = read_json(Path(out) / RUN_FILE, "run.json")
+    info = read_run_info(Path(out))
     fingerprint = info.get("settings", {}).get("shard_fingerprint", "")
     store = ShardStore(Path(out), fingerprint)
     samples = []

@@ -171,3 +171,21 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize(
+    "field, value, why",
+    [
+        ("gallery_names", ["alice"], "gallery_names"),
+        ("settings", "fast", "settings"),
+        ("run_id", 7, "run_id"),
+        ("inputs", [{"path": "/v.mp4", "key": "v", "width": "640", "height": 360}], "inputs"),
+        ("vectors", "yes", "vectors"),
+    ],
+)
+def test_run_json_of_the_wrong_shape_is_one_line_naming_it(tmp_path, field, value, why):
+    from clusterpipe.store import read_run_info
+
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": "abc", field: value}))
+    with pytest.raises(StoreError, match=rf"run.json: damaged run.json \({why}.*--fresh"):
+        read_run_info(tmp_path)

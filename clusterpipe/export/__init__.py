@@ -14,7 +14,7 @@ from ..errors import ClusterpipeError, StoreError
 from ..layout import CLUSTERS_DIR
 from ..people import RunFolder
 from ..records import Face
-from ..store import RUN_FILE, read_json
+from ..store import read_run_info
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
 
@@ -72,10 +72,7 @@ def collect(out: str | Path) -> tuple[list[Item], list[str]]:
     cls_of = {name: k for k, name in enumerate(classes)}
     person = {f.id: name for name, f in run.named_faces()}
     folder_of = {fid: f.name for f in run.tree.named for fid in f.face_ids}
-    sizes = {
-        v["path"]: (v["width"], v["height"])
-        for v in read_json(run.out / RUN_FILE, "run.json").get("inputs", [])
-    }
+    sizes = {v["path"]: (v["width"], v["height"]) for v in read_run_info(run.out).get("inputs", [])}
     by_frame: dict[tuple[str, int], list[Face]] = defaultdict(list)
     for f in run.faces.values():
         by_frame[(f.video, f.frame_index)].append(f)
