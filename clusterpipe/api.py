@@ -10,6 +10,7 @@ import platform
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from .store import (
     VECTORS_FILE,
     Lock,
     ShardStore,
+    read_faces,
     read_run_info,
     write_faces,
     write_json,
@@ -125,6 +127,25 @@ def _capped_workers(settings: RunSettings, jobs: Sequence[Job]) -> int:
     return workers
 
 
+def _untouched_gallery_folders(out: Path, previous: dict) -> set[str]:
+    """Folders the last run named from a gallery and the user has not changed since (a crop
+    moved in or out, or deleted, makes a folder the user's: it is never regenerated)."""
+    names = previous.get("gallery_names", {})
+    if not names or not (out / FACES_FILE).exists():
+        return set()
+    expected: dict[str, set[str]] = defaultdict(set)
+    for f in read_faces(out / FACES_FILE):
+        if str(f.cluster) in names:
+            expected[names[str(f.cluster)]].add(f.id)
+    untouched = set()
+    for name in set(names.values()):
+        folder = out / CLUSTERS_DIR / name
+        have = {p.stem for p in folder.glob("*.jpg")} if folder.is_dir() else set()
+        if have == expected[name]:
+            untouched.add(name)
+    return untouched
+
+
 def _previous_run(out: Path) -> dict:
     if not (out / RUN_FILE).exists():
         return {}
@@ -154,7 +175,7 @@ def run(
     # Starting over is a new run: promote must not take it for the earlier one, whose people
     # stay in a gallery under the earlier run's id.
     previous = {} if settings.fresh else _previous_run(out)
-    auto_named = set(previous.get("gallery_names", {}).values())
+    auto_named = _untouched_gallery_folders(out, previous)
     named = [n for n in named_folders(out) if n not in auto_named]
     if named and not settings.fresh:
         raise StoreError(

@@ -185,3 +185,20 @@ def test_the_users_own_files_in_out_are_never_removed(first_run, tmp_path):
         assert len(list(out.glob("clusters/Face_*/*.jpg"))) == 48  # ours, regenerated
     stages = [p.name for p in out.iterdir() if p.name.startswith(".generate.")]
     assert stages == [".generate.tmp"]  # the user's; ours are gone
+
+
+def test_a_corrected_gallery_folder_is_never_regenerated(first_run, faces_video, tmp_path):
+    from clusterpipe.people import promote
+
+    named = _copy(first_run, tmp_path)
+    (named / "clusters" / "Face_0").rename(named / "clusters" / "alice")
+    promote(named, tmp_path / "g")
+    out = tmp_path / "second"
+    res = run([str(faces_video)], out, _settings(), gallery=tmp_path / "g")
+    assert set(res.names.values()) == {"alice"}
+    run([str(faces_video)], out, _settings(), gallery=tmp_path / "g")  # untouched: regenerated
+    crops = sorted((out / "clusters" / "alice").glob("*.jpg"))
+    crops[0].unlink()  # the user rejects one face
+    with pytest.raises(StoreError, match=r"folders you named \(alice\)"):
+        run([str(faces_video)], out, _settings(), gallery=tmp_path / "g")
+    assert sorted((out / "clusters" / "alice").glob("*.jpg")) == crops[1:]  # nothing restored
