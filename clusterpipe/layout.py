@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .records import SAFE_ID
+
 CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR = "clusters", "noise", "montages"
 UNNAMED_PREFIX = "Face_"  # clusters/Face_<k>: a person not named yet
 CROP_SUFFIXES = {".jpg", ".jpeg", ".png"}  # crops as the user may have re-saved them
@@ -16,3 +18,13 @@ def cluster_folder(label: int) -> str:
 def is_unnamed(folder: str) -> bool:
     """True for the generator's Face_<n> folders."""
     return folder.startswith(UNNAMED_PREFIX) and folder[len(UNNAMED_PREFIX) :].isdigit()
+
+
+def is_generated_file(name: str) -> bool:
+    """A crop or its YOLO label as clusterpipe names them: <face id>.jpg / .txt (or a crop the
+    user re-saved as .png)."""
+    stem, dot, suffix = name.rpartition(".")
+    return bool(dot) and f".{suffix.lower()}" in GENERATED_SUFFIXES and bool(SAFE_ID.match(stem))
+
+
+GENERATED_SUFFIXES = {".jpg", ".png", ".txt"}

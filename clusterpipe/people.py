@@ -16,6 +16,7 @@ from .config import EncodeSettings
 from .errors import ClusterpipeError, InputError
 from .folders import ClusterTree, check_name, scan
 from .gallery import DEFAULT_THRESHOLD, Gallery, locked
+from .layout import is_generated_file
 from .records import Face, person_space
 from .store import FACES_FILE, RUN_FILE, attach_vectors, read_faces, read_run_info
 
@@ -98,6 +99,17 @@ def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
     if run.tree.bad_names:
         name, why = next(iter(run.tree.bad_names.items()))
         raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
+    for fid in run.tree.in_two_folders:
+        log.warning(
+            "%s: face %s is in two folders (copied, not moved); promoted once", run.out, fid
+        )
+    for path in run.tree.unmapped:
+        if is_generated_file(Path(path).name):
+            log.warning(
+                "%s: %s is not a face of this run (moved in from another run?); not promoted",
+                run.out,
+                path,
+            )
     pairs = list(run.named_faces())
     with locked(gallery_dir, create=True, encoder=run.encoder) as g:
         g.require(run.encoder, f"run {run.out}")

@@ -117,7 +117,7 @@ def read_run_info(out: Path) -> dict:
     if not isinstance(inputs, list) or not all(
         isinstance(v, dict)
         and isinstance(v.get("path"), str)
-        and isinstance(v.get("key"), str)
+        and isinstance(v.get("key", ""), str)
         and all(isinstance(v.get(k), int) for k in ("width", "height"))
         for v in inputs
     ):

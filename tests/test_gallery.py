@@ -173,3 +173,17 @@ def test_identify_json_is_valid_json_with_an_empty_gallery(tmp_path, data_dir):
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert len(rows) == 2 and all(r["distance"] is None and r["name"] == "unknown" for r in rows)
     assert "Infinity" not in result.output
+
+
+def test_promote_warns_about_copies_and_crops_of_another_run(run_a, tmp_path, caplog):
+    out, _ = run_a
+    alice = sorted((out / "clusters" / "alice").glob("*.jpg"))
+    (out / "clusters" / "bob" / alice[0].name).write_bytes(alice[0].read_bytes())  # a copy
+    stranger = out / "clusters" / "bob" / "other_clip-1a2b3c4d-0000420-0.jpg"  # another run's
+    stranger.write_bytes(alice[1].read_bytes())
+    with caplog.at_level("WARNING", logger="clusterpipe"):
+        res = promote(out, tmp_path / "g")
+    text = caplog.text
+    assert f"face {alice[0].stem} is in two folders" in text
+    assert f"{stranger.name} is not a face of this run" in text
+    assert res.added == {"alice": 4, "bob": 3}  # each face once, the stranger left out

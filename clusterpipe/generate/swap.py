@@ -13,18 +13,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR
-from ..records import SAFE_ID
+from ..layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, is_generated_file
 
 log = logging.getLogger("clusterpipe")
-
-_OURS_SUFFIXES = {".jpg", ".png", ".txt"}
-
-
-def is_generated_file(name: str) -> bool:
-    """A crop or its YOLO label: <face id>.jpg / .txt (or a crop the user re-saved as .png)."""
-    stem, dot, suffix = name.rpartition(".")
-    return bool(dot) and f".{suffix.lower()}" in _OURS_SUFFIXES and bool(SAFE_ID.match(stem))
 
 
 def _clear_folder(folder: Path) -> list[str]:
