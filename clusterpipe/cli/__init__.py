@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from . import people, run, scores
+from . import people, repair, run, scores
 from .group import cli
 
-__all__ = ["cli", "main", "people", "run", "scores"]
+__all__ = ["cli", "main", "people", "repair", "run", "scores"]
 
 
 def main() -> None:

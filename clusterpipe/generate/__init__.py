@@ -84,6 +84,23 @@ def _tile(jpg: bytes, box) -> np.ndarray | None:
     return None if image is None else cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
 
 
+def folder_montage(out: Path, folder: str) -> None:
+    """Rewrite montages/<folder>.jpg from the crops the folder holds now (after a repair)."""
+    crops = sorted((Path(out) / CLUSTERS_DIR / folder).glob("*.jpg"))
+    path = Path(out) / MONTAGES_DIR / f"{folder}.jpg"
+    tiles = []
+    for crop in crops[: MONTAGE_GRID[0] * MONTAGE_GRID[1]]:
+        image = cv2.imread(str(crop), cv2.IMREAD_REDUCED_COLOR_2)
+        if image is not None:
+            tiles.append(image)
+    if not tiles:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = -(-len(tiles) // MONTAGE_GRID[0])
+    _write_image(path, build_montages(tiles, MONTAGE_TILE, (MONTAGE_GRID[0], rows))[0])
+
+
 def _write_image(path: Path, image: np.ndarray) -> None:
     ok, buf = cv2.imencode(".jpg", image, _JPEG)
     if not ok:

@@ -1,0 +1,430 @@
+"""The repair loop, with the files as the truth: split a mixed folder, re-cluster the faces that
+are not in named folders, and remember what the user corrected (OUT/corrections.json).
+
+Corrections are derived from what the files show against what clusterpipe last wrote
+(faces.jsonl): a crop deleted from every folder is rejected and never comes back; a crop moved
+out of a folder is another person than the faces it was taken from; the groups a split made are
+different people. Every later command obeys them, whatever the folders look like by then.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .assign import face_tracks
+from .cluster import _split_clusters, cannot_links, cluster_faces, split_by_cannot_links
+from .config import ClusterSettings
+from .errors import ClusterpipeError, StoreError
+from .folders import scan
+from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
+from .records import SAFE_ID, Face, person_space
+from .store import (
+    FACES_FILE,
+    RUN_FILE,
+    Lock,
+    attach_vectors,
+    read_faces,
+    read_json,
+    read_run_info,
+    write_faces,
+    write_json,
+)
+from .tuning import load_samples
+
+log = logging.getLogger("clusterpipe")
+
+CORRECTIONS_FILE = "corrections.json"
+NOISE = "\0noise"  # where a face is when its crop is in OUT/noise
+
+
+@dataclass
+class Corrections:
+    """What the user said by moving and deleting crops, kept across commands."""
+
+    rejected: set[str] = field(default_factory=set)
+    # Each entry: groups of face ids; faces of two different groups are different people.
+    apart: list[list[list[str]]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, out: Path) -> Corrections:
+        path = Path(out) / CORRECTIONS_FILE
+        if not path.exists():
+            return cls()
+        data = read_json(path, "corrections file", "fix or delete it")
+        try:
+            rejected = {_safe_id(i) for i in data["rejected"]}
+            apart = [[[_safe_id(i) for i in g] for g in entry] for entry in data["apart"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise StoreError(f"{path}: damaged corrections file ({e}); fix or delete it") from None
+        return cls(rejected, apart)
+
+    def save(self, out: Path) -> None:
+        write_json(
+            Path(out) / CORRECTIONS_FILE,
+            {"format": 1, "rejected": sorted(self.rejected), "apart": self.apart},
+        )
+
+    def links(self, ids: list[str]) -> list[tuple[int, int]]:
+        """Pairs of positions in `ids` that the corrections keep apart."""
+        pos = {fid: k for k, fid in enumerate(ids)}
+        pairs = set()
+        for entry in self.apart:
+            groups = [[pos[i] for i in g if i in pos] for g in entry]
+            for a in range(len(groups)):
+                for b in range(a + 1, len(groups)):
+                    pairs |= {(min(x, y), max(x, y)) for x in groups[a] for y in groups[b]}
+        return sorted(pairs)
+
+
+def _safe_id(value) -> str:
+    if not isinstance(value, str) or not SAFE_ID.match(value):
+        raise ValueError(f"{str(value)[:40]!r} is not a face id")
+    return value
+
+
+@dataclass
+class RunView:
+    """A run as the files show it now, and as clusterpipe last wrote it."""
+
+    out: Path
+    faces: list[Face]
+    by_id: dict[str, int]
+    now: dict[str, str | None]  # face id -> folder, NOISE, or None (crop deleted)
+    last: dict[str, str]  # face id -> folder (or NOISE) as faces.jsonl says
+    named: set[str]
+    encoder: str
+    space: np.ndarray
+    tracks: np.ndarray
+    frames: list[tuple]
+    info: dict
+
+
+def _folder_names(info: dict) -> dict[int, str]:
+    names = info.get("folder_names") or info.get("gallery_names") or {}
+    return {int(k): v for k, v in names.items()}
+
+
+def load_view(out: str | Path) -> RunView:
+    """Read a run's folders, records and tracks."""
+    out = Path(out)
+    if not (out / RUN_FILE).exists():
+        raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
+    info = read_run_info(out)
+    faces = read_faces(out / FACES_FILE)
+    encoder = attach_vectors(out, faces)
+    by_id = {f.id: i for i, f in enumerate(faces)}
+    tree = scan(out, set(by_id))
+    now: dict[str, str | None] = dict.fromkeys(by_id)
+    for folder in tree.folders:
+        for fid in folder.face_ids:
+            now[fid] = folder.name
+    noise = out / NOISE_DIR
+    if noise.is_dir():
+        for p in noise.iterdir():
+            if p.suffix.lower() in (".jpg", ".png") and p.stem in by_id and now[p.stem] is None:
+                now[p.stem] = NOISE
+    names = _folder_names(info)
+    last = {
+        f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")
+        for f in faces
+    }
+    try:
+        samples = load_samples(out)
+    except (ClusterpipeError, OSError):
+        samples = []
+    tracks = face_tracks(faces, samples) if samples else np.arange(len(faces))
+    return RunView(
+        out,
+        faces,
+        by_id,
+        now,
+        last,
+        {f.name for f in tree.named},
+        encoder,
+        person_space(faces, encoder),
+        np.asarray(tracks),
+        [(f.video, f.frame_index) for f in faces],
+        info,
+    )
+
+
+def update_corrections(view: RunView) -> Corrections:
+    """The stored corrections plus what the files show changed since clusterpipe last wrote."""
+    corr = Corrections.load(view.out)
+    for fid, where in view.now.items():
+        was = view.last[fid]
+        if where is None:
+            corr.rejected.add(fid)
+        elif fid in corr.rejected:
+            corr.rejected.discard(fid)  # the user put the crop back
+        elif where != was and was != NOISE:
+            stayed = [i for i, w in view.now.items() if w == was and view.last[i] == was]
+            if stayed:
+                corr.apart.append([[fid], stayed])
+    corr.save(view.out)
+    return corr
+
+
+def _number(folder: str) -> int:
+    return int(folder[len(UNNAMED_PREFIX) :])
+
+
+def _move_crop(out: Path, fid: str, src: str | None, dst: str) -> None:
+    """Move a face's crop and label between folders (NOISE = OUT/noise)."""
+    if src == dst or src is None:
+        return
+    src_dir = out / (NOISE_DIR if src == NOISE else f"{CLUSTERS_DIR}/{src}")
+    dst_dir = out / (NOISE_DIR if dst == NOISE else f"{CLUSTERS_DIR}/{dst}")
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in (".jpg", ".png", ".txt"):
+        f = src_dir / f"{fid}{suffix}"
+        if f.is_file() and not f.is_symlink():
+            f.replace(dst_dir / f.name)
+
+
+def _remove_if_empty(out: Path, folder: str) -> None:
+    path = out / CLUSTERS_DIR / folder
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        path.rmdir()
+        (out / MONTAGES_DIR / f"{folder}.jpg").unlink(missing_ok=True)
+
+
+def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
+    """Rewrite faces.jsonl, run.json's folder names, montages and report to match `where`."""
+    from .generate import folder_montage
+    from .generate.report import write_report
+
+    folders = sorted({w for w in where.values() if w not in (None, NOISE)})
+    unnamed = [f for f in folders if is_unnamed(f)]
+    label = {f: _number(f) for f in unnamed}
+    nxt = max(label.values(), default=-1) + 1
+    for f in folders:
+        if f not in label:
+            label[f] = nxt
+            nxt += 1
+    for face in view.faces:
+        w = where.get(face.id)
+        face.cluster = label[w] if w not in (None, NOISE) else -1
+        face.nearest = None
+    write_faces(view.out / FACES_FILE, view.faces)
+    names = {lab: f for f, lab in label.items() if not is_unnamed(f)}
+    info = dict(view.info)
+    info["folder_names"] = {str(lab): f for f, lab in label.items()}
+    info["gallery_names"] = {
+        k: v for k, v in (view.info.get("gallery_names") or {}).items() if v in label
+    }
+    write_json(view.out / RUN_FILE, info)
+    for f in folders:
+        folder_montage(view.out, f)
+    write_report(view.out, view.faces, info, names)
+    return {f: sum(1 for w in where.values() if w == f) for f in folders}
+
+
+@dataclass
+class SplitResult:
+    """The new folders a split made, and their sizes."""
+
+    folders: dict[str, int]
+
+
+def split(out: str | Path, folder: str, into: int | None = None) -> SplitResult:
+    """Re-cluster the faces of one folder (named or not) into new Face_<n> folders."""
+    out = Path(out)
+    with Lock(out):
+        view = load_view(out)
+        corr = update_corrections(view)
+        ids = [fid for fid, w in view.now.items() if w == folder]
+        if not ids:
+            raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
+        idx = np.array([view.by_id[i] for i in ids])
+        x = view.space[idx]
+        eps = ClusterSettings().in_space(view.encoder).eps
+        sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
+        sub = _apart(sub, ids, corr)
+        groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
+        if len(groups) < 2:
+            raise ClusterpipeError(
+                f"{folder}: its faces look like one person (no split below {eps}); "
+                "use --into K to split it into K groups anyway"
+            )
+        taken = [_number(f) for f in view.now.values() if f and is_unnamed(f)]
+        taken += [_number(f) for f in view.last.values() if is_unnamed(f)]
+        start = max(taken, default=-1) + 1
+        where = dict(view.now)
+        made = {}
+        for k, g in enumerate(sorted(groups, key=len, reverse=True)):
+            name = f"{UNNAMED_PREFIX}{start + k}"
+            for fid in g:
+                _move_crop(out, fid, folder, name)
+                where[fid] = name
+            made[name] = len(g)
+        _remove_if_empty(out, folder)
+        corr.apart.append([list(g) for g in groups])
+        corr.save(out)
+        _write_back(view, where)
+        return SplitResult(made)
+
+
+def _split_faces(x, tracks, frames, eps: float, into: int | None) -> np.ndarray:
+    """Groups of faces: average linkage on the mean of each track (a track is one person), cut
+    at the space's radius or into `into` groups; then no group keeps two faces of one frame."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    _, unit = np.unique(tracks, return_inverse=True)
+    n_units = unit.max() + 1
+    means = np.zeros((n_units, x.shape[1]))
+    np.add.at(means, unit, x)
+    means /= np.bincount(unit)[:, None]
+    if n_units == 1:
+        lab = np.zeros(1, dtype=np.int64)
+    else:
+        tree = linkage(means, method="average")
+        if into:
+            lab = fcluster(tree, into, "maxclust") - 1
+        else:
+            lab = fcluster(tree, eps, "distance") - 1
+    sub = np.asarray(lab)[unit]
+
+    def by_frames(c, members):
+        links = cannot_links(frames, x, members, tolerance=eps)
+        return split_by_cannot_links(x[members], links)
+
+    return _split_clusters(sub, by_frames)
+
+
+def _apart(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
+    """Obey the corrections: where a group holds faces of two groups a correction keeps apart,
+    the faces of the group with most of them stay and each other group's leave (a single face
+    left alone is noise)."""
+    pos = {fid: k for k, fid in enumerate(ids)}
+    labels = labels.copy()
+    nxt = int(labels.max(initial=-1)) + 1
+    for entry in corr.apart:
+        groups = [[pos[i] for i in g if i in pos] for g in entry]
+        if sum(1 for g in groups if g) < 2:
+            continue
+        for c in {int(labels[k]) for g in groups for k in g} - {-1}:
+            present = [[k for k in g if labels[k] == c] for g in groups]
+            present = [g for g in present if g]
+            if len(present) < 2:
+                continue
+            keep = max(present, key=len)
+            for g in present:
+                if g is not keep:
+                    labels[g] = nxt if len(g) > 1 else -1
+                    nxt += 1
+    return labels
+
+
+@dataclass
+class ReclusterResult:
+    """What recluster did: unnamed folders and their sizes, look-alikes of named people."""
+
+    folders: dict[str, int]
+    noise: int
+    looks_like: list[tuple[str, str, float]]  # (unnamed folder, named folder, distance)
+    attached: dict[str, str] = field(default_factory=dict)
+
+
+def recluster(out: str | Path, eps: float | None = None, attach: bool = False) -> ReclusterResult:
+    """Re-cluster the faces that are not in named folders, obeying every correction."""
+    out = Path(out)
+    with Lock(out):
+        view = load_view(out)
+        corr = update_corrections(view)
+        free_ids = [
+            f.id
+            for f in view.faces
+            if view.now[f.id] not in view.named
+            and view.now[f.id] is not None
+            and f.id not in corr.rejected
+        ]
+        settings = ClusterSettings(eps=eps).in_space(view.encoder)
+        idx = np.array([view.by_id[i] for i in free_ids], dtype=np.int64)
+        x = view.space[idx] if len(idx) else np.zeros((0, view.space.shape[1]))
+        frames = [view.frames[i] for i in idx]
+        labels = np.zeros(0, dtype=np.int64)
+        if len(idx):
+            labels = cluster_faces(
+                x,
+                frames,
+                settings.eps,
+                settings.min_samples,
+                settings.split_same_frame,
+                view.tracks[idx],
+                settings.split_distance,
+            )
+            labels = _apart(labels, free_ids, corr)
+        groups = {
+            int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)
+        }
+        noise = groups.pop(-1, set())
+        # A folder whose membership did not change keeps its number; the rest get new ones.
+        before: dict[str, set[str]] = {}
+        for fid in free_ids:
+            w = view.now[fid]
+            if w is not None and w != NOISE:
+                before.setdefault(w, set()).add(fid)
+        numbers = {frozenset(v): k for k, v in before.items()}
+        taken = [_number(f) for f in before] + [
+            _number(f) for f in view.last.values() if is_unnamed(f)
+        ]
+        nxt = max(taken, default=-1) + 1
+        where = dict(view.now)
+        made: dict[str, set[str]] = {}
+        for members in sorted(groups.values(), key=len, reverse=True):
+            name = numbers.get(frozenset(members))
+            if name is None:
+                name = f"{UNNAMED_PREFIX}{nxt}"
+                nxt += 1
+            made[name] = members
+        for name, members in made.items():
+            for fid in members:
+                _move_crop(out, fid, view.now[fid], name)
+                where[fid] = name
+        for fid in noise:
+            _move_crop(out, fid, view.now[fid], NOISE)
+            where[fid] = NOISE
+        looks, attached = _look_alikes(view, made, settings.eps, corr)
+        if attach:
+            for unnamed_folder, person, _ in looks:
+                for fid in made[unnamed_folder]:
+                    _move_crop(out, fid, unnamed_folder, person)
+                    where[fid] = person
+                attached[unnamed_folder] = person
+        for w in set(before) | set(made):
+            _remove_if_empty(out, w)
+        sizes = _write_back(view, where)
+        folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
+        return ReclusterResult(folders, len(noise), looks, attached)
+
+
+def _look_alikes(view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections):
+    """(unnamed folder, named folder, mean distance) where the mean distance between their
+    faces is within eps and no correction or shared frame keeps them apart."""
+    named: dict[str, list[int]] = {}
+    for fid, w in view.now.items():
+        if w in view.named:
+            named.setdefault(w, []).append(view.by_id[fid])
+    out = []
+    for folder, members in sorted(made.items()):
+        idx = [view.by_id[i] for i in members]
+        best = None
+        for person, pidx in named.items():
+            if {view.frames[i] for i in idx} & {view.frames[i] for i in pidx}:
+                continue  # two faces of one frame are two people
+            ids = [view.faces[i].id for i in idx + pidx]
+            if corr.links(ids):
+                continue
+            d = float(
+                np.linalg.norm(view.space[idx][:, None] - view.space[pidx][None], axis=2).mean()
+            )
+            if d <= eps and (best is None or d < best[1]):
+                best = (person, d)
+        if best:
+            out.append((folder, best[0], round(best[1], 3)))
+    return out, {}

@@ -1,0 +1,135 @@
+"""The repair loop on small synthetic runs: split, recluster, corrections kept in files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from clusterpipe.cli import cli
+from clusterpipe.errors import ClusterpipeError
+from clusterpipe.repair import Corrections, recluster, split
+from clusterpipe.store import read_faces, write_faces
+
+from .fake_run import make_run
+
+
+def _crops(out, folder) -> set[str]:
+    return {p.stem for p in (out / "clusters" / folder).glob("*.jpg")}
+
+
+def _as_written(out) -> None:
+    """Make faces.jsonl and run.json say what the folders hold now, as clusterpipe writes them
+    (the synthetic run numbers its clusters by person, not by folder)."""
+    folders = sorted(p.name for p in (out / "clusters").iterdir())
+    label = {f: int(f[5:]) if f.startswith("Face_") else 100 + k for k, f in enumerate(folders)}
+    where = {p.stem: p.parent.name for p in out.glob("clusters/*/*.jpg")}
+    records = read_faces(out / "faces.jsonl")
+    for f in records:
+        f.cluster = label[where[f.id]] if f.id in where else -1
+    write_faces(out / "faces.jsonl", records)
+    info = json.loads((out / "run.json").read_text())
+    info["folder_names"] = {str(v): k for k, v in label.items()}
+    (out / "run.json").write_text(json.dumps(info))
+
+
+def _merged_run(tmp_path):
+    """A run whose clustering put two people (look-alikes bridged) into one folder."""
+    out = tmp_path / "run"
+    faces = make_run(out, {"Face_0": 6, "Face_1": 6})
+    for p in (out / "clusters" / "Face_1").iterdir():
+        p.rename(out / "clusters" / "Face_0" / p.name)
+    (out / "clusters" / "Face_1").rmdir()
+    _as_written(out)
+    return out, {k: {f.id for f in v} for k, v in faces.items()}
+
+
+def test_split_separates_two_people_of_one_folder(tmp_path):
+    out, people = _merged_run(tmp_path)
+    res = split(out, "Face_0")
+    assert sorted(res.folders.values()) == [6, 6]
+    assert not (out / "clusters" / "Face_0").exists()
+    groups = [_crops(out, f) for f in res.folders]
+    assert sorted(map(sorted, groups)) == sorted(map(sorted, people.values()))
+    assert all(f.startswith("Face_") and f not in ("Face_0",) for f in res.folders)
+    # Remembered: a recluster never merges them back, even with a radius that would.
+    recluster(out, eps=1.9)
+    assert sorted(len(_crops(out, f.name)) for f in (out / "clusters").iterdir()) == [6, 6]
+    # One group is one person: no split below the radius.
+    with pytest.raises(ClusterpipeError, match="look like one person.*--into"):
+        split(out, next(iter(res.folders)))
+
+
+def test_split_into_k_and_the_cli_prints_the_folders(tmp_path):
+    out, _ = _merged_run(tmp_path)
+    result = CliRunner().invoke(cli, ["split", str(out), "Face_0", "--into", "3"])
+    assert result.exit_code == 0, result.output
+    sizes = [int(line.split()[1]) for line in result.output.splitlines()]
+    assert len(sizes) == 3 and sum(sizes) == 12
+
+
+def test_recluster_keeps_named_folders_and_obeys_a_move_and_a_delete(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 5, "Face_1": 6, "Face_2": 6})  # ids unique: equal pairs
+    _as_written(out)
+    alice = _crops(out, "alice")
+    alice_files = sorted(p.name for p in (out / "clusters" / "alice").iterdir())
+    face1 = sorted(_crops(out, "Face_1"))
+    moved, deleted = face1[0], face1[1]
+    for suffix in (".jpg", ".txt"):
+        (out / "clusters" / "Face_1" / f"{moved}{suffix}").rename(
+            out / "clusters" / "Face_2" / f"{moved}{suffix}"
+        )
+        (out / "clusters" / "Face_1" / f"{deleted}{suffix}").unlink()
+    for _ in range(2):  # the corrections survive a second recluster
+        res = recluster(out)
+        assert sorted(p.name for p in (out / "clusters" / "alice").iterdir()) == alice_files
+        assert _crops(out, "alice") == alice
+        where = {p.stem: p.parent.name for p in out.glob("clusters/*/*.jpg")}
+        where |= {p.stem: "noise" for p in out.glob("noise/*.jpg")}
+        assert deleted not in where  # rejected: never comes back
+        rest = set(face1) - {moved, deleted}
+        assert len({where[i] for i in rest}) == 1  # still one person
+        assert where[moved] != where[next(iter(rest))]  # never rejoins them
+        assert res.folders  # the unnamed rest was re-clustered
+    corr = Corrections.load(out)
+    assert deleted in corr.rejected
+    assert any(entry[0] == [moved] for entry in corr.apart)
+    faces = {f.id: f for f in read_faces(out / "faces.jsonl")}
+    assert faces[deleted].cluster == -1
+
+
+def test_recluster_keeps_the_numbers_of_unchanged_folders(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"Face_3": 4, "Face_7": 5})
+    _as_written(out)
+    res = recluster(out)
+    assert res.folders == {"Face_3": 4, "Face_7": 5}
+    run = json.loads((out / "run.json").read_text())
+    assert run["folder_names"] == {"3": "Face_3", "7": "Face_7"}
+
+
+def test_recluster_reports_an_unnamed_folder_that_looks_like_a_named_person(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 6})
+    half = sorted(_crops(out, "alice"))[:3]
+    (out / "clusters" / "Face_9").mkdir()
+    for fid in half:
+        for suffix in (".jpg", ".txt"):
+            (out / "clusters" / "alice" / f"{fid}{suffix}").rename(
+                out / "clusters" / "Face_9" / f"{fid}{suffix}"
+            )
+    _as_written(out)  # as if the run had put half of alice's faces apart
+    result = CliRunner().invoke(cli, ["recluster", str(out), "--attach"])
+    assert result.exit_code == 0, result.output
+    assert "looks like alice" in result.output and "(attached)" in result.output
+    assert len(_crops(out, "alice")) == 6
+
+
+def test_a_damaged_corrections_file_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"Face_0": 3})
+    (out / "corrections.json").write_text('{"rejected": ["../x"], "apart": []}')
+    result = CliRunner().invoke(cli, ["recluster", str(out)])
+    assert result.exit_code == 2 and "corrections.json: damaged" in result.output
