@@ -28,9 +28,10 @@ from .gallery import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
 from .generate.swap import remove_generated
-from .layout import CLUSTERS_DIR
+from .layout import CLUSTERS_DIR, NOISE_DIR
 from .people import name_clusters
 from .records import VideoInfo, person_space
+from .runfiles import read_run_info
 from .store import (
     FACES_FILE,
     RUN_FILE,
@@ -38,7 +39,6 @@ from .store import (
     Lock,
     ShardStore,
     read_faces,
-    read_run_info,
     write_faces,
     write_json,
     write_vectors,
@@ -146,6 +146,66 @@ def _untouched_gallery_folders(out: Path, previous: dict) -> set[str]:
     return untouched
 
 
+def _before_reclustering(out: Path) -> tuple[dict[str, int], dict]:
+    """Take the user's corrections from the files before anything changes, and what
+    clusterpipe last wrote: face id -> cluster label, and run.json."""
+    from .repair import load_view, update_corrections
+
+    view = load_view(out)
+    update_corrections(view)
+    return {f.id: f.cluster for f in view.faces}, view.info
+
+
+def _recluster_around_named(
+    out, settings, faces, crops, before, infos, failed, damaged, stats, t0, stage_s, attach
+) -> RunResult:
+    """New faces go to noise/ first, then everything not in a named folder is re-clustered."""
+    from .generate import write_crops
+    from .repair import recluster_locked
+
+    clusters, old_info = before
+    new = [f for f in faces if f.id not in clusters]
+    write_crops(out / NOISE_DIR, new, crops)
+    for f in faces:
+        f.cluster = clusters.get(f.id, -1)
+    write_faces(out / FACES_FILE, faces)
+    vectors = None
+    if settings.encode.encoder != "dlib":
+        space = person_space(faces, settings.encode.encoder)
+        write_vectors(out / VECTORS_FILE, space)
+        vectors = {"encoder": settings.encode.encoder, "dim": int(space.shape[1])}
+        vectors["file"] = VECTORS_FILE
+    info = {
+        **old_info,
+        "settings": {**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
+        "vectors": vectors,
+        "versions": _versions(),
+        "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
+        "failed_inputs": failed,
+    }
+    write_json(out / RUN_FILE, info)
+    t = time.perf_counter()
+    res = recluster_locked(out, settings.cluster.eps, attach)
+    stage_s["cluster"] = time.perf_counter() - t
+    for folder, person, d in res.looks_like:
+        done = ", attached" if folder in res.attached else ""
+        log.info("%s looks like %s (%.2f%s)", folder, person, d, done)
+    wall = time.perf_counter() - t0
+    info = read_run_info(out)
+    info["counts"] = {
+        "faces": len(faces),
+        "new_faces": len(new),
+        "clusters": len(res.folders),
+        "noise": res.noise,
+        "frames_encoded_now": stats.frames,
+    }
+    info["times_s"] = {**{k: round(v, 3) for k, v in stage_s.items()}, "total": round(wall, 3)}
+    write_json(out / RUN_FILE, info)
+    return RunResult(
+        out, len(faces), len(res.folders), res.noise, wall, infos, failed, stage_s, {}, damaged
+    )
+
+
 def _previous_run(out: Path) -> dict:
     if not (out / RUN_FILE).exists():
         return {}
@@ -158,10 +218,13 @@ def run(
     settings: RunSettings | None = None,
     gallery: str | Path | None = None,
     threshold: float | None = None,
+    attach: bool = False,
 ) -> RunResult:
     """Sample, detect, encode, cluster and generate per-person folders for `videos` into `out`.
 
-    With `gallery`, clusters whose faces match a known person are named after them.
+    With `gallery`, clusters whose faces match a known person are named after them. On an OUT
+    with folders the user named, those are kept and the rest is re-clustered around them
+    (with `attach`, new faces that look like a named person join that person's folder).
     """
     settings = settings or RunSettings()
     t0 = time.perf_counter()
@@ -177,11 +240,11 @@ def run(
     previous = {} if settings.fresh else _previous_run(out)
     auto_named = _untouched_gallery_folders(out, previous)
     named = [n for n in named_folders(out) if n not in auto_named]
-    if named and not settings.fresh:
-        raise StoreError(
-            f"{out / CLUSTERS_DIR} has folders you named ({', '.join(named[:5])}); running again "
-            "would replace them: promote them first, or use another --out (--fresh discards them)"
-        )
+    # Folders the user named are kept: new faces and the unnamed rest are re-clustered around
+    # them as `recluster` does (repair.py), obeying every correction.
+    keep_named = bool(named) and not settings.fresh
+    if keep_named:
+        log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
     stage_s: dict[str, float] = {}
     damaged: dict[str, str] = {}
     with Lock(out):
@@ -190,6 +253,7 @@ def run(
         store.prepare(settings.fresh, settings.shard_settings())
         if settings.fresh:  # the user asked to discard the folders, named ones included
             remove_generated(out, lambda name: True)
+        before = _before_reclustering(out) if keep_named else None
         jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in infos]
         reused = sum(len(j.done) for j in jobs)
         if reused:
@@ -220,6 +284,21 @@ def run(
         faces, crops, samples = store.merge(infos)
         stage_s["merge"] = time.perf_counter() - t
 
+        if before is not None:
+            return _recluster_around_named(
+                out,
+                settings,
+                faces,
+                crops,
+                before,
+                infos,
+                failed,
+                damaged,
+                stats,
+                t0,
+                stage_s,
+                attach,
+            )
         t = time.perf_counter()
         labels = assign_clusters(faces, settings, samples)
         stage_s["cluster"] = time.perf_counter() - t

@@ -18,7 +18,8 @@ from .folders import ClusterTree, check_name, scan
 from .gallery import DEFAULT_THRESHOLD, Gallery, locked
 from .layout import is_generated_file
 from .records import Face, person_space
-from .store import FACES_FILE, RUN_FILE, attach_vectors, read_faces, read_run_info
+from .runfiles import attach_vectors, read_run_info
+from .store import FACES_FILE, RUN_FILE, read_faces
 
 log = logging.getLogger("clusterpipe")
 

@@ -18,72 +18,18 @@ import numpy as np
 from .assign import face_tracks
 from .cluster import _split_clusters, cannot_links, cluster_faces, split_by_cannot_links
 from .config import ClusterSettings
-from .errors import ClusterpipeError, StoreError
+from .corrections import Corrections
+from .errors import ClusterpipeError
 from .folders import scan
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
-from .records import SAFE_ID, Face, person_space
-from .store import (
-    FACES_FILE,
-    RUN_FILE,
-    Lock,
-    attach_vectors,
-    read_faces,
-    read_json,
-    read_run_info,
-    write_faces,
-    write_json,
-)
+from .records import Face, person_space
+from .runfiles import attach_vectors, read_run_info
+from .store import FACES_FILE, RUN_FILE, Lock, read_faces, write_faces, write_json
 from .tuning import load_samples
 
 log = logging.getLogger("clusterpipe")
 
-CORRECTIONS_FILE = "corrections.json"
 NOISE = "\0noise"  # where a face is when its crop is in OUT/noise
-
-
-@dataclass
-class Corrections:
-    """What the user said by moving and deleting crops, kept across commands."""
-
-    rejected: set[str] = field(default_factory=set)
-    # Each entry: groups of face ids; faces of two different groups are different people.
-    apart: list[list[list[str]]] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, out: Path) -> Corrections:
-        path = Path(out) / CORRECTIONS_FILE
-        if not path.exists():
-            return cls()
-        data = read_json(path, "corrections file", "fix or delete it")
-        try:
-            rejected = {_safe_id(i) for i in data["rejected"]}
-            apart = [[[_safe_id(i) for i in g] for g in entry] for entry in data["apart"]]
-        except (KeyError, TypeError, ValueError) as e:
-            raise StoreError(f"{path}: damaged corrections file ({e}); fix or delete it") from None
-        return cls(rejected, apart)
-
-    def save(self, out: Path) -> None:
-        write_json(
-            Path(out) / CORRECTIONS_FILE,
-            {"format": 1, "rejected": sorted(self.rejected), "apart": self.apart},
-        )
-
-    def links(self, ids: list[str]) -> list[tuple[int, int]]:
-        """Pairs of positions in `ids` that the corrections keep apart."""
-        pos = {fid: k for k, fid in enumerate(ids)}
-        pairs = set()
-        for entry in self.apart:
-            groups = [[pos[i] for i in g if i in pos] for g in entry]
-            for a in range(len(groups)):
-                for b in range(a + 1, len(groups)):
-                    pairs |= {(min(x, y), max(x, y)) for x in groups[a] for y in groups[b]}
-        return sorted(pairs)
-
-
-def _safe_id(value) -> str:
-    if not isinstance(value, str) or not SAFE_ID.match(value):
-        raise ValueError(f"{str(value)[:40]!r} is not a face id")
-    return value
 
 
 @dataclass
@@ -334,73 +280,74 @@ def recluster(out: str | Path, eps: float | None = None, attach: bool = False) -
     """Re-cluster the faces that are not in named folders, obeying every correction."""
     out = Path(out)
     with Lock(out):
-        view = load_view(out)
-        corr = update_corrections(view)
-        free_ids = [
-            f.id
-            for f in view.faces
-            if view.now[f.id] not in view.named
-            and view.now[f.id] is not None
-            and f.id not in corr.rejected
-        ]
-        settings = ClusterSettings(eps=eps).in_space(view.encoder)
-        idx = np.array([view.by_id[i] for i in free_ids], dtype=np.int64)
-        x = view.space[idx] if len(idx) else np.zeros((0, view.space.shape[1]))
-        frames = [view.frames[i] for i in idx]
-        labels = np.zeros(0, dtype=np.int64)
-        if len(idx):
-            labels = cluster_faces(
-                x,
-                frames,
-                settings.eps,
-                settings.min_samples,
-                settings.split_same_frame,
-                view.tracks[idx],
-                settings.split_distance,
-            )
-            labels = _apart(labels, free_ids, corr)
-        groups = {
-            int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)
-        }
-        noise = groups.pop(-1, set())
-        # A folder whose membership did not change keeps its number; the rest get new ones.
-        before: dict[str, set[str]] = {}
-        for fid in free_ids:
-            w = view.now[fid]
-            if w is not None and w != NOISE:
-                before.setdefault(w, set()).add(fid)
-        numbers = {frozenset(v): k for k, v in before.items()}
-        taken = [_number(f) for f in before] + [
-            _number(f) for f in view.last.values() if is_unnamed(f)
-        ]
-        nxt = max(taken, default=-1) + 1
-        where = dict(view.now)
-        made: dict[str, set[str]] = {}
-        for members in sorted(groups.values(), key=len, reverse=True):
-            name = numbers.get(frozenset(members))
-            if name is None:
-                name = f"{UNNAMED_PREFIX}{nxt}"
-                nxt += 1
-            made[name] = members
-        for name, members in made.items():
-            for fid in members:
-                _move_crop(out, fid, view.now[fid], name)
-                where[fid] = name
-        for fid in noise:
-            _move_crop(out, fid, view.now[fid], NOISE)
-            where[fid] = NOISE
-        looks, attached = _look_alikes(view, made, settings.eps, corr)
-        if attach:
-            for unnamed_folder, person, _ in looks:
-                for fid in made[unnamed_folder]:
-                    _move_crop(out, fid, unnamed_folder, person)
-                    where[fid] = person
-                attached[unnamed_folder] = person
-        for w in set(before) | set(made):
-            _remove_if_empty(out, w)
-        sizes = _write_back(view, where)
-        folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
-        return ReclusterResult(folders, len(noise), looks, attached)
+        return recluster_locked(out, eps, attach)
+
+
+def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterResult:
+    """recluster, for a caller that holds OUT's lock (run on a folder with named people)."""
+    view = load_view(out)
+    corr = update_corrections(view)
+    free_ids = [
+        f.id
+        for f in view.faces
+        if view.now[f.id] not in view.named
+        and view.now[f.id] is not None
+        and f.id not in corr.rejected
+    ]
+    settings = ClusterSettings(eps=eps).in_space(view.encoder)
+    idx = np.array([view.by_id[i] for i in free_ids], dtype=np.int64)
+    x = view.space[idx] if len(idx) else np.zeros((0, view.space.shape[1]))
+    frames = [view.frames[i] for i in idx]
+    labels = np.zeros(0, dtype=np.int64)
+    if len(idx):
+        labels = cluster_faces(
+            x,
+            frames,
+            settings.eps,
+            settings.min_samples,
+            settings.split_same_frame,
+            view.tracks[idx],
+            settings.split_distance,
+        )
+        labels = _apart(labels, free_ids, corr)
+    groups = {int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)}
+    noise = groups.pop(-1, set())
+    # A folder whose membership did not change keeps its number; the rest get new ones.
+    before: dict[str, set[str]] = {}
+    for fid in free_ids:
+        w = view.now[fid]
+        if w is not None and w != NOISE:
+            before.setdefault(w, set()).add(fid)
+    numbers = {frozenset(v): k for k, v in before.items()}
+    taken = [_number(f) for f in before] + [_number(f) for f in view.last.values() if is_unnamed(f)]
+    nxt = max(taken, default=-1) + 1
+    where = dict(view.now)
+    made: dict[str, set[str]] = {}
+    for members in sorted(groups.values(), key=len, reverse=True):
+        name = numbers.get(frozenset(members))
+        if name is None:
+            name = f"{UNNAMED_PREFIX}{nxt}"
+            nxt += 1
+        made[name] = members
+    for name, members in made.items():
+        for fid in members:
+            _move_crop(out, fid, view.now[fid], name)
+            where[fid] = name
+    for fid in noise:
+        _move_crop(out, fid, view.now[fid], NOISE)
+        where[fid] = NOISE
+    looks, attached = _look_alikes(view, made, settings.eps, corr)
+    if attach:
+        for unnamed_folder, person, _ in looks:
+            for fid in made[unnamed_folder]:
+                _move_crop(out, fid, unnamed_folder, person)
+                where[fid] = person
+            attached[unnamed_folder] = person
+    for w in set(before) | set(made):
+        _remove_if_empty(out, w)
+    sizes = _write_back(view, where)
+    folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
+    return ReclusterResult(folders, len(noise), looks, attached)
 
 
 def _look_alikes(view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections):

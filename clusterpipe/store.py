@@ -98,40 +98,6 @@ def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict
     return data
 
 
-def read_run_info(out: Path) -> dict:
-    """OUT/run.json, with the types of every field clusterpipe reads back checked: a one-line
-    StoreError naming the file otherwise (it is untrusted input like any file read back)."""
-    path = Path(out) / RUN_FILE
-    info = read_json(path, "run.json", "delete it, or run again with --fresh")
-    problems = []
-    if not isinstance(info.get("run_id", ""), str):
-        problems.append("run_id is not a string")
-    names = info.get("gallery_names", {})
-    if not isinstance(names, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in names.items()
-    ):
-        problems.append("gallery_names is not an object of names")
-    if not isinstance(info.get("settings", {}), dict):
-        problems.append("settings is not an object")
-    inputs = info.get("inputs", [])
-    if not isinstance(inputs, list) or not all(
-        isinstance(v, dict)
-        and isinstance(v.get("path"), str)
-        and isinstance(v.get("key", ""), str)
-        and all(isinstance(v.get(k), int) for k in ("width", "height"))
-        for v in inputs
-    ):
-        problems.append("inputs is not a list of videos")
-    if not isinstance(info.get("vectors") or {}, dict):
-        problems.append("vectors is not an object")
-    if problems:
-        raise StoreError(
-            f"{path}: damaged run.json ({'; '.join(problems)}); delete it, or run again "
-            "with --fresh"
-        )
-    return info
-
-
 class Lock:
     """An exclusive lock on an output folder, so two runs never interleave shards. With `wait`,
     a command that only needs the folder briefly (promote) waits that long for it."""
@@ -377,27 +343,6 @@ def read_vectors(path: Path, rows: int, dim: int) -> np.ndarray:
     if vec.dtype != np.float32 or vec.shape != (rows, dim) or not np.isfinite(vec).all():
         raise ValueError(f"{path.name}: not {rows}x{dim} finite float32 vectors")
     return vec
-
-
-def attach_vectors(out: Path, faces: list[Face]) -> str:
-    """Give faces read from OUT/faces.jsonl their extra encoder's vectors (OUT/vectors.npy, as
-    run.json describes it); return the run's encoder ("dlib" where there is none)."""
-    if not (Path(out) / RUN_FILE).exists():  # an older or hand-made folder: dlib's only
-        return "dlib"
-    meta = read_run_info(out).get("vectors")
-    if not meta:
-        return "dlib"
-    path = Path(out) / VECTORS_FILE
-    try:
-        vec = read_vectors(path, len(faces), int(meta["dim"]))
-        encoder = str(meta["encoder"])
-    except (OSError, KeyError, TypeError, ValueError) as e:
-        raise StoreError(
-            f"{path}: damaged or does not match faces.jsonl ({e}); run the same `run` again"
-        ) from None
-    for f, v in zip(faces, vec):
-        f.vector = v
-    return encoder
 
 
 def write_vectors(path: Path, vectors: np.ndarray) -> None:

@@ -11,7 +11,8 @@ from .config import RunSettings
 from .errors import ClusterpipeError
 from .evaluate import MATCH_IOU, evaluate, load_ground_truth
 from .records import person_space
-from .store import FACES_FILE, ShardStore, attach_vectors, read_faces, read_run_info
+from .runfiles import attach_vectors, read_run_info
+from .store import FACES_FILE, ShardStore, read_faces
 
 
 def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:

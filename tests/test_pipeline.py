@@ -130,9 +130,10 @@ def test_other_encoding_settings_do_not_mix(first_run, tmp_path):
 def test_named_folders_are_never_overwritten(first_run, tmp_path):
     out, copy = first_run[0], _copy(first_run, tmp_path)
     (copy / "clusters" / "Face_0").rename(copy / "clusters" / "alice")
-    with pytest.raises(StoreError, match="folders you named \\(alice\\)"):
-        run([str(_video(out))], copy, _settings())
-    assert (copy / "clusters" / "alice").is_dir()
+    files = sorted(p.name for p in (copy / "clusters" / "alice").iterdir())
+    res = run([str(_video(out))], copy, _settings())  # no longer refused: alice is kept
+    assert sorted(p.name for p in (copy / "clusters" / "alice").iterdir()) == files
+    assert res.faces == 48 and res.clusters == 2  # the two unnamed people, re-clustered
 
 
 def test_faces_match_between_one_and_two_workers(first_run, tmp_path):
@@ -198,7 +199,43 @@ def test_a_corrected_gallery_folder_is_never_regenerated(first_run, faces_video,
     assert set(res.names.values()) == {"alice"}
     run([str(faces_video)], out, _settings(), gallery=tmp_path / "g")  # untouched: regenerated
     crops = sorted((out / "clusters" / "alice").glob("*.jpg"))
-    crops[0].unlink()  # the user rejects one face
-    with pytest.raises(StoreError, match=r"folders you named \(alice\)"):
-        run([str(faces_video)], out, _settings(), gallery=tmp_path / "g")
+    crops[0].unlink()  # the user rejects one face: alice is the user's folder now
+    run([str(faces_video)], out, _settings(), gallery=tmp_path / "g")
     assert sorted((out / "clusters" / "alice").glob("*.jpg")) == crops[1:]  # nothing restored
+    assert not list(out.glob(f"*/{crops[0].name}")) and not list(out.glob(f"*/*/{crops[0].name}"))
+
+
+def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
+    first_run, faces_video, tmp_path
+):
+    import cv2
+
+    from .conftest import write_video
+
+    out = _copy(first_run, tmp_path)
+    (out / "clusters" / "Face_0").rename(out / "clusters" / "alice")
+    alice = sorted(p.name for p in (out / "clusters" / "alice").iterdir())
+    rejected = sorted((out / "clusters" / "Face_1").glob("*.jpg"))[0]
+    rejected.unlink()
+    rejected.with_suffix(".txt").unlink()
+    # A second video: the first 12 s of the same people, as another file.
+    cap, frames = cv2.VideoCapture(str(faces_video)), []
+    while len(frames) < 120:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    more = write_video(tmp_path / "more.mp4", frames, 10.0, (640, 360))
+    res = run([_video(out), str(more)], out, _settings())
+    assert sorted(p.name for p in (out / "clusters" / "alice").iterdir()) == alice
+    where = {p.stem: p.parent.name for p in out.glob("clusters/*/*.jpg")}
+    assert rejected.stem not in where and not list(out.glob(f"noise/{rejected.stem}.*"))
+    info = json.loads((out / "run.json").read_text())
+    assert info["counts"]["new_faces"] == 24 and res.faces == 48 + 24
+    new = [f for f in read_faces(out / "faces.jsonl") if "more" in f.id]
+    assert len(new) == 24 and all(where.get(f.id, "noise") != "alice" for f in new)
+    assert (out / "corrections.json").is_file()
+    # With --attach, alice's new faces join her folder; nothing of hers is lost.
+    run([_video(out), str(more)], out, _settings(), attach=True)
+    now = sorted(p.name for p in (out / "clusters" / "alice").iterdir())
+    assert set(alice) < set(now) and any("more" in n for n in now)

@@ -184,7 +184,7 @@ def _current_umask() -> int:
     ],
 )
 def test_run_json_of_the_wrong_shape_is_one_line_naming_it(tmp_path, field, value, why):
-    from clusterpipe.store import read_run_info
+    from clusterpipe.runfiles import read_run_info
 
     (tmp_path / "run.json").write_text(json.dumps({"run_id": "abc", field: value}))
     with pytest.raises(StoreError, match=rf"run.json: damaged run.json \({why}.*--fresh"):

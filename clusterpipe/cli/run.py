@@ -96,6 +96,12 @@ def parse_size(ctx, param, value: str) -> tuple[int, int]:
     f"gallery's space's, {DEFAULT_THRESHOLD} for dlib, {FACENET_EPS} for facenet.",
 )
 @click.option(
+    "--attach",
+    is_flag=True,
+    help="On an OUT with folders you named: new faces that look like a named person join "
+    "that person's folder (without it they are only reported).",
+)
+@click.option(
     "--address",
     default=None,
     metavar="tcp://HOST:8786",
@@ -132,10 +138,10 @@ def run(videos, out, max_size, fine_size, fast, workers, **kw) -> None:
         address=kw.pop("address"),
         **pop_settings(RunSettings, kw),
     )
-    gallery, threshold = kw.pop("gallery"), kw.pop("threshold")
+    gallery, threshold, attach = kw.pop("gallery"), kw.pop("threshold"), kw.pop("attach")
     out = out or Path(f"{Path(videos[0]).stem}_clusterpipe")
     with progress_logging():
-        res = api_run(videos, out, settings, gallery=gallery, threshold=threshold)
+        res = api_run(videos, out, settings, gallery=gallery, threshold=threshold, attach=attach)
     if res.names:
         known = ", ".join(sorted(set(res.names.values())))
         click.echo(f"recognised from the gallery: {known}")

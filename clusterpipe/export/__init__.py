@@ -14,7 +14,7 @@ from ..errors import ClusterpipeError, StoreError
 from ..layout import CLUSTERS_DIR
 from ..people import RunFolder
 from ..records import Face
-from ..store import read_run_info
+from ..runfiles import read_run_info
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
 

@@ -84,6 +84,23 @@ def _tile(jpg: bytes, box) -> np.ndarray | None:
     return None if image is None else cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
 
 
+def write_crops(folder: Path, faces: list[Face], crops: dict[str, tuple]) -> int:
+    """Write the crops and YOLO labels of `faces` from the workers' packs into one folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for face in faces:
+        entry = crops.get(face.id)
+        if entry is None:
+            continue
+        pack, offset, length, labels = entry
+        with open(pack, "rb") as f:
+            f.seek(offset)
+            (folder / f"{face.id}.jpg").write_bytes(f.read(length))
+        (folder / f"{face.id}.txt").write_text("\n".join(labels) + "\n")
+        written += 1
+    return written
+
+
 def folder_montage(out: Path, folder: str) -> None:
     """Rewrite montages/<folder>.jpg from the crops the folder holds now (after a repair)."""
     crops = sorted((Path(out) / CLUSTERS_DIR / folder).glob("*.jpg"))
