@@ -375,3 +375,42 @@ def _look_alikes(view: RunView, made: dict[str, set[str]], eps: float, corr: Cor
         if best:
             out.append((folder, best[0], round(best[1], 3)))
     return out, {}
+
+
+@dataclass
+class Suggestions:
+    """Likely mistakes: crops nearer another named person than their own, and unnamed folders
+    that look like a named person."""
+
+    misplaced: list[tuple[str, str, str, float, float]]  # (face id, in, nearer to, own, other)
+    looks_like: list[tuple[str, str, float]]  # (unnamed folder, named folder, distance)
+
+
+def suggest(out: str | Path) -> Suggestions:
+    """What status --suggest prints; reads only."""
+    view = load_view(out)
+    members: dict[str, list[int]] = {}
+    for fid, w in view.now.items():
+        if w is not None and w != NOISE:
+            members.setdefault(w, []).append(view.by_id[fid])
+    named = {k: v for k, v in members.items() if k in view.named}
+    misplaced = []
+    for person, idx in sorted(named.items()):
+        for i in idx:
+            own = [j for j in idx if j != i]
+            if not own:
+                continue
+            d_own = float(np.linalg.norm(view.space[own] - view.space[i], axis=1).mean())
+            for other, oidx in named.items():
+                if other == person:
+                    continue
+                d = float(np.linalg.norm(view.space[oidx] - view.space[i], axis=1).mean())
+                if d < d_own:
+                    misplaced.append(
+                        (view.faces[i].id, person, other, round(d_own, 3), round(d, 3))
+                    )
+                    break
+    unnamed = {k: set(view.faces[i].id for i in v) for k, v in members.items() if k not in named}
+    eps = ClusterSettings().in_space(view.encoder).eps
+    looks, _ = _look_alikes(view, unnamed, eps, Corrections.load(view.out))
+    return Suggestions(misplaced, looks)

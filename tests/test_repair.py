@@ -133,3 +133,19 @@ def test_a_damaged_corrections_file_is_one_line(tmp_path):
     (out / "corrections.json").write_text('{"rejected": ["../x"], "apart": []}')
     result = CliRunner().invoke(cli, ["recluster", str(out)])
     assert result.exit_code == 2 and "corrections.json: damaged" in result.output
+
+
+def test_status_suggests_misplaced_crops_and_look_alikes(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 4, "bob": 4, "Face_5": 2})
+    _as_written(out)
+    stray = sorted(_crops(out, "bob"))[0]
+    for suffix in (".jpg", ".txt"):  # one of bob's faces filed under alice
+        (out / "clusters" / "bob" / f"{stray}{suffix}").rename(
+            out / "clusters" / "alice" / f"{stray}{suffix}"
+        )
+    result = CliRunner().invoke(cli, ["status", str(out), "--suggest"])
+    assert result.exit_code == 0, result.output
+    assert f"alice/{stray}.jpg is nearer bob" in result.output
+    assert result.output.count("is nearer") == 1  # only the stray one
+    assert "Face_5 looks like" not in result.output  # a third person resembles nobody

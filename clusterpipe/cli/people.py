@@ -16,12 +16,18 @@ from .group import cli, one_line
 
 @cli.command()
 @click.argument("outs", nargs=-1, required=True, type=click.Path(path_type=Path))
-def status(outs) -> None:
+@click.option(
+    "--suggest",
+    is_flag=True,
+    help="Also list likely mistakes: crops in a named folder that sit closer to another named "
+    "person than to their own, and unnamed folders that look like a named person.",
+)
+def status(outs, suggest) -> None:
     """List named and unnamed folders of one or more runs, and anything odd.
 
     \b
     Example:
-      clusterpipe status footage_out
+      clusterpipe status footage_out --suggest
     """
     from ..people import status as api_status
 
@@ -40,6 +46,18 @@ def status(outs) -> None:
         )
     for p in st.problems:
         click.echo(f"problem: {p}")
+    if suggest:
+        from ..repair import suggest as api_suggest
+
+        for out in outs:
+            sug = api_suggest(out)
+            for fid, person, other, d_own, d_other in sug.misplaced:
+                click.echo(
+                    f"suggest: {out}: {person}/{fid}.jpg is nearer {other} ({d_other:.2f}) "
+                    f"than {person} ({d_own:.2f})"
+                )
+            for folder, person, d in sug.looks_like:
+                click.echo(f"suggest: {out}: {folder} looks like {person} ({d:.2f})")
 
 
 @cli.command()
