@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from clusterpipe.errors import ClusterpipeError, StoreError
-from clusterpipe.export import BLOCK_SECONDS, block_split, collect, export
+from clusterpipe.export import BLOCK_SECONDS, collect, export, split_items
+from clusterpipe.export.split import GAP_SECONDS
 
 from .fake_run import make_run
 
@@ -26,7 +27,8 @@ def run_dir(tmp_path):
 def check_yolo(dest: Path) -> dict:
     """Validate an Ultralytics detection dataset; return label counts per split."""
     data = yaml.safe_load((dest / "data.yaml").read_text())
-    assert Path(data["path"]) == dest.resolve()
+    # No `path`: Ultralytics resolves train/val beside data.yaml (a moved dataset still works).
+    assert "path" not in data
     names = data["names"]
     assert data["nc"] == len(names) and list(names) == list(range(len(names)))
     counts = {}
@@ -87,37 +89,76 @@ def test_yolo_export(run_dir, tmp_path):
     res = export(run_dir, tmp_path / "y", "yolo", 0.2, seed=1)
     assert res["classes"] == ["alice", "bob", "carol"]  # Face_3 is unnamed: left out
     counts = check_yolo(tmp_path / "y")
-    assert sum(counts.values()) == 105
+    assert sum(counts.values()) == 105 - res["dropped_near_train"]
+    moved = tmp_path / "elsewhere" / "y"  # a moved dataset still resolves
+    moved.parent.mkdir()
+    (tmp_path / "y").rename(moved)
+    assert check_yolo(moved) == counts
 
 
 def test_imagefolder_export(run_dir, tmp_path):
-    export(run_dir, tmp_path / "i", "imagefolder", 0.2)
+    res = export(run_dir, tmp_path / "i", "imagefolder", 0.2)
     classes = ["alice", "bob", "carol"]
     n = sum(check_imagefolder(tmp_path / "i" / s, classes) for s in ("train", "val"))
-    assert n == 105
-    export(run_dir, tmp_path / "flat", "imagefolder", 0.0)
-    assert check_imagefolder(tmp_path / "flat", classes) == 105
+    assert n == 105 - res["dropped_near_train"]
+    assert (tmp_path / "i" / "classes.txt").read_text().split("\n")[:3] == classes
+    export(run_dir, tmp_path / "one", "imagefolder", 0.0)  # one split: the same layout
+    assert check_imagefolder(tmp_path / "one" / "train", classes) == 105
 
 
 def test_coco_export(run_dir, tmp_path):
-    export(run_dir, tmp_path / "c", "coco", 0.2)
+    res = export(run_dir, tmp_path / "c", "coco", 0.2)
     train, val = check_coco(tmp_path / "c", "train"), check_coco(tmp_path / "c", "val")
-    assert len(train["images"]) + len(val["images"]) == 105
+    assert len(train["images"]) + len(val["images"]) == 105 - res["dropped_near_train"]
     assert [c["name"] for c in train["categories"]] == ["alice", "bob", "carol"]
+    ids = [im["id"] for im in train["images"] + val["images"]]
+    assert len(ids) == len(set(ids))  # unique across splits
 
 
-def test_split_is_by_time_blocks_and_reproducible(run_dir):
+def test_split_keeps_everyone_on_both_sides_over_many_seeds(run_dir):
     items, _ = collect(run_dir)
-    a = block_split(items, 0.25, seed=3)
-    b = block_split(items, 0.25, seed=3)
-    assert [i.split for i in a] == [i.split for i in b]
-    blocks = {}
-    for i in a:
-        key = (i.face.video, int(i.face.time_s // BLOCK_SECONDS))
-        blocks.setdefault(key, set()).add(i.split)
-    assert all(len(s) == 1 for s in blocks.values())  # no block straddles train and val
-    for cls in range(3):
-        assert {i.split for i in a if i.labels[0][0] == cls} == {"train", "val"}
+    for seed in range(200):
+        split, report = split_items(items, 0.2, seed)
+        assert [i.split for i in split] == [i.split for i in split_items(items, 0.2, seed)[0]]
+        for cls in range(3):
+            assert {i.split for i in split if i.labels[0][0] == cls} == {"train", "val"}, seed
+        blocks: dict[tuple, set] = {}
+        for i in split:
+            blocks.setdefault((i.face.video, int(i.face.time_s // BLOCK_SECONDS)), set()).add(
+                i.split
+            )
+        assert all(len(v) == 1 for v in blocks.values())  # no block straddles the split
+        train = [(i.labels[0][0], i.face.time_s) for i in split if i.split == "train"]
+        for i in split:  # no val face within the gap of a train face of the same person
+            if i.split == "val":
+                assert all(
+                    abs(t - i.face.time_s) >= GAP_SECONDS for c, t in train if c == i.labels[0][0]
+                )
+        assert abs(report.val_fraction - 0.2) <= 0.1, (seed, report.val_fraction)
+
+
+def test_split_by_shots_where_the_run_knows_them(run_dir):
+    items, _ = collect(run_dir)
+    starts = {items[0].face.video: [100, 200, 300, 400, 600, 800]}  # frame indices of cuts
+    split, report = split_items(items, 0.3, 5, starts)
+    shots: dict[int, set] = {}
+    for i in split:
+        shot = sum(1 for f in starts[i.face.video] if f <= i.face.frame_index)
+        shots.setdefault(shot, set()).add(i.split)
+    assert all(len(v) == 1 for v in shots.values()) and report.dropped_near == 0
+    assert {i.split for i in split} == {"train", "val"}
+
+
+def test_a_person_seen_in_one_shot_is_in_train_and_reported(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 40, "bob": 3})  # bob: 3 s, one block
+    res = export(out, tmp_path / "d", "imagefolder", 0.2)
+    assert res["train_only"] == ["bob"]
+    assert (tmp_path / "d" / "train" / "bob").is_dir() and not (
+        tmp_path / "d" / "val" / "bob"
+    ).exists()
+    res = export(out, tmp_path / "e", "imagefolder", 0.2, min_faces=5)
+    assert res["classes"] == ["alice"] and res["too_few_faces"] == ["bob"]
 
 
 def test_export_refuses_non_empty_dest_and_unnamed_runs(run_dir, tmp_path):

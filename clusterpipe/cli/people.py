@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 
 from ..config import FACENET_EPS, EncodeSettings
+from ..export.base import Exporter
 from ..gallery import DEFAULT_THRESHOLD
 from .group import cli, one_line
+from .options import Finite
 
 
 @cli.command()
@@ -171,17 +173,26 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["yolo", "imagefolder", "coco"]),
+    type=click.Choice(sorted(Exporter.registry)),
     required=True,
     help="yolo: Ultralytics images/labels/data.yaml; imagefolder: "
     "torchvision ImageFolder; coco: COCO detection JSON.",
 )
 @click.option(
     "--val-fraction",
-    type=float,
+    type=Finite(click.FloatRange(0, 1, max_open=True)),
     default=0.2,
     show_default=True,
-    help="Share of each video's 10 s time blocks put in the val split (0: no split).",
+    help="Share of the images put in the val split (0: no split), by whole shots (10 s time "
+    "blocks where the run's shards are gone), so that val never holds a near-duplicate of a "
+    "train image; every person seen in two shots or more is on both sides.",
+)
+@click.option(
+    "--min-faces",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Leave out people with fewer faces than this.",
 )
 @click.option(
     "--seed",
@@ -190,7 +201,7 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     show_default=True,
     help="Seed of the train/val split, so it can be reproduced.",
 )
-def export(out, dest, fmt, val_fraction, seed) -> None:
+def export(out, dest, fmt, val_fraction, seed, min_faces) -> None:
     """Write the named folders of OUT as a training dataset in DEST.
 
     \b
@@ -199,6 +210,19 @@ def export(out, dest, fmt, val_fraction, seed) -> None:
     """
     from ..export import export as api_export
 
-    res = api_export(out, dest, fmt, val_fraction, seed)
+    res = api_export(out, dest, fmt, val_fraction, seed, min_faces)
     counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
     click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
+    if val_fraction > 0:
+        click.echo(f"val fraction: {res['val_fraction']:.2f} (asked {val_fraction:.2f})")
+        if abs(res["val_fraction"] - val_fraction) > 0.1:
+            click.echo(
+                "warning: the val fraction is far from the one asked: the shots are few or "
+                "long; export more footage or change --val-fraction",
+                err=True,
+            )
+    if res["train_only"]:
+        who = ", ".join(res["train_only"])
+        click.echo(f"in train only (seen in one shot): {who}", err=True)
+    if res["too_few_faces"]:
+        click.echo(f"left out (fewer than {min_faces} faces): {', '.join(res['too_few_faces'])}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import random
 import shutil
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from ..boxes import portrait_box, yolo_line
@@ -17,43 +17,22 @@ from ..records import Face
 from ..runfiles import read_run_info
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
+from .split import BLOCK_SECONDS, shot_starts, split_items
 
-__all__ = ["Exporter", "Item", "coco", "export", "imagefolder", "yolo"]
+__all__ = [
+    "BLOCK_SECONDS",
+    "Exporter",
+    "Item",
+    "coco",
+    "export",
+    "imagefolder",
+    "split_items",
+    "yolo",
+]
 
 log = logging.getLogger("clusterpipe")
 
-BLOCK_SECONDS = 10.0  # train/val split unit: near-identical neighbouring frames stay together
 SPLITS = ("train", "val")
-
-
-def block_split(items: list[Item], val_fraction: float, seed: int) -> list[Item]:
-    """Assign whole time blocks of each video to val, so near-duplicates never straddle."""
-    if val_fraction <= 0:
-        return items
-    blocks = sorted({(i.face.video, int(i.face.time_s // BLOCK_SECONDS)) for i in items})
-    rng = random.Random(seed)
-    rng.shuffle(blocks)
-    n_val = min(len(blocks) - 1, max(1, round(val_fraction * len(blocks))))
-    val = set(blocks[:n_val])
-    # Every person with two or more blocks gets at least one in val (same classes both sides).
-    person_blocks: dict[int, set] = defaultdict(set)
-    for i in items:
-        person_blocks[i.labels[0][0]].add((i.face.video, int(i.face.time_s // BLOCK_SECONDS)))
-    for _, bl in sorted(person_blocks.items()):
-        if len(bl) >= 2 and not bl & val:
-            val.add(sorted(bl)[rng.randrange(len(bl))])
-        elif len(bl) >= 2 and bl <= val:
-            val.discard(sorted(bl)[0])
-    return [
-        Item(
-            i.image,
-            i.face,
-            i.size,
-            i.labels,
-            "val" if (i.face.video, int(i.face.time_s // BLOCK_SECONDS)) in val else "train",
-        )
-        for i in items
-    ]
 
 
 def collect(out: str | Path) -> tuple[list[Item], list[str]]:
@@ -106,10 +85,27 @@ def collect(out: str | Path) -> tuple[list[Item], list[str]]:
     return items, classes
 
 
+def _cuts(out: Path) -> dict[str, list[int]] | None:
+    """Where the run's shots start, or None where its shards are gone (then: time blocks)."""
+    from ..tuning import load_samples
+
+    try:
+        samples = load_samples(out)
+    except ClusterpipeError:
+        return None
+    return shot_starts(samples) if samples else None
+
+
 def export(
-    out: str | Path, dest: str | Path, fmt: str, val_fraction: float = 0.2, seed: int = 0
+    out: str | Path,
+    dest: str | Path,
+    fmt: str,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    min_faces: int = 1,
 ) -> dict:
-    """Write the named folders of a run as a dataset in `fmt`; return counts per split."""
+    """Write the named folders of a run as a dataset in `fmt`; return counts per split, the
+    val fraction reached and the people left out of val or dropped."""
     fmt_cls = Exporter.get(fmt)
     if not 0 <= val_fraction < 1:
         raise ClusterpipeError("--val-fraction must be in [0, 1)")
@@ -117,8 +113,22 @@ def export(
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
     items, classes = collect(out)
-    items = block_split(items, val_fraction, seed)
-    splits = [s for s in SPLITS if any(i.split == s for i in items)]
+    counts_by_person = Counter(i.labels[0][0] for i in items)
+    few = sorted(classes[c] for c, n in counts_by_person.items() if n < min_faces)
+    if few:
+        keep = [c for c in range(len(classes)) if classes[c] not in few]
+        remap = {c: k for k, c in enumerate(keep)}
+        items = [
+            replace(i, labels=tuple((remap[c], *b) for c, *b in i.labels if c in remap))
+            for i in items
+            if i.labels[0][0] in remap
+        ]
+        classes = [classes[c] for c in keep]
+        if not classes:
+            raise ClusterpipeError(f"no person has {min_faces} faces or more; lower --min-faces")
+    items, report = split_items(items, val_fraction, seed, _cuts(Path(out)))
+    # One layout whatever the split: train, and val when there is one.
+    splits = [s for s in SPLITS if s == "train" or any(i.split == s for i in items)]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
@@ -134,4 +144,13 @@ def export(
         shutil.rmtree(stage, ignore_errors=True)
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
     counts = {s: sum(i.split == s for i in items) for s in splits}
-    return {"format": fmt, "classes": classes, "images": counts, "dest": str(dest)}
+    return {
+        "format": fmt,
+        "classes": classes,
+        "images": counts,
+        "dest": str(dest),
+        "val_fraction": round(report.val_fraction, 3),
+        "train_only": [classes[c] for c in report.train_only],
+        "dropped_near_train": report.dropped_near,
+        "too_few_faces": few,
+    }

@@ -17,12 +17,12 @@ class CocoExporter(Exporter):
             {"id": k + 1, "name": n, "supercategory": "person"} for k, n in enumerate(classes)
         ]
         (dest / "annotations").mkdir(parents=True)
-        ann_id = 1
+        ann_id = image_id = 1  # unique across splits: the splits can be merged as they are
         for split in splits:
             images, annotations = [], []
             folder = dest / "images" / split
             folder.mkdir(parents=True)
-            for image_id, item in enumerate((i for i in items if i.split == split), 1):
+            for item in (i for i in items if i.split == split):
                 file_name = f"{item.face.id}{item.image.suffix}"
                 shutil.copyfile(item.image, folder / file_name)
                 w, h = item.size
@@ -40,6 +40,7 @@ class CocoExporter(Exporter):
                         }
                     )
                     ann_id += 1
+                image_id += 1
             data = {
                 "info": {"description": "clusterpipe export"},
                 "images": images,

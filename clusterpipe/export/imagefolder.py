@@ -1,4 +1,4 @@
-"""torchvision ImageFolder layout: <split>/<name>/*.jpg (or <name>/*.jpg without a split)."""
+"""torchvision ImageFolder layout: <split>/<name>/*.jpg, and classes.txt (index order)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ class ImageFolderExporter(Exporter):
 
     def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
         for item in items:
-            root = dest if splits == ["train"] else dest / item.split
-            folder = root / classes[item.labels[0][0]]
+            folder = dest / item.split / classes[item.labels[0][0]]
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item.image, folder / f"{item.face.id}{item.image.suffix}")
+        # ImageFolder sorts class folders, as `classes` is sorted: line k is class index k.
+        (dest / "classes.txt").write_text("".join(f"{name}\n" for name in classes))

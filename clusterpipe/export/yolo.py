@@ -26,9 +26,11 @@ class YoloExporter(Exporter):
             ]
             (labels / f"{item.face.id}.txt").write_text("\n".join(lines) + "\n")
         val = "val" if "val" in splits else "train"
-        # JSON strings are valid YAML scalars: names with quotes or colons stay safe.
+        # JSON strings are valid YAML scalars: names with quotes or colons stay safe. No `path`:
+        # Ultralytics then resolves train/val beside data.yaml, so a moved dataset still works.
         names = "\n".join(f"  {k}: {json.dumps(n)}" for k, n in enumerate(classes))
+        (dest / "images" / "train").mkdir(parents=True, exist_ok=True)
+        (dest / "labels" / "train").mkdir(parents=True, exist_ok=True)
         (dest / "data.yaml").write_text(
-            f"path: {json.dumps(str(self.root))}\n"
             f"train: images/train\nval: images/{val}\nnc: {len(classes)}\nnames:\n{names}\n"
         )
