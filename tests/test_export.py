@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -181,3 +182,38 @@ def test_export_never_touches_a_sibling_named_like_its_temp_folder(run_dir, tmp_
     export(run_dir, tmp_path / "ds", "imagefolder", 0.2)
     assert (mine / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".ds.tmp"]
+
+
+def test_aligned_chips_put_the_eyes_where_the_template_says(data_dir, tmp_path):
+    from clusterpipe.boxes import portrait_box
+    from clusterpipe.export.aligned import CHIP, TEMPLATE
+    from clusterpipe.export.base import Item
+    from clusterpipe.export.imagefolder import _chip
+    from clusterpipe.mtcnn import Mtcnn
+    from clusterpipe.records import Face
+
+    bgr = cv2.imread(str(data_dir / "dev" / "group_photos" / "two_people.jpg"))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    mtcnn = Mtcnn()
+    det = mtcnn.detect(rgb)
+    h, w = bgr.shape[:2]
+    for box, marks in zip(det.boxes, det.landmarks):
+        box = tuple(int(v) for v in box)
+        x1, y1, x2, y2 = portrait_box(box, w, h)
+        path = tmp_path / f"crop{x1}.jpg"
+        cv2.imwrite(str(path), bgr[y1:y2, x1:x2])
+        face = Face("v-0000000-0", "v", 0, 0.0, box, [0.0] * 128, landmarks=marks.tolist())
+        chip = _chip(Item(path, face, (x2 - x1, y2 - y1), ((0, 0, 0, 1, 1),), origin=(x1, y1)))
+        assert chip.shape == (CHIP, CHIP, 3)
+        again = mtcnn.detect(cv2.cvtColor(chip, cv2.COLOR_BGR2RGB))
+        assert len(again.landmarks) >= 1
+        found = again.landmarks[int(again.scores.argmax())]
+        assert np.abs(found[:2] - TEMPLATE[:2]).max() < 4  # the eyes, in chip pixels
+        assert np.abs(found - TEMPLATE).max() < 8
+
+
+def test_aligned_export_is_an_imagefolder_of_112_px_chips(data_dir, tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 12})
+    with pytest.raises(ClusterpipeError, match="--images aligned is not available for --format"):
+        export(out, tmp_path / "y", "yolo", images="aligned")

@@ -188,6 +188,15 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     "train image; every person seen in two shots or more is on both sides.",
 )
 @click.option(
+    "--images",
+    type=click.Choice(["crops", "aligned"]),
+    default="crops",
+    show_default=True,
+    help="crops: the portrait crops; aligned (imagefolder): each face aligned by its 5 "
+    "landmarks to the standard 112x112 template that face-recognition trainers expect "
+    "(InsightFace's), as PNG.",
+)
+@click.option(
     "--min-faces",
     type=click.IntRange(1),
     default=1,
@@ -201,7 +210,7 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     show_default=True,
     help="Seed of the train/val split, so it can be reproduced.",
 )
-def export(out, dest, fmt, val_fraction, seed, min_faces) -> None:
+def export(out, dest, fmt, val_fraction, seed, images, min_faces) -> None:
     """Write the named folders of OUT as a training dataset in DEST.
 
     \b
@@ -210,7 +219,7 @@ def export(out, dest, fmt, val_fraction, seed, min_faces) -> None:
     """
     from ..export import export as api_export
 
-    res = api_export(out, dest, fmt, val_fraction, seed, min_faces)
+    res = api_export(out, dest, fmt, val_fraction, seed, min_faces, images)
     counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
     click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
     if val_fraction > 0:

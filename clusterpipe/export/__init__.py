@@ -80,7 +80,7 @@ def collect(out: str | Path) -> tuple[list[Item], list[str]]:
             x1, y1 = max(other.box[0], crop[0]) - crop[0], max(other.box[1], crop[1]) - crop[1]
             x2, y2 = min(other.box[2], crop[2]) - crop[0], min(other.box[3], crop[3]) - crop[1]
             labels.append((cls_of[person[other.id]], float(x1), float(y1), float(x2), float(y2)))
-        items.append(Item(image, face, (w, h), tuple(labels)))
+        items.append(Item(image, face, (w, h), tuple(labels), origin=(crop[0], crop[1])))
     items.sort(key=lambda i: i.face.id)
     return items, classes
 
@@ -103,10 +103,16 @@ def export(
     val_fraction: float = 0.2,
     seed: int = 0,
     min_faces: int = 1,
+    images: str = "crops",
 ) -> dict:
     """Write the named folders of a run as a dataset in `fmt`; return counts per split, the
     val fraction reached and the people left out of val or dropped."""
     fmt_cls = Exporter.get(fmt)
+    if images not in fmt_cls.images:
+        raise ClusterpipeError(
+            f"--images {images} is not available for --format {fmt} "
+            f"(it writes: {', '.join(fmt_cls.images)})"
+        )
     if not 0 <= val_fraction < 1:
         raise ClusterpipeError("--val-fraction must be in [0, 1)")
     dest = Path(dest)
@@ -136,7 +142,7 @@ def export(
     except OSError as e:
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
     try:
-        fmt_cls(dest.resolve()).write(stage, items, classes, splits)
+        fmt_cls(dest.resolve(), images).write(stage, items, classes, splits)
         if dest.exists():
             dest.rmdir()
         stage.rename(dest)

@@ -20,6 +20,7 @@ class Item:
     size: tuple[int, int]  # crop width, height
     labels: tuple[tuple[int, float, float, float, float], ...]  # class, x1, y1, x2, y2
     split: str = "train"
+    origin: tuple[int, int] = (0, 0)  # the crop's top-left corner in the original frame
 
 
 class Exporter(Registered, abc.ABC):
@@ -28,8 +29,12 @@ class Exporter(Registered, abc.ABC):
     registry: ClassVar[dict[str, type[Exporter]]] = {}
     kind = "format"
 
-    def __init__(self, root: Path) -> None:
+    # Which images a format can write: the portrait crops, or face chips aligned by landmarks.
+    images: ClassVar[tuple[str, ...]] = ("crops",)
+
+    def __init__(self, root: Path, images: str = "crops") -> None:
         self.root = root  # where the dataset will live once written (absolute)
+        self.image_kind = images
 
     @abc.abstractmethod
     def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
