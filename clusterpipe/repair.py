@@ -15,87 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .assign import face_tracks
 from .cluster import _split_clusters, cannot_links, cluster_faces, split_by_cannot_links
 from .config import ClusterSettings
 from .corrections import Corrections
 from .errors import ClusterpipeError
-from .folders import scan
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
-from .records import Face, person_space
-from .runfiles import attach_vectors, read_run_info
-from .store import FACES_FILE, RUN_FILE, Lock, read_faces, write_faces, write_json
-from .tuning import load_samples
+from .runview import NOISE, RunView, load_view
+from .store import FACES_FILE, RUN_FILE, Lock, write_faces, write_json
+from .suggest import look_alikes, suggest, suggestion_line
 
 log = logging.getLogger("clusterpipe")
-
-NOISE = "\0noise"  # where a face is when its crop is in OUT/noise
-
-
-@dataclass
-class RunView:
-    """A run as the files show it now, and as clusterpipe last wrote it."""
-
-    out: Path
-    faces: list[Face]
-    by_id: dict[str, int]
-    now: dict[str, str | None]  # face id -> folder, NOISE, or None (crop deleted)
-    last: dict[str, str]  # face id -> folder (or NOISE) as faces.jsonl says
-    named: set[str]
-    encoder: str
-    space: np.ndarray
-    tracks: np.ndarray
-    frames: list[tuple]
-    info: dict
-
-
-def _folder_names(info: dict) -> dict[int, str]:
-    names = info.get("folder_names") or info.get("gallery_names") or {}
-    return {int(k): v for k, v in names.items()}
-
-
-def load_view(out: str | Path) -> RunView:
-    """Read a run's folders, records and tracks."""
-    out = Path(out)
-    if not (out / RUN_FILE).exists():
-        raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
-    info = read_run_info(out)
-    faces = read_faces(out / FACES_FILE)
-    encoder = attach_vectors(out, faces)
-    by_id = {f.id: i for i, f in enumerate(faces)}
-    tree = scan(out, set(by_id))
-    now: dict[str, str | None] = dict.fromkeys(by_id)
-    for folder in tree.folders:
-        for fid in folder.face_ids:
-            now[fid] = folder.name
-    noise = out / NOISE_DIR
-    if noise.is_dir():
-        for p in noise.iterdir():
-            if p.suffix.lower() in (".jpg", ".png") and p.stem in by_id and now[p.stem] is None:
-                now[p.stem] = NOISE
-    names = _folder_names(info)
-    last = {
-        f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")
-        for f in faces
-    }
-    try:
-        samples = load_samples(out)
-    except (ClusterpipeError, OSError):
-        samples = []
-    tracks = face_tracks(faces, samples) if samples else np.arange(len(faces))
-    return RunView(
-        out,
-        faces,
-        by_id,
-        now,
-        last,
-        {f.name for f in tree.named},
-        encoder,
-        person_space(faces, encoder),
-        np.asarray(tracks),
-        [(f.video, f.frame_index) for f in faces],
-        info,
-    )
 
 
 def update_corrections(view: RunView) -> Corrections:
@@ -166,6 +95,10 @@ def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
     write_json(view.out / RUN_FILE, info)
     for f in folders:
         folder_montage(view.out, f)
+    sug = suggest(view.out)
+    info["suggestions"] = [suggestion_line(*m) for m in sug.misplaced] + [
+        f"{folder} looks like {person} ({d:.2f})" for folder, person, d in sug.looks_like
+    ]
     write_report(view.out, view.faces, info, names)
     return {f: sum(1 for w in where.values() if w == f) for f in folders}
 
@@ -336,7 +269,7 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     for fid in noise:
         _move_crop(out, fid, view.now[fid], NOISE)
         where[fid] = NOISE
-    looks, attached = _look_alikes(view, made, settings.eps, corr)
+    looks, attached = look_alikes(view, made, settings.eps, corr)
     if attach:
         for unnamed_folder, person, _ in looks:
             for fid in made[unnamed_folder]:
@@ -348,69 +281,3 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     sizes = _write_back(view, where)
     folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
     return ReclusterResult(folders, len(noise), looks, attached)
-
-
-def _look_alikes(view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections):
-    """(unnamed folder, named folder, mean distance) where the mean distance between their
-    faces is within eps and no correction or shared frame keeps them apart."""
-    named: dict[str, list[int]] = {}
-    for fid, w in view.now.items():
-        if w in view.named:
-            named.setdefault(w, []).append(view.by_id[fid])
-    out = []
-    for folder, members in sorted(made.items()):
-        idx = [view.by_id[i] for i in members]
-        best = None
-        for person, pidx in named.items():
-            if {view.frames[i] for i in idx} & {view.frames[i] for i in pidx}:
-                continue  # two faces of one frame are two people
-            ids = [view.faces[i].id for i in idx + pidx]
-            if corr.links(ids):
-                continue
-            d = float(
-                np.linalg.norm(view.space[idx][:, None] - view.space[pidx][None], axis=2).mean()
-            )
-            if d <= eps and (best is None or d < best[1]):
-                best = (person, d)
-        if best:
-            out.append((folder, best[0], round(best[1], 3)))
-    return out, {}
-
-
-@dataclass
-class Suggestions:
-    """Likely mistakes: crops nearer another named person than their own, and unnamed folders
-    that look like a named person."""
-
-    misplaced: list[tuple[str, str, str, float, float]]  # (face id, in, nearer to, own, other)
-    looks_like: list[tuple[str, str, float]]  # (unnamed folder, named folder, distance)
-
-
-def suggest(out: str | Path) -> Suggestions:
-    """What status --suggest prints; reads only."""
-    view = load_view(out)
-    members: dict[str, list[int]] = {}
-    for fid, w in view.now.items():
-        if w is not None and w != NOISE:
-            members.setdefault(w, []).append(view.by_id[fid])
-    named = {k: v for k, v in members.items() if k in view.named}
-    misplaced = []
-    for person, idx in sorted(named.items()):
-        for i in idx:
-            own = [j for j in idx if j != i]
-            if not own:
-                continue
-            d_own = float(np.linalg.norm(view.space[own] - view.space[i], axis=1).mean())
-            for other, oidx in named.items():
-                if other == person:
-                    continue
-                d = float(np.linalg.norm(view.space[oidx] - view.space[i], axis=1).mean())
-                if d < d_own:
-                    misplaced.append(
-                        (view.faces[i].id, person, other, round(d_own, 3), round(d, 3))
-                    )
-                    break
-    unnamed = {k: set(view.faces[i].id for i in v) for k, v in members.items() if k not in named}
-    eps = ClusterSettings().in_space(view.encoder).eps
-    looks, _ = _look_alikes(view, unnamed, eps, Corrections.load(view.out))
-    return Suggestions(misplaced, looks)

@@ -149,3 +149,27 @@ def test_status_suggests_misplaced_crops_and_look_alikes(tmp_path):
     assert f"alice/{stray}.jpg is nearer bob" in result.output
     assert result.output.count("is nearer") == 1  # only the stray one
     assert "Face_5 looks like" not in result.output  # a third person resembles nobody
+
+
+def test_split_keeps_tracks_whole_and_separates_look_alikes_a_track_bridged():
+    import numpy as np
+
+    from clusterpipe.repair import _split_faces
+
+    rng = np.random.default_rng(0)
+    a, b = np.zeros(128), np.zeros(128)
+    b[0] = 0.7  # two look-alikes, 0.7 apart
+    faces = [a + rng.normal(0, 0.01, 128) for _ in range(9)] + [
+        b + rng.normal(0, 0.01, 128) for _ in range(9)
+    ]
+    # A's third track drifts towards B (a turned head): DBSCAN at 0.5 would chain A and B
+    # through it; its faces must still stay together, with A.
+    for k, t in enumerate(np.linspace(0.1, 0.4, 3)):
+        faces[6 + k] = a + rng.normal(0, 0.01, 128)
+        faces[6 + k][0] = t
+    x = np.array(faces)
+    tracks = np.repeat(np.arange(6), 3)  # six tracks of three faces
+    frames = [("v", i) for i in range(18)]
+    sub = _split_faces(x, tracks, frames, 0.5, None)
+    assert len(set(sub[:9].tolist())) == 1 and len(set(sub[9:].tolist())) == 1
+    assert sub[0] != sub[9]

@@ -50,14 +50,12 @@ def status(outs, suggest) -> None:
         click.echo(f"problem: {p}")
     if suggest:
         from ..repair import suggest as api_suggest
+        from ..repair import suggestion_line
 
         for out in outs:
             sug = api_suggest(out)
-            for fid, person, other, d_own, d_other in sug.misplaced:
-                click.echo(
-                    f"suggest: {out}: {person}/{fid}.jpg is nearer {other} ({d_other:.2f}) "
-                    f"than {person} ({d_own:.2f})"
-                )
+            for m in sug.misplaced:
+                click.echo(f"suggest: {out}: {suggestion_line(*m)}")
             for folder, person, d in sug.looks_like:
                 click.echo(f"suggest: {out}: {folder} looks like {person} ({d:.2f})")
 

@@ -77,6 +77,11 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
             f"alt='{label}' src='montages/{quote(folder)}.jpg'></a>{tls}</div>"
         )
     parts.append("</div>")
+    suggestions = run_info.get("suggestions") or []
+    if suggestions:  # written by the repair loop: `clusterpipe status --suggest` says the same
+        parts.append("<h2>Suggestions</h2><ul>")
+        parts += [f"<li>{html.escape(str(line))}</li>" for line in suggestions]
+        parts.append("</ul>")
     parts.append(f"<h2>Noise ({len(noise)} faces)</h2><div class='noise'>")
     for f in noise[:MAX_NOISE_SHOWN]:
         parts.append(

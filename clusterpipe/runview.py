@@ -1,0 +1,85 @@
+"""A run as its files show it now, and as clusterpipe last wrote it (for the repair loop)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .assign import face_tracks
+from .errors import ClusterpipeError
+from .folders import scan
+from .layout import NOISE_DIR, UNNAMED_PREFIX
+from .records import Face, person_space
+from .runfiles import attach_vectors, read_run_info
+from .store import FACES_FILE, RUN_FILE, read_faces
+from .tuning import load_samples
+
+NOISE = "\0noise"  # where a face is when its crop is in OUT/noise
+
+
+@dataclass
+class RunView:
+    """A run as the files show it now, and as clusterpipe last wrote it."""
+
+    out: Path
+    faces: list[Face]
+    by_id: dict[str, int]
+    now: dict[str, str | None]  # face id -> folder, NOISE, or None (crop deleted)
+    last: dict[str, str]  # face id -> folder (or NOISE) as faces.jsonl says
+    named: set[str]
+    encoder: str
+    space: np.ndarray
+    tracks: np.ndarray
+    frames: list[tuple]
+    info: dict
+
+
+def _folder_names(info: dict) -> dict[int, str]:
+    names = info.get("folder_names") or info.get("gallery_names") or {}
+    return {int(k): v for k, v in names.items()}
+
+
+def load_view(out: str | Path) -> RunView:
+    """Read a run's folders, records and tracks."""
+    out = Path(out)
+    if not (out / RUN_FILE).exists():
+        raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
+    info = read_run_info(out)
+    faces = read_faces(out / FACES_FILE)
+    encoder = attach_vectors(out, faces)
+    by_id = {f.id: i for i, f in enumerate(faces)}
+    tree = scan(out, set(by_id))
+    now: dict[str, str | None] = dict.fromkeys(by_id)
+    for folder in tree.folders:
+        for fid in folder.face_ids:
+            now[fid] = folder.name
+    noise = out / NOISE_DIR
+    if noise.is_dir():
+        for p in noise.iterdir():
+            if p.suffix.lower() in (".jpg", ".png") and p.stem in by_id and now[p.stem] is None:
+                now[p.stem] = NOISE
+    names = _folder_names(info)
+    last = {
+        f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")
+        for f in faces
+    }
+    try:
+        samples = load_samples(out)
+    except (ClusterpipeError, OSError):
+        samples = []
+    tracks = face_tracks(faces, samples) if samples else np.arange(len(faces))
+    return RunView(
+        out,
+        faces,
+        by_id,
+        now,
+        last,
+        {f.name for f in tree.named},
+        encoder,
+        person_space(faces, encoder),
+        np.asarray(tracks),
+        [(f.video, f.frame_index) for f in faces],
+        info,
+    )
