@@ -149,6 +149,9 @@ def test_status_suggests_misplaced_crops_and_look_alikes(tmp_path):
     assert f"alice/{stray}.jpg is nearer bob" in result.output
     assert result.output.count("is nearer") == 1  # only the stray one
     assert "Face_5 looks like" not in result.output  # a third person resembles nobody
+    recluster(out)  # the report says the same
+    report = (out / "report.html").read_text()
+    assert "<h2>Suggestions</h2>" in report and f"alice/{stray}.jpg is nearer bob" in report
 
 
 def test_split_keeps_tracks_whole_and_separates_look_alikes_a_track_bridged():
