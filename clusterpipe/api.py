@@ -243,6 +243,12 @@ def run(
     # Folders the user named are kept: new faces and the unnamed rest are re-clustered around
     # them as `recluster` does (repair.py), obeying every correction.
     keep_named = bool(named) and not settings.fresh
+    if named and settings.fresh:
+        log.warning(
+            "--fresh: discarding the faces of %d named folders (%s); their other files stay",
+            len(named),
+            ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""),
+        )
     if keep_named:
         log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
     stage_s: dict[str, float] = {}

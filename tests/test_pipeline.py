@@ -206,7 +206,7 @@ def test_a_corrected_gallery_folder_is_never_regenerated(first_run, faces_video,
 
 
 def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
-    first_run, faces_video, tmp_path
+    first_run, faces_video, tmp_path, caplog
 ):
     import cv2
 
@@ -239,3 +239,6 @@ def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
     run([_video(out), str(more)], out, _settings(), attach=True)
     now = sorted(p.name for p in (out / "clusters" / "alice").iterdir())
     assert set(alice) < set(now) and any("more" in n for n in now)
+    with caplog.at_level("WARNING", logger="clusterpipe"):  # --fresh says what it discards
+        run([_video(out)], out, replace(_settings(), fresh=True))
+    assert "--fresh: discarding the faces of 1 named folders (alice)" in caplog.text
