@@ -1,7 +1,7 @@
 """clusterpipe: turn raw video footage into labelled face datasets.
 
 The public API, usable from a notebook; each CLI command is one call into it:
-`run`, `evaluate_run`, `tune`, `status`, `promote`, `identify`, and
+`run`, `evaluate_run`, `tune`, `status`, `promote`, `identify`, `split`, `recluster`, and
 `clusterpipe.export.export` (a subpackage, so not re-exported under the same name).
 """
 
@@ -22,6 +22,8 @@ _API = {
     "status": "people",
     "promote": "people",
     "identify": "people",
+    "split": "repair",
+    "recluster": "repair",
 }
 
 
