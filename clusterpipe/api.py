@@ -146,13 +146,16 @@ def _untouched_gallery_folders(out: Path, previous: dict) -> set[str]:
     return untouched
 
 
-def _before_reclustering(out: Path) -> tuple[dict[str, int], dict]:
+def _before_reclustering(out: Path, named: bool) -> tuple[dict[str, int], dict] | None:
     """Take the user's corrections from the files before anything changes, and what
-    clusterpipe last wrote: face id -> cluster label, and run.json."""
+    clusterpipe last wrote (face id -> cluster label, run.json); None where there are no named
+    folders and no corrections, so the run may regenerate everything."""
     from .repair import load_view, update_corrections
 
     view = load_view(out)
-    update_corrections(view)
+    corr = update_corrections(view)
+    if not named and not corr.rejected and not corr.apart:
+        return None
     return {f.id: f.cluster for f in view.faces}, view.info
 
 
@@ -259,7 +262,11 @@ def run(
         store.prepare(settings.fresh, settings.shard_settings())
         if settings.fresh:  # the user asked to discard the folders, named ones included
             remove_generated(out, lambda name: True)
-        before = _before_reclustering(out) if keep_named else None
+        before = None
+        if not settings.fresh and (out / FACES_FILE).exists() and (out / RUN_FILE).exists():
+            # Named folders, or corrections the files show (a crop deleted or moved), are
+            # kept: the rest is re-clustered around them instead of regenerated.
+            before = _before_reclustering(out, keep_named)
         jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in infos]
         reused = sum(len(j.done) for j in jobs)
         if reused:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .cluster import _split_clusters, cannot_links, cluster_faces, split_by_cannot_links
 from .config import ClusterSettings
-from .corrections import Corrections
+from .corrections import CORRECTIONS_FILE, Corrections
 from .errors import ClusterpipeError
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
 from .runview import NOISE, RunView, load_view
@@ -40,7 +40,8 @@ def update_corrections(view: RunView) -> Corrections:
             stayed = [i for i, w in view.now.items() if w == was and view.last[i] == was]
             if stayed:
                 corr.apart.append([[fid], stayed])
-    corr.save(view.out)
+    if corr.rejected or corr.apart or (view.out / CORRECTIONS_FILE).exists():
+        corr.save(view.out)
     return corr
 
 
@@ -89,9 +90,9 @@ def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
     names = {lab: f for f, lab in label.items() if not is_unnamed(f)}
     info = dict(view.info)
     info["folder_names"] = {str(lab): f for f, lab in label.items()}
-    info["gallery_names"] = {
-        k: v for k, v in (view.info.get("gallery_names") or {}).items() if v in label
-    }
+    # Folders a gallery named keep that status under their new label (see api.run).
+    gallery = set((view.info.get("gallery_names") or {}).values())
+    info["gallery_names"] = {str(lab): f for f, lab in label.items() if f in gallery}
     write_json(view.out / RUN_FILE, info)
     for f in folders:
         folder_montage(view.out, f)

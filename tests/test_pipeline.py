@@ -242,3 +242,18 @@ def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
     with caplog.at_level("WARNING", logger="clusterpipe"):  # --fresh says what it discards
         run([_video(out)], out, replace(_settings(), fresh=True))
     assert "--fresh: discarding the faces of 1 named folders (alice)" in caplog.text
+
+
+def test_a_deleted_crop_never_comes_back_even_without_named_folders(first_run, tmp_path):
+    out = _copy(first_run, tmp_path)
+    gone = sorted(out.glob("clusters/Face_1/*.jpg"))[0]
+    gone.unlink()
+    gone.with_suffix(".txt").unlink()
+    run([_video(out)], out, _settings())
+    assert not list(out.glob(f"**/{gone.name}"))  # rejected, remembered
+    assert gone.stem in json.loads((out / "corrections.json").read_text())["rejected"]
+    run([_video(out)], out, _settings())  # and again
+    assert not list(out.glob(f"**/{gone.name}"))
+    clean = _copy(first_run, tmp_path / "clean")
+    run([_video(out)], clean, _settings())  # nothing corrected: regenerated, no file made
+    assert not (clean / "corrections.json").exists()
