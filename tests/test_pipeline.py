@@ -257,3 +257,41 @@ def test_a_deleted_crop_never_comes_back_even_without_named_folders(first_run, t
     clean = _copy(first_run, tmp_path / "clean")
     run([_video(out)], clean, _settings())  # nothing corrected: regenerated, no file made
     assert not (clean / "corrections.json").exists()
+
+
+def test_frames_export_labels_every_face_of_each_frame(first_run, tmp_path):
+    import cv2
+    import yaml
+
+    from clusterpipe.export import export
+
+    out = _copy(first_run, tmp_path)
+    (out / "clusters" / "Face_0").rename(out / "clusters" / "alice")
+    alice = {p.stem for p in (out / "clusters" / "alice").glob("*.jpg")}
+    faces = read_faces(out / "faces.jsonl")
+    by_frame: dict[int, list] = {}
+    for f in faces:
+        by_frame.setdefault(f.frame_index, []).append(f)
+    res = export(out, tmp_path / "y", "yolo", 0.2, images="frames")
+    names = yaml.safe_load((tmp_path / "y" / "data.yaml").read_text())["names"]
+    assert names == {0: "alice", 1: "face"} and res["classes"] == ["alice", "face"]
+    images = sorted((tmp_path / "y" / "images").glob("*/*.jpg"))
+    assert len(images) == len({f.frame_index for f in faces if f.id in alice})
+    for img in images:
+        frame = cv2.imread(str(img))
+        assert frame.shape == (360, 640, 3)  # the original frame, not a crop
+        label = img.parent.parent.parent / "labels" / img.parent.name / f"{img.stem}.txt"
+        got = []
+        for line in label.read_text().splitlines():
+            c, xc, yc, w, h = line.split()
+            xc, yc, w, h = float(xc) * 640, float(yc) * 360, float(w) * 640, float(h) * 360
+            got.append((int(c), round(xc - w / 2), round(yc - h / 2), round(xc + w / 2)))
+        frame_index = int(img.stem.split("-")[-2])
+        want = [
+            (0 if f.id in alice else 1, f.box[0], f.box[1], f.box[2]) for f in by_frame[frame_index]
+        ]
+        assert sorted(got) == sorted(want), img.name  # every face of the frame, right class
+    export(out, tmp_path / "c", "coco", 0.0, images="frames", single_class=True)
+    coco = json.loads((tmp_path / "c" / "annotations" / "instances_train.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["face"]
+    assert len(coco["annotations"]) == sum(len(by_frame[i]) for i in by_frame)

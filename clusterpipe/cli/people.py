@@ -187,12 +187,19 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
 )
 @click.option(
     "--images",
-    type=click.Choice(["crops", "aligned"]),
+    type=click.Choice(["crops", "aligned", "frames"]),
     default="crops",
     show_default=True,
     help="crops: the portrait crops; aligned (imagefolder): each face aligned by its 5 "
     "landmarks to the standard 112x112 template that face-recognition trainers expect "
-    "(InsightFace's), as PNG.",
+    "(InsightFace's), as PNG; frames (yolo, coco): the sampled frames at their original size "
+    "with every face labelled, named people by class and the others as the extra class "
+    "`face` (decodes the run's videos again).",
+)
+@click.option(
+    "--single-class",
+    is_flag=True,
+    help="With --images frames: label every face as the one class `face`.",
 )
 @click.option(
     "--min-faces",
@@ -208,7 +215,7 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     show_default=True,
     help="Seed of the train/val split, so it can be reproduced.",
 )
-def export(out, dest, fmt, val_fraction, seed, images, min_faces) -> None:
+def export(out, dest, fmt, val_fraction, seed, images, single_class, min_faces) -> None:
     """Write the named folders of OUT as a training dataset in DEST.
 
     \b
@@ -217,7 +224,7 @@ def export(out, dest, fmt, val_fraction, seed, images, min_faces) -> None:
     """
     from ..export import export as api_export
 
-    res = api_export(out, dest, fmt, val_fraction, seed, min_faces, images)
+    res = api_export(out, dest, fmt, val_fraction, seed, min_faces, images, single_class)
     counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
     click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
     if val_fraction > 0:

@@ -17,6 +17,7 @@ from ..records import Face
 from ..runfiles import read_run_info
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
+from .frames import frame_items
 from .split import BLOCK_SECONDS, shot_starts, split_items
 
 __all__ = [
@@ -104,6 +105,7 @@ def export(
     seed: int = 0,
     min_faces: int = 1,
     images: str = "crops",
+    single_class: bool = False,
 ) -> dict:
     """Write the named folders of a run as a dataset in `fmt`; return counts per split, the
     val fraction reached and the people left out of val or dropped."""
@@ -118,7 +120,25 @@ def export(
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
+        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    except OSError as e:
+        raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
+    try:
+        return _export(
+            out, dest, stage, fmt_cls, val_fraction, seed, min_faces, images, single_class
+        )
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _export(out, dest, stage, fmt_cls, val_fraction, seed, min_faces, images, single_class):
     items, classes = collect(out)
+    if images == "frames":
+        items, classes = frame_items(RunFolder.load(out), classes, stage / ".frames", single_class)
     counts_by_person = Counter(i.labels[0][0] for i in items)
     few = sorted(classes[c] for c, n in counts_by_person.items() if n < min_faces)
     if few:
@@ -136,22 +156,16 @@ def export(
     # One layout whatever the split: train, and val when there is one.
     splits = [s for s in SPLITS if s == "train" or any(i.split == s for i in items)]
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
-        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    except OSError as e:
-        raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
-    try:
         fmt_cls(dest.resolve(), images).write(stage, items, classes, splits)
+        shutil.rmtree(stage / ".frames", ignore_errors=True)
         if dest.exists():
             dest.rmdir()
         stage.rename(dest)
     except OSError as e:
-        shutil.rmtree(stage, ignore_errors=True)
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
     counts = {s: sum(i.split == s for i in items) for s in splits}
     return {
-        "format": fmt,
+        "format": fmt_cls.name,
         "classes": classes,
         "images": counts,
         "dest": str(dest),

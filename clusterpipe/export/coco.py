@@ -11,6 +11,7 @@ from .base import Exporter, Item
 
 class CocoExporter(Exporter):
     name = "coco"
+    images = ("crops", "frames")
 
     def write(self, dest: Path, items: list[Item], classes: list[str], splits: list[str]) -> None:
         categories = [

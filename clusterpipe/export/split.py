@@ -68,10 +68,11 @@ def split_items(
     size: dict[tuple, int] = defaultdict(int)
     people_of: dict[tuple, set[int]] = defaultdict(set)
     units_of: dict[int, set[tuple]] = defaultdict(set)
-    for u, p in zip(units, person):
+    for u, item in zip(units, items):
         size[u] += 1
-        people_of[u].add(p)
-        units_of[p].add(u)
+        for c, *_ in item.labels:  # everyone labelled in the image (frames hold several)
+            people_of[u].add(c)
+            units_of[c].add(u)
     rng = random.Random(seed)
     order = sorted(size)
     rng.shuffle(order)
