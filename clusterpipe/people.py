@@ -66,7 +66,7 @@ def status(outs: Sequence[str | Path]) -> Status:
     """Read the folders of each run and list what a user should look at."""
     runs = [RunFolder.load(o) for o in outs]
     st = Status(runs)
-    by_name: dict[str, list[str]] = defaultdict(list)
+    by_name: dict[str, set[str]] = defaultdict(set)
     for r in runs:
         t = r.tree
         st.problems += [f"{r.out}: file not mapped to a face: {p}" for p in t.unmapped]
@@ -77,11 +77,19 @@ def status(outs: Sequence[str | Path]) -> Status:
         st.problems += [
             f"{r.out}: face {i} is in two folders (copied, not moved)" for i in t.in_two_folders
         ]
+        spellings: dict[str, list[str]] = defaultdict(list)
         for f in t.named:
-            by_name[f.person.casefold()].append(str(r.out))
+            by_name[f.person.casefold()].add(str(r.out))
+            spellings[f.person.casefold()].append(f.name)
             if not f.face_ids:
                 st.problems.append(f"{r.out}: folder {f.name!r} is empty")
-    st.shared_names = {n: o for n, o in by_name.items() if len(o) > 1}
+        for names in spellings.values():
+            if len(names) > 1:  # promote keeps them apart: a name is case-sensitive
+                st.problems.append(
+                    f"{r.out}: folders {' and '.join(map(repr, sorted(names)))} differ only by "
+                    "case: one folder on macOS and Windows, two people for promote; merge them"
+                )
+    st.shared_names = {n: sorted(o) for n, o in by_name.items() if len(o) > 1}
     return st
 
 

@@ -44,6 +44,7 @@ def test_local_cluster_equals_local_engine_on_dev_footage(dev_run, data_dir, tmp
     )
     assert result.returncode == 0, result.stderr
     assert_same_result(dev_run, out)
+    assert not list(out.glob(".dask-*"))  # the workers' scratch space is gone
     assert len(_faces(out)) == len(_faces(dev_run)) >= 337
     times = json.loads((out / "run.json").read_text())["times_s"]
     assert "reader_cpu" not in times  # Dask workers do not measure it: no made-up zero

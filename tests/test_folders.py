@@ -58,8 +58,8 @@ def test_status_flags_copies_and_names_in_two_runs(tmp_path):
     make_run(b, {"alice": 2}, run_id="b", seed=1)
     crop = next((a / "clusters" / "alice").glob("*.jpg"))
     (a / "clusters" / "bob" / crop.name).write_bytes(crop.read_bytes())  # copied, not moved
-    st = status([a, b])
-    assert "alice" in st.shared_names
+    st = status([a, b, a])  # the same run twice counts once
+    assert st.shared_names["alice"] == sorted([str(a), str(b)])
     assert any("two folders" in p for p in st.problems)
 
 
@@ -99,3 +99,12 @@ def test_a_decomposed_folder_name_is_the_same_person(tmp_path):
     (tmp_path / "clusters" / "Jose\u0301" / "v-0000001-0.jpg").write_bytes(b"x")
     (folder,) = scan(tmp_path, {"v-0000001-0"}).named
     assert folder.name == "Jose\u0301" and folder.person == "José"
+
+
+def test_status_says_when_two_folders_differ_only_by_case(tmp_path):
+    out = tmp_path / "a"
+    make_run(out, {"alice": 2, "bob": 2})
+    (out / "clusters" / "bob").rename(out / "clusters" / "Alice")
+    st = status([out])
+    assert not st.shared_names  # one run: not "named in 2 runs"
+    assert any("'Alice' and 'alice' differ only by case" in p for p in st.problems)

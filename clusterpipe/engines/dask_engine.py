@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import socket
+import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
@@ -97,18 +100,24 @@ class DaskEngine(Engine):
         stats = EncodeStats()
         t0 = time.perf_counter()
         cluster = None
+        scratch = None
         try:
             if self.address:
                 client = Client(self.address, timeout="20s")
             else:
+                # The workers' spill space lives under OUT, ours alone, removed at the end.
+                scratch = Path(tempfile.mkdtemp(prefix=".dask-", dir=store.root.parent))
                 cluster = LocalCluster(
                     n_workers=self.workers,
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
+                    local_directory=str(scratch),
                 )
                 client = Client(cluster)
         except OSError as e:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
             raise ClusterpipeError(
                 f"cannot reach the Dask scheduler at {self.address} ({e}); "
                 "is `dask scheduler` running there?"
@@ -187,5 +196,7 @@ class DaskEngine(Engine):
             client.close()
             if cluster is not None:
                 cluster.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         stats.wall_s = time.perf_counter() - t0
         return stats
