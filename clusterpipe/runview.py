@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,26 @@ class RunView:
     last: dict[str, str]  # face id -> folder (or NOISE) as faces.jsonl says
     named: set[str]
     encoder: str
-    space: np.ndarray
-    tracks: np.ndarray
     frames: list[tuple]
     info: dict
+
+    # Computed on first use: taking the corrections from the files (every rerun of a run does)
+    # needs neither the vectors nor the tracks, which read every shard again.
+    @functools.cached_property
+    def space(self) -> np.ndarray:
+        """The person space of every face, row i = faces[i]."""
+        return person_space(self.faces, self.encoder)
+
+    @functools.cached_property
+    def tracks(self) -> np.ndarray:
+        """Track id per face (each face its own track where the shards are gone)."""
+        try:
+            samples = load_samples(self.out)
+        except (ClusterpipeError, OSError):
+            samples = []
+        if not samples:
+            return np.arange(len(self.faces))
+        return np.asarray(face_tracks(self.faces, samples))
 
 
 def _folder_names(info: dict) -> dict[int, str]:
@@ -65,11 +82,6 @@ def load_view(out: str | Path) -> RunView:
         f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")
         for f in faces
     }
-    try:
-        samples = load_samples(out)
-    except (ClusterpipeError, OSError):
-        samples = []
-    tracks = face_tracks(faces, samples) if samples else np.arange(len(faces))
     return RunView(
         out,
         faces,
@@ -78,8 +90,6 @@ def load_view(out: str | Path) -> RunView:
         last,
         {f.name for f in tree.named},
         encoder,
-        person_space(faces, encoder),
-        np.asarray(tracks),
         [(f.video, f.frame_index) for f in faces],
         info,
     )
