@@ -5,6 +5,7 @@ from clusterpipe.cluster import (
     cluster_faces,
     dbscan,
     relabel_by_size,
+    reunite_tracks,
     split_by_cannot_links,
     split_by_tracks,
 )
@@ -112,3 +113,34 @@ def test_a_single_odd_track_is_not_split_off():
     enc, tracks = _tracks(means)
     assert len(set(split_by_tracks(enc, tracks, 0.55))) == 1
     assert len(set(split_by_tracks(enc, tracks, 0.55, min_tracks=1))) == 2
+
+
+def test_a_track_cut_by_a_split_is_reunited_where_most_of_it_is():
+    enc = np.zeros((6, 4))
+    enc[4:, 0] = 1.0  # faces 4 and 5: someone else
+    labels = np.array([0, 0, 1, -1, 1, 1])
+    tracks = np.array([7, 7, 7, 7, 8, 9])  # faces 0-3 are one track
+    frames = ["a", "b", "c", "d", "e", "f"]
+    out = reunite_tracks(labels, tracks, frames, enc, tolerance=0.5)
+    assert out.tolist() == [0, 0, 0, 0, 1, 1]
+    # Not where that puts two clearly different faces of one frame together.
+    frames = ["a", "b", "c", "d", "e", "c"]
+    conflict = np.array([0, 0, 1, -1, 1, 0])
+    assert reunite_tracks(conflict, tracks, frames, enc, 0.5).tolist() == conflict.tolist()
+
+
+def test_cluster_faces_keeps_tracks_whole_through_the_same_frame_split():
+    # The chained A..B case: the same-frame split cuts the chain near its middle, but the faces
+    # from A to past the middle are one track, so they stay with A.
+    a, b = np.zeros(128), np.zeros(128)
+    b[0] = 1.6
+    chain = [np.eye(128)[0] * t for t in np.linspace(0, 1.6, 9)]
+    enc = np.vstack([a, a + 0.01, *chain, b, b + 0.01])
+    frames = ["f0", "x1", *[f"c{i}" for i in range(9)], "f0", "y1"]
+    tracks = np.arange(len(enc))
+    tracks[2:9] = 100  # chain faces 0..6 (0 to 1.2 from A): one track
+    plain = cluster_faces(enc, frames, 0.5, 2, split_same_frame=True)
+    assert len(set(plain[2:9].tolist())) > 1  # the split alone cuts the track
+    labels = cluster_faces(enc, frames, 0.5, 2, split_same_frame=True, tracks=tracks)
+    assert len(set(labels[2:9].tolist())) == 1 and labels[2] == labels[0]
+    assert labels[0] != labels[-2]
