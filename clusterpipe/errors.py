@@ -19,6 +19,10 @@ class StoreError(ClusterpipeError):
     """The output folder holds something clusterpipe cannot use or must not overwrite."""
 
 
+class BusyError(StoreError):
+    """Another clusterpipe command holds the output folder's lock."""
+
+
 class WorkerError(ClusterpipeError):
     """A pipeline stage failed or died."""
 

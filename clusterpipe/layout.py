@@ -5,6 +5,7 @@ from __future__ import annotations
 from .records import SAFE_ID
 
 CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR = "clusters", "noise", "montages"
+REJECTED_DIR = "rejected"  # faces rejected on the review page: out of every folder, restorable
 UNNAMED_PREFIX = "Face_"  # clusters/Face_<k>: a person not named yet
 CROP_SUFFIXES = {".jpg", ".jpeg", ".png"}  # crops as the user may have re-saved them
 JPEG_QUALITY = 92  # crops and montages

@@ -115,38 +115,43 @@ def split(out: str | Path, folder: str, into: int | None = None) -> SplitResult:
     """Re-cluster the faces of one folder (named or not) into new Face_<n> folders."""
     out = Path(out)
     with Lock(out):
-        view = load_view(out)
-        corr = update_corrections(view)
-        ids = [fid for fid, w in view.now.items() if w == folder]
-        if not ids:
-            raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
-        idx = np.array([view.by_id[i] for i in ids])
-        x = view.space[idx]
-        eps = ClusterSettings().in_space(view.encoder).eps
-        sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
-        sub = _apart(sub, ids, corr)
-        groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
-        if len(groups) < 2:
-            raise ClusterpipeError(
-                f"{folder}: its faces look like one person (no split below {eps}); "
-                "use --into K to split it into K groups anyway"
-            )
-        taken = [_number(f) for f in view.now.values() if f and is_unnamed(f)]
-        taken += [_number(f) for f in view.last.values() if is_unnamed(f)]
-        start = max(taken, default=-1) + 1
-        where = dict(view.now)
-        made = {}
-        for k, g in enumerate(sorted(groups, key=len, reverse=True)):
-            name = f"{UNNAMED_PREFIX}{start + k}"
-            for fid in g:
-                _move_crop(out, fid, folder, name)
-                where[fid] = name
-            made[name] = len(g)
-        _remove_if_empty(out, folder)
-        corr.apart.append([list(g) for g in groups])
-        corr.save(out)
-        _write_back(view, where)
-        return SplitResult(made)
+        return split_locked(out, folder, into)
+
+
+def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult:
+    """split, for a caller that holds OUT's lock (the review page)."""
+    view = load_view(out)
+    corr = update_corrections(view)
+    ids = [fid for fid, w in view.now.items() if w == folder]
+    if not ids:
+        raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
+    idx = np.array([view.by_id[i] for i in ids])
+    x = view.space[idx]
+    eps = ClusterSettings().in_space(view.encoder).eps
+    sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
+    sub = _apart(sub, ids, corr)
+    groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
+    if len(groups) < 2:
+        raise ClusterpipeError(
+            f"{folder}: its faces look like one person (no split below {eps}); "
+            "use --into K to split it into K groups anyway"
+        )
+    taken = [_number(f) for f in view.now.values() if f and is_unnamed(f)]
+    taken += [_number(f) for f in view.last.values() if is_unnamed(f)]
+    start = max(taken, default=-1) + 1
+    where = dict(view.now)
+    made = {}
+    for k, g in enumerate(sorted(groups, key=len, reverse=True)):
+        name = f"{UNNAMED_PREFIX}{start + k}"
+        for fid in g:
+            _move_crop(out, fid, folder, name)
+            where[fid] = name
+        made[name] = len(g)
+    _remove_if_empty(out, folder)
+    corr.apart.append([list(g) for g in groups])
+    corr.save(out)
+    _write_back(view, where)
+    return SplitResult(made)
 
 
 def _split_faces(x, tracks, frames, eps: float, into: int | None) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SHARD_FORMAT
-from .errors import StoreError
+from .errors import BusyError, StoreError
 from .records import Face, VideoInfo, face_id
 
 log = logging.getLogger("clusterpipe")
@@ -127,7 +127,7 @@ class Lock:
                 os.close(self._fd)
                 self._fd = None
                 waited = f" (waited {self.wait:.0f} s)" if self.wait else ""
-                raise StoreError(
+                raise BusyError(
                     f"{self.path.parent} is in use by another clusterpipe command{waited}; "
                     "wait for it to finish, or use another folder"
                 ) from None

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from . import people, repair, run, scores
+from . import people, repair, review, run, scores
 from .group import cli
 
-__all__ = ["cli", "main", "people", "repair", "run", "scores"]
+__all__ = ["cli", "main", "people", "repair", "review", "run", "scores"]
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ class _Group(click.Group):
             more = ""
             if ctx.invoked_subcommand == "run":
                 more = "; finished shards are kept, run the same command again to resume"
+            elif ctx.invoked_subcommand == "review":
+                more = "; every change is already in the folders"
             click.echo(f"Interrupted{more}.", err=True)
             ctx.exit(1)
         except (ClusterpipeError, OSError) as e:

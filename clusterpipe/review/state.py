@@ -1,0 +1,361 @@
+"""What the review page shows and does: a run's folders read from disk, and each action as a
+change of the files under OUT (the files stay the truth), undoable.
+
+Every action holds OUT's lock, so a CLI command running on the same OUT makes it fail with
+BusyError instead of racing. Face ids and folder names come from requests: ids are looked up
+among the run's own faces and folders among the folders on disk, new names pass check_name,
+so no path built from a request leaves OUT.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ClusterSettings
+from ..corrections import CORRECTIONS_FILE
+from ..errors import BadNameError, ClusterpipeError
+from ..folders import check_name, ignored, scan
+from ..layout import (
+    CLUSTERS_DIR,
+    CROP_SUFFIXES,
+    NOISE_DIR,
+    REJECTED_DIR,
+    UNNAMED_PREFIX,
+    is_unnamed,
+)
+from ..records import Face, person_space
+from ..runfiles import attach_vectors
+from ..store import FACES_FILE, RUN_FILE, Lock, atomic_open, read_faces
+
+NOISE, REJECTED = "\0noise", "\0rejected"  # where a face is besides a folder
+LABEL_SUFFIX = ".txt"
+UNDO_DEPTH = 50
+
+
+@dataclass
+class Change:
+    """What one action did, so that undo can put it back."""
+
+    action: str
+    moves: list[tuple[str, str, str]] = field(default_factory=list)  # (face id, from, to)
+    renamed: tuple[str, str] | None = None  # a folder renamed whole: (old, new)
+    files: dict[str, bytes | None] = field(default_factory=dict)  # run files before (split...)
+
+
+class Review:
+    """A run's folders for the review page; each public method is one API call."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        if not (self.out / FACES_FILE).is_file():
+            raise ClusterpipeError(f"{self.out}: no faces.jsonl; run `clusterpipe run` first")
+        self._faces_key: tuple | None = None
+        self.faces: list[Face] = []
+        self.by_id: dict[str, int] = {}
+        self.space = np.zeros((0, 0))
+        self.eps = ClusterSettings().in_space("dlib").eps
+        self.history: list[Change] = []
+        self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
+        self._load()  # a damaged faces.jsonl is an error now, not on the page
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """(Re)read faces.jsonl when it changed on disk (split and recluster rewrite it)."""
+        st = (self.out / FACES_FILE).stat()
+        key = (st.st_mtime_ns, st.st_size)
+        if key == self._faces_key:
+            return
+        faces = read_faces(self.out / FACES_FILE)
+        encoder = attach_vectors(self.out, faces)
+        self.faces, self.by_id = faces, {f.id: i for i, f in enumerate(faces)}
+        self.space = person_space(faces, encoder)
+        self.eps = ClusterSettings().in_space(encoder).eps
+        self._faces_key = key
+
+    def locations(self) -> dict[str, str]:
+        """Face id -> folder name, NOISE or REJECTED, for every crop of this run on disk."""
+        self._load()
+        where: dict[str, str] = {}
+        for d, loc in ((REJECTED_DIR, REJECTED), (NOISE_DIR, NOISE)):
+            path = self.out / d
+            if path.is_dir() and not path.is_symlink():
+                for p in path.iterdir():
+                    if p.suffix.lower() in CROP_SUFFIXES and p.stem in self.by_id:
+                        where[p.stem] = loc
+        if (self.out / CLUSTERS_DIR).is_dir():
+            for folder in scan(self.out, set(self.by_id)).folders:
+                for fid in folder.face_ids:
+                    where[fid] = folder.name
+        self._where = where
+        return where
+
+    def _face(self, fid: str, outlier: bool = False) -> dict:
+        f = self.faces[self.by_id[fid]]
+        d = {"id": fid, "url": f"/face/{fid}", "time_s": f.time_s, "video": f.video}
+        if outlier:
+            d["outlier"] = True
+        return d
+
+    def snapshot(self) -> dict:
+        """state() under OUT's lock: BusyError while a CLI command is changing the folders."""
+        with Lock(self.out):
+            return self.state()
+
+    def state(self, only: set[str] | None = None) -> dict:
+        """The page's data: folders (named first, then unnamed by size; each folder's likely
+        mistakes first), noise and rejected faces. With `only`, just those folders."""
+        where = self.locations()
+        members: dict[str, list[str]] = {}
+        for fid in self.by_id:  # faces.jsonl order: time order within a video
+            if fid in where:
+                members.setdefault(where[fid], []).append(fid)
+        folders = {k: v for k, v in members.items() if k not in (NOISE, REJECTED)}
+        for name in self._empty_folders():
+            folders.setdefault(name, [])
+        order = sorted(  # named by name, then unnamed by size
+            folders,
+            key=lambda k: (is_unnamed(k), -len(folders[k]) if is_unnamed(k) else 0, k.casefold()),
+        )
+        named = [k for k in folders if not is_unnamed(k) and folders[k]]
+        centres = np.array([self.space[self._idx(folders[k])].mean(axis=0) for k in named])
+        out: dict = {"order": order, "folders": []}
+        for name in order:
+            if only is not None and name not in only:
+                continue
+            ids, flags = self._outliers_first(folders[name], named, centres, name)
+            out["folders"].append(
+                {
+                    "name": name,
+                    "named": not is_unnamed(name),
+                    "faces": [self._face(i, o) for i, o in zip(ids, flags)],
+                }
+            )
+        if only is None or NOISE in only:
+            out["noise"] = [self._face(i) for i in members.get(NOISE, [])]
+        if only is None or REJECTED in only:
+            out["rejected"] = [self._face(i) for i in members.get(REJECTED, [])]
+        return out
+
+    def _idx(self, ids: list[str]) -> np.ndarray:
+        return np.array([self.by_id[i] for i in ids], dtype=np.int64)
+
+    def _outliers_first(self, ids, named, centres, name) -> tuple[list[str], list[bool]]:
+        """A folder's faces, farthest from its mean first; flagged when nearer another named
+        person's mean, or farther than the space's radius from its own."""
+        if len(ids) < 3:
+            return list(ids), [False] * len(ids)
+        x = self.space[self._idx(ids)]
+        own = np.linalg.norm(x - x.mean(axis=0), axis=1)
+        flag = own > self.eps
+        if len(named):
+            others = [k for k, n in enumerate(named) if n != name]
+            if others:
+                d = np.linalg.norm(x[:, None] - centres[others][None], axis=2).min(axis=1)
+                flag |= d < own
+        order = np.lexsort((-own, ~flag))
+        return [ids[k] for k in order], [bool(flag[k]) for k in order]
+
+    def _empty_folders(self) -> list[str]:
+        root = self.out / CLUSTERS_DIR
+        if not root.is_dir():
+            return []
+        return [
+            p.name
+            for p in root.iterdir()
+            if p.is_dir() and not p.is_symlink() and not ignored(p.name) and not any(p.iterdir())
+        ]
+
+    def crop(self, fid: str) -> Path | None:
+        """The crop file of a face of this run, wherever it is now (None if unknown)."""
+        self._load()
+        if fid not in self.by_id:
+            return None
+        for where in (self._where, None):  # the crop moved since: look again
+            loc = (where if where is not None else self.locations()).get(fid)
+            for suffix in CROP_SUFFIXES if loc is not None else ():
+                p = self._dir(loc) / f"{fid}{suffix}"
+                if p.is_file() and not p.is_symlink():
+                    return p
+        return None
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def _dir(self, loc: str) -> Path:
+        if loc == NOISE:
+            return self.out / NOISE_DIR
+        if loc == REJECTED:
+            return self.out / REJECTED_DIR
+        return self.out / CLUSTERS_DIR / loc
+
+    def _move(self, fid: str, src: str, dst: str) -> None:
+        """Move a face's crop and YOLO label between places (never through a symlink)."""
+        if src == dst:
+            return
+        target = self._dir(dst)
+        target.mkdir(parents=True, exist_ok=True)
+        for suffix in (*CROP_SUFFIXES, LABEL_SUFFIX):
+            p = self._dir(src) / f"{fid}{suffix}"
+            if p.is_file() and not p.is_symlink():
+                p.replace(target / p.name)
+
+    def _remove_if_empty(self, loc: str) -> None:
+        if loc in (NOISE, REJECTED):
+            return
+        path = self._dir(loc)
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            path.rmdir()
+
+    def _faces_at(self, ids, where: dict[str, str]) -> list[str]:
+        if not isinstance(ids, list) or not ids:
+            raise ClusterpipeError("no faces given: select faces first")
+        bad = [i for i in ids if not isinstance(i, str) or i not in where]
+        if bad:
+            raise ClusterpipeError(f"unknown face {str(bad[0])[:40]!r}; reload the page")
+        return list(dict.fromkeys(ids))
+
+    def _folder(self, name) -> str:
+        """An existing folder of OUT/clusters, matched against the listing (no path built)."""
+        root = self.out / CLUSTERS_DIR
+        names = {p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()}
+        if not isinstance(name, str) or name not in names:
+            raise ClusterpipeError(f"no folder {str(name)[:40]!r} in {root}; reload the page")
+        return name
+
+    def _new_unnamed(self, where: dict[str, str]) -> str:
+        root = self.out / CLUSTERS_DIR
+        taken = {p.name for p in root.iterdir()} if root.is_dir() else set()
+        taken |= set(where.values())
+        numbers = [int(n[len(UNNAMED_PREFIX) :]) for n in taken if is_unnamed(n)]
+        for f in self.faces:  # numbers faces.jsonl gave stay reserved (see repair)
+            if f.cluster >= 0:
+                numbers.append(f.cluster)
+        return f"{UNNAMED_PREFIX}{max(numbers, default=-1) + 1}"
+
+    def _target(self, to, where: dict[str, str]) -> str:
+        """A folder to move into: an existing one, a valid new name, or a new Face_<n>."""
+        if to is None or to == "":
+            return self._new_unnamed(where)
+        if not isinstance(to, str):
+            raise BadNameError("a folder name must be a string")
+        return check_name(to)
+
+    def _record(self, change: Change) -> None:
+        self.history = [*self.history[-(UNDO_DEPTH - 1) :], change]
+
+    def _apply_moves(self, change: Change, ids, where, dst: str) -> set[str]:
+        touched = {dst}
+        for fid in ids:
+            src = where[fid]
+            if src != dst:
+                self._move(fid, src, dst)
+                change.moves.append((fid, src, dst))
+                touched.add(src)
+        for loc in touched:
+            self._remove_if_empty(loc)
+        return touched
+
+    def move(self, faces, to) -> dict:
+        """Move faces to a folder (a new name makes it; none: a new Face_<n>)."""
+        with Lock(self.out):
+            where = self.locations()
+            ids = self._faces_at(faces, where)
+            dst = self._target(to, where)
+            change = Change("move")
+            touched = self._apply_moves(change, ids, where, dst)
+            self._record(change)
+            return self.state(touched)
+
+    def reject(self, faces) -> dict:
+        """Move faces to OUT/rejected: out of every folder, restorable by moving them back."""
+        with Lock(self.out):
+            where = self.locations()
+            ids = self._faces_at(faces, where)
+            change = Change("reject")
+            touched = self._apply_moves(change, ids, where, REJECTED)
+            self._record(change)
+            return self.state(touched)
+
+    def rename(self, folder, to) -> dict:
+        """Rename a folder; a name that exists merges the folder into it."""
+        with Lock(self.out):
+            where = self.locations()
+            src = self._folder(folder)
+            if not isinstance(to, str):
+                raise BadNameError("a person's name cannot be empty")
+            dst = check_name(to)
+            if dst == src:
+                return self.state({src})
+            change = Change("rename")
+            if (self.out / CLUSTERS_DIR / dst).exists():
+                ids = [i for i, w in where.items() if w == src]
+                touched = self._apply_moves(change, ids, where, dst)
+            else:
+                os.rename(self._dir(src), self._dir(dst))
+                change.renamed = (src, dst)
+                touched = {src, dst}
+            self._record(change)
+            return self.state(touched)
+
+    def split(self, folder) -> dict:
+        """Split a folder into new Face_<n> folders (the repair loop's split)."""
+        from ..repair import split_locked
+
+        with Lock(self.out):
+            where = self.locations()
+            self._folder(folder)
+            return self._rewrite("split", lambda: split_locked(self.out, folder), where)
+
+    def recluster(self) -> dict:
+        """Re-cluster every face that is not in a named folder (the repair loop's recluster)."""
+        from ..repair import recluster_locked
+
+        with Lock(self.out):
+            where = self.locations()
+            do = lambda: recluster_locked(self.out, None, False)  # noqa: E731
+            return self._rewrite("recluster", do, where)
+
+    def _rewrite(self, action: str, do, where: dict[str, str]) -> dict:
+        files = {}
+        for name in (FACES_FILE, RUN_FILE, CORRECTIONS_FILE):
+            p = self.out / name
+            files[name] = p.read_bytes() if p.is_file() else None
+        do()
+        after = self.locations()
+        change = Change(action, files=files)
+        change.moves = [(i, w, after[i]) for i, w in where.items() if after.get(i, w) != w]
+        self._record(change)
+        return self.state()
+
+    def undo(self) -> dict:
+        """Put back what the last action changed (faces the user moved since stay put)."""
+        with Lock(self.out):
+            if not self.history:
+                raise ClusterpipeError("nothing to undo")
+            change = self.history.pop()
+            touched: set[str] = set()
+            if change.renamed:
+                old, new = change.renamed
+                if self._dir(old).exists():
+                    raise ClusterpipeError(f"cannot undo the rename: {old} exists again")
+                os.rename(self._dir(new), self._dir(old))
+                touched |= {old, new}
+            where = self.locations()
+            for fid, src, dst in reversed(change.moves):
+                if where.get(fid) == dst:
+                    self._move(fid, dst, src)
+                    where[fid] = src
+                    touched |= {src, dst}
+            for loc in touched:
+                self._remove_if_empty(loc)
+            for name, data in change.files.items():
+                if data is None:
+                    (self.out / name).unlink(missing_ok=True)
+                else:
+                    with atomic_open(self.out / name, "wb") as f:
+                        f.write(data)
+            return self.state() if change.files else self.state(touched)

@@ -1,0 +1,111 @@
+"""The review page in Debian's chromium, driven by Playwright (no browser download): select
+faces, move them to a new name, rename, undo from the keyboard; the files follow."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+
+from clusterpipe.review import ReviewServer
+
+from .fake_run import make_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium not installed (apt-get install chromium)"
+    ),
+]
+# The flags keep chromium off this machine's closed network (it would retry, slowly).
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    out = tmp_path / "out"
+    faces = make_run(out, {"alice": 4, "bob": 4, "Face_0": 5, "Face_1": 5})
+    server = ReviewServer(out, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(server.url)
+        pg.wait_for_selector("body[data-ready='1']", timeout=15000)
+        yield pg, out, faces
+        assert errors == []
+        browser.close()
+    server.shutdown()
+    server.server_close()
+
+
+def _card(pg, key):
+    return pg.locator(f"section.card[data-key='{key}']")
+
+
+def test_select_move_to_a_new_name_rename_and_undo(page):
+    pg, out, faces = page
+    assert pg.locator("section.card").count() == 4
+    assert _card(pg, "alice").locator("img.face").count() == 4
+    # Select two faces of Face_0 (click, then shift-click the next one) and move them.
+    ids = [f.id for f in faces["Face_0"]]
+    first = _card(pg, "Face_0").locator("img.face").nth(0)
+    first.click()
+    _card(pg, "Face_0").locator("img.face").nth(1).click(modifiers=["Shift"])
+    assert pg.text_content("#count") == "2 selected"
+    picked = [
+        _card(pg, "Face_0").locator("img.face").nth(k).get_attribute("data-id") for k in (0, 1)
+    ]
+    assert set(picked) <= set(ids)
+    pg.fill("#to", "carol")
+    pg.click("#move")
+    pg.wait_for_selector("section.card[data-key='carol']")
+    assert sorted(p.stem for p in (out / "clusters" / "carol").glob("*.jpg")) == sorted(picked)
+    assert _card(pg, "Face_0").locator("img.face").count() == 3
+    assert pg.text_content("#count") == "0 selected"
+    # Images of the moved faces load from their new place.
+    loaded = (
+        _card(pg, "carol")
+        .locator("img.face")
+        .evaluate_all("imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+    )
+    assert loaded
+    # Rename a folder by typing its new name.
+    name = _card(pg, "Face_1").locator("input.name")
+    name.fill("dave")
+    name.press("Enter")
+    pg.wait_for_selector("section.card[data-key='dave']")
+    assert (out / "clusters" / "dave").is_dir() and not (out / "clusters" / "Face_1").exists()
+    # u undoes the rename, then the move.
+    pg.locator("h1").click()
+    pg.keyboard.press("u")
+    pg.wait_for_selector("section.card[data-key='Face_1']")
+    pg.keyboard.press("u")
+    pg.wait_for_selector("section.card[data-key='carol']", state="detached")
+    assert sorted(p.stem for p in (out / "clusters" / "Face_0").glob("*.jpg")) == sorted(ids)
+
+
+def test_reject_from_the_keyboard_and_restore(page):
+    pg, out, faces = page
+    fid = faces["alice"][0].id
+    pg.locator(f"img.face[data-id='{fid}']").click()
+    pg.keyboard.press("Delete")
+    pg.wait_for_selector(f"section.card.rejected img.face[data-id='{fid}']")
+    assert (out / "rejected" / f"{fid}.jpg").is_file()
+    pg.locator(f"section.card.rejected img.face[data-id='{fid}']").click()
+    pg.fill("#to", "alice")
+    pg.press("#to", "Enter")
+    pg.wait_for_selector("section.card.rejected", state="detached")
+    assert (out / "clusters" / "alice" / f"{fid}.jpg").is_file()
