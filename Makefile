@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo lint test test-fast clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,12 @@ demo: install
 	$(BIN)/python examples/make_demo_clip.py examples/demo.mp4
 	$(BIN)/clusterpipe run examples/demo.mp4 --out demo_out
 
-test: install
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # The edit loop: everything but the slow end-to-end and browser tests (well under a minute).

@@ -21,7 +21,7 @@ from . import __version__
 from .assign import assign_clusters, face_tracks
 from .cluster import CLUSTER_MODULES
 from .config import RunSettings, default_workers
-from .engines import Engine, Job
+from .engines import EncodeStats, Engine, Job, segment_of
 from .errors import InputError, StoreError
 from .faces import check_models
 from .gallery import Gallery
@@ -209,6 +209,27 @@ def _recluster_around_named(
     )
 
 
+READ_SUMMARY = ("frames_read", "last_time_s", "damaged_frames")
+
+
+def _read_before(job: Job, previous: dict, segment_seconds: float) -> dict | None:
+    """The read summary of a video that an earlier run read to its end and whose every segment
+    up to there has a finished shard: nothing of it needs a process (None otherwise)."""
+    for v in previous.get("inputs", []):
+        if not isinstance(v, dict) or v.get("key") != job.video.key or v.get("ended_early"):
+            continue
+        try:
+            summary = {k: v[k] for k in READ_SUMMARY}
+            last = float(summary["last_time_s"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not math.isfinite(last) or last < 0 or not isinstance(summary["frames_read"], int):
+            return None
+        if set(range(segment_of(last, segment_seconds) + 1)) <= job.done:
+            return summary
+    return None
+
+
 def _previous_run(out: Path) -> dict:
     if not (out / RUN_FILE).exists():
         return {}
@@ -272,16 +293,25 @@ def run(
         if reused:
             log.info("resuming: %d finished shards reused", reused)
         t = time.perf_counter()
-        # The parent mostly waits while the encoders run: import clustering meanwhile rather
-        # than before they start or after they finish, when a core would stand idle.
-        threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
-        engine = Engine.get(settings.engine)(
-            workers=_capped_workers(settings, jobs),
-            segment_seconds=settings.segment_seconds,
-            progress=settings.progress,
-            address=settings.address,
-        )
-        stats = engine.encode(jobs, enc, store)
+        read = {j.video.key: _read_before(j, previous, settings.segment_seconds) for j in jobs}
+        todo = [j for j in jobs if read[j.video.key] is None]
+        stats = EncodeStats()
+        if todo:
+            # The parent mostly waits while the encoders run: import clustering meanwhile
+            # rather than before they start or after they finish, when a core would stand idle.
+            threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
+            engine = Engine.get(settings.engine)(
+                workers=_capped_workers(settings, todo),
+                segment_seconds=settings.segment_seconds,
+                progress=settings.progress,
+                address=settings.address,
+            )
+            stats = engine.encode(todo, enc, store)
+        else:
+            log.info("every video is already encoded: no worker started")
+        for key, summary in read.items():
+            if summary is not None:
+                stats.videos[key] = summary
         stage_s["detect_encode"] = time.perf_counter() - t
         for key, info in stats.videos.items():
             path = next(v.path for v in infos if v.key == key)
@@ -368,7 +398,8 @@ def run(
         }
         t = time.perf_counter()
         write_report(out, faces, run_info, names)
-        run_info["times_s"]["report"] = round(time.perf_counter() - t, 3)
+        times: dict[str, float] = run_info["times_s"]  # type: ignore[assignment]
+        times["report"] = round(time.perf_counter() - t, 3)
         write_json(out / RUN_FILE, run_info)
     return RunResult(
         out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names, damaged

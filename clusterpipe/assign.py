@@ -59,7 +59,7 @@ def assign_clusters(
     labels = cluster_faces(
         enc,
         frames,
-        c.eps,
+        c.radius,
         c.min_samples,
         c.split_same_frame,
         tracks if c.tracks else None,

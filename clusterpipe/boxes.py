@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Box = Sequence[float]
 
@@ -13,15 +14,15 @@ PORTRAIT_ASPECT = 3 / 4  # width / height of the crop
 MIN_VISIBLE = 0.5  # a face is labelled in a crop if at least this share of it is inside
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def iou_matrix(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """IoU of every box in a (n, 4) with every box in b (m, 4), x1 y1 x2 y2."""
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    p, q = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    lo = np.maximum(p[:, None, :2], q[None, :, :2])
+    hi = np.minimum(p[:, None, 2:], q[None, :, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
+    area_p = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
+    area_q = (q[:, 2] - q[:, 0]) * (q[:, 3] - q[:, 1])
+    union = area_p[:, None] + area_q[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
@@ -71,8 +72,10 @@ def yolo_line(face: Box, crop: Box, cls: int = 0) -> str | None:
 
 def yolo_to_box(line: str, width: int, height: int) -> tuple[int, float, float, float, float]:
     """Inverse of yolo_line: (cls, x1, y1, x2, y2) in pixels of a width x height image."""
-    cls, xc, yc, w, h = line.split()
-    xc, yc, w, h = float(xc) * width, float(yc) * height, float(w) * width, float(h) * height
+    cls, *rest = line.split()
+    if len(rest) != 4:
+        raise ValueError(f"a YOLO line has 5 values, not {len(rest) + 1}")
+    xc, yc, w, h = (float(v) * k for v, k in zip(rest, (width, height, width, height)))
     return int(cls), xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2
 
 

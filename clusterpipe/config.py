@@ -232,6 +232,13 @@ class ClusterSettings:
     def __post_init__(self) -> None:
         check_fields(self)
 
+    @property
+    def radius(self) -> float:
+        """eps, once in_space has resolved it."""
+        if self.eps is None:
+            raise ValueError("eps is not resolved yet: call in_space first")
+        return self.eps
+
     def in_space(self, encoder: str, adapted: bool = False) -> ClusterSettings:
         """These settings with eps resolved for the space clustered in (adapted or not); the
         split and noise distances, set against dlib's radius, scale with it."""

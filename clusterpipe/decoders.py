@@ -12,7 +12,7 @@ import heapq
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import ClassVar
 
 import cv2
@@ -358,7 +358,7 @@ class _PyAVPass:
             self.damaged = True
             return []
 
-    def _emit(self, frames: list) -> Iterator[Sample]:
+    def _emit(self, frames: list) -> Generator[Sample, None, bool]:
         """Yield the samples among decoded frames; return True once `until` ends the pass."""
         for frame in frames:
             self.out += 1

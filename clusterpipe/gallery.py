@@ -125,8 +125,8 @@ class Gallery:
             entries = list(data["entries"])
             index_path = folder / Path(str(data["index_file"])).name
             expected_sha = str(data["index_sha256"])
-            for e in entries:
-                check_name(e["name"])
+            for entry in entries:
+                check_name(entry["name"])
         except (KeyError, TypeError) as e:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
         except ClusterpipeError as e:

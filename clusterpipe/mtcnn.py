@@ -99,7 +99,7 @@ def scale_pyramid(width: int, height: int, min_face: float, factor: float) -> li
     """Scales at which P-Net's 12-px window covers faces from min_face px up to the image."""
     m = PNET_CELL / min_face
     side = min(width, height) * m
-    scales = []
+    scales: list[float] = []
     while side >= PNET_CELL:
         scales.append(m * factor ** len(scales))
         side *= factor

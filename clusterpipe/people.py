@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -144,7 +144,8 @@ def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
         if fresh or not keep.all():
             g.replace(keep, vectors, entries)
             g.save()
-        added, removed = defaultdict(int), defaultdict(int)
+        added: dict[str, int] = defaultdict(int)
+        removed: dict[str, int] = defaultdict(int)
         for name, _ in fresh:
             added[name] += 1
         for _, name in old - new:
@@ -216,6 +217,7 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give image or video files")
     image = None
+    frames: Iterable[tuple[float | None, np.ndarray]]
     if path.suffix.lower() in IMAGE_INPUTS or not path.suffix:
         image = _read_image(path)  # an extension-less file may be an image or a video
         if image is None and path.suffix:

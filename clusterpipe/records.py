@@ -93,7 +93,7 @@ class Face:
             video=str(d["video"]),
             frame_index=_int(d["frame_index"], 0),
             time_s=_finite(d["time_s"]),
-            box=box,  # type: ignore[arg-type]
+            box=box,
             encoding=enc,
             cluster=_int(d.get("cluster", -1), -1),
             nearest=nearest,
@@ -131,10 +131,11 @@ def face_id(video_key: str, frame_index: int, k: int) -> str:
 
 def person_space(faces: Sequence[Face], encoder: str) -> np.ndarray:
     """The vectors clustered and searched, (n, dim): dlib's encodings, or the extra encoder's."""
+    rows: list
     if encoder == "dlib":
         rows = [f.encoding for f in faces]
     elif any(f.vector is None for f in faces):
         raise StoreError(f"some faces have no {encoder} vectors; run again with --fresh")
     else:
-        rows = [f.vector for f in faces]
+        rows = [np.asarray(f.vector) for f in faces]
     return np.array(rows, dtype=np.float64) if rows else np.zeros((0, 0))

@@ -3,9 +3,11 @@ plus a name registry."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar, cast
 
 from .errors import ClusterpipeError
+
+T = TypeVar("T", bound="Registered")
 
 
 class Registered:
@@ -21,10 +23,10 @@ class Registered:
             cls.registry[cls.name] = cls
 
     @classmethod
-    def get(cls, name: str) -> type:
+    def get(cls: type[T], name: str) -> type[T]:
         """The class registered under `name`; a one-line error listing the choices if none."""
         try:
-            return cls.registry[name]
+            return cast("type[T]", cls.registry[name])
         except KeyError:
             raise ClusterpipeError(
                 f"unknown {cls.kind} {name!r}; choose one of {', '.join(cls.registry)}"

@@ -127,7 +127,7 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
         raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
     idx = np.array([view.by_id[i] for i in ids])
     x = view.space[idx]
-    eps = ClusterSettings().in_space(view.encoder).eps
+    eps = ClusterSettings().in_space(view.encoder).radius
     sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
     sub = _apart(sub, ids, corr)
     groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
@@ -242,7 +242,7 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
         labels = cluster_faces(
             x,
             frames,
-            settings.eps,
+            settings.radius,
             settings.min_samples,
             settings.split_same_frame,
             view.tracks[idx],
@@ -275,7 +275,7 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     for fid in noise:
         _move_crop(out, fid, view.now[fid], NOISE)
         where[fid] = NOISE
-    looks, attached = look_alikes(view, made, settings.eps, corr)
+    looks, attached = look_alikes(view, made, settings.radius, corr)
     if attach:
         for unnamed_folder, person, _ in looks:
             for fid in made[unnamed_folder]:

@@ -62,7 +62,7 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator:
     try:
         # mkstemp makes the file 0600; outputs are shared like any tool's: 0666 less umask.
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

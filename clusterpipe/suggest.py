@@ -78,6 +78,6 @@ def suggest(out: str | Path) -> Suggestions:
                     )
                     break
     unnamed = {k: set(view.faces[i].id for i in v) for k, v in members.items() if k not in named}
-    eps = ClusterSettings().in_space(view.encoder).eps
+    eps = ClusterSettings().in_space(view.encoder).radius
     looks, _ = look_alikes(view, unnamed, eps, Corrections.load(view.out))
     return Suggestions(misplaced, looks)

@@ -94,7 +94,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 def _mp4_without_index(path: Path) -> bool:
     """True for an ISO-BMFF file whose top-level boxes hold 'mdat' but no 'moov'."""
-    boxes = set()
+    boxes: set[bytes] = set()
     size = path.stat().st_size
     with path.open("rb") as f:
         pos = 0

@@ -95,6 +95,27 @@ def test_resume_reuses_every_shard_and_gives_the_same_result(first_run, tmp_path
     assert (copy / "faces.jsonl").read_text() == before
 
 
+def test_a_fully_resumed_run_starts_no_worker(first_run, tmp_path, monkeypatch):
+    from clusterpipe.engines import Engine
+
+    out, copy = first_run[0], _copy(first_run, tmp_path)
+    before = _run_info(copy)["inputs"][0]
+
+    def no_engine(name):
+        raise AssertionError("an engine was started for a video whose shards are all done")
+
+    monkeypatch.setattr(Engine, "get", no_engine)
+    run([str(_video(out))], copy, _settings())
+    after = _run_info(copy)["inputs"][0]
+    assert {k: after[k] for k in ("frames_read", "last_time_s", "damaged_frames")} == {
+        k: before[k] for k in ("frames_read", "last_time_s", "damaged_frames")
+    }
+    # One shard missing: that video is read again.
+    next(iter(sorted(copy.glob("shards/*/*.json")))).unlink()
+    with pytest.raises(AssertionError, match="an engine was started"):
+        run([str(_video(out))], copy, _settings())
+
+
 def test_resume_redoes_only_missing_and_damaged_shards(first_run, tmp_path):
     out, copy = first_run[0], _copy(first_run, tmp_path)
     before = (copy / "faces.jsonl").read_text()

@@ -18,7 +18,7 @@ log = logging.getLogger("clusterpipe")
 DEBUG = os.environ.get("CLUSTERPIPE_DEBUG") == "1"
 
 
-def one_line(text: str) -> str:
+def one_line(text: object) -> str:
     """A message on one line."""
     return " ".join(str(text).split())
 

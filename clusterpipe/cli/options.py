@@ -16,8 +16,10 @@ from ..config import Bounds, option_name
 def _number_type(kind: type, bounds: Bounds | None):
     if bounds is None:
         return kind
-    rng = click.IntRange if kind is int else click.FloatRange
-    return rng(bounds.lo, bounds.hi, min_open=bounds.lo_open, max_open=bounds.hi_open)
+    if kind is int:
+        lo, hi = (None if b is None else int(b) for b in (bounds.lo, bounds.hi))
+        return click.IntRange(lo, hi, min_open=bounds.lo_open, max_open=bounds.hi_open)
+    return click.FloatRange(bounds.lo, bounds.hi, min_open=bounds.lo_open, max_open=bounds.hi_open)
 
 
 class Finite(click.ParamType):

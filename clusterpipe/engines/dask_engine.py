@@ -62,7 +62,7 @@ def encode_segment(
             "videos must be readable at the same path on every worker"
         ) from None
     if results:
-        ShardStore(out, fingerprint).write_segment(info, segment, results)
+        ShardStore(Path(out), fingerprint).write_segment(info, segment, results)
     return {
         "segment": segment,
         "frames": len(results),

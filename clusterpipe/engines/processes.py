@@ -83,7 +83,7 @@ class FrameRing:
 
         self.__dict__.update(state)
         try:
-            self.shm = shared_memory.SharedMemory(name=self.name, track=False)
+            self.shm = shared_memory.SharedMemory(name=self.name, track=False)  # type: ignore[call-arg]
         except TypeError:  # Python < 3.13: the tracker keeps a set, the parent unlinks once
             self.shm = shared_memory.SharedMemory(name=self.name)
 

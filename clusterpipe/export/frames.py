@@ -53,7 +53,10 @@ def frame_items(
             labels = tuple(
                 (
                     0 if single_class else cls_of.get(person.get(f.id, ""), len(classes)),
-                    *map(float, f.box),
+                    float(f.box[0]),
+                    float(f.box[1]),
+                    float(f.box[2]),
+                    float(f.box[3]),
                 )
                 for f in faces
             )

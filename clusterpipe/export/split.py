@@ -22,7 +22,7 @@ class SplitReport:
     """What the split did, for the user."""
 
     val_fraction: float  # the fraction of images in val
-    train_only: list[str]  # people seen in one shot only: in train, not in val
+    train_only: list  # people seen in one shot only: in train, not in val
     dropped_near: int  # val faces dropped for being next to a train face (blocks only)
 
 
@@ -44,7 +44,7 @@ def shot_starts(samples: Sequence[tuple]) -> dict[str, list[int]]:
     from ..tracks import is_cut
 
     starts: dict[str, list[int]] = defaultdict(list)
-    prev: dict[str, object] = {}
+    prev: dict[str, Sequence[float] | None] = {}
     for video, frame_index, sig in samples:
         if video in prev and is_cut(prev[video], sig):
             starts[video].append(frame_index)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ def _montage_picks(faces: list[Face], folder_of) -> set[str]:
         if f.cluster >= 0:
             by_cluster[folder_of(f.cluster)].append(f)
     per = MONTAGE_GRID[0] * MONTAGE_GRID[1]
-    picks = set()
+    picks: set[str] = set()
     for members in by_cluster.values():
         idx = np.linspace(0, len(members) - 1, num=min(per, len(members))).round().astype(int)
         picks.update(members[i].id for i in idx)
@@ -155,7 +156,7 @@ def generate(
     picks = _montage_picks(faces, folder_of)
     thumbs: dict[str, list[np.ndarray]] = defaultdict(list)
     written = missing = 0
-    packs: dict[Path, object] = {}
+    packs: dict[Path, BinaryIO] = {}
     bar = tqdm(
         total=len(faces), unit="face", desc="crops", disable=not progress, dynamic_ncols=True
     )

@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _token_ok(self) -> bool:
         given = self.headers.get(TOKEN_HEADER)
         if given is None:
-            given = (parse_qs(urlsplit(self.path).query).get("token") or [None])[0]
+            given = next(iter(parse_qs(urlsplit(self.path).query).get("token", [])), None)
         if given is None:
             for part in (self.headers.get("Cookie") or "").split(";"):
                 key, _, value = part.strip().partition("=")

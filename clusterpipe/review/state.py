@@ -57,7 +57,7 @@ class Review:
         self.faces: list[Face] = []
         self.by_id: dict[str, int] = {}
         self.space = np.zeros((0, 0))
-        self.eps = ClusterSettings().in_space("dlib").eps
+        self.eps = ClusterSettings().in_space("dlib").radius
         self.history: list[Change] = []
         self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
         self._load()  # a damaged faces.jsonl is an error now, not on the page
@@ -74,7 +74,7 @@ class Review:
         encoder = attach_vectors(self.out, faces)
         self.faces, self.by_id = faces, {f.id: i for i, f in enumerate(faces)}
         self.space = person_space(faces, encoder)
-        self.eps = ClusterSettings().in_space(encoder).eps
+        self.eps = ClusterSettings().in_space(encoder).radius
         self._faces_key = key
 
     def locations(self) -> dict[str, str]:
@@ -177,7 +177,9 @@ class Review:
             return None
         for where in (self._where, None):  # the crop moved since: look again
             loc = (where if where is not None else self.locations()).get(fid)
-            for suffix in CROP_SUFFIXES if loc is not None else ():
+            if loc is None:
+                continue
+            for suffix in CROP_SUFFIXES:
                 p = self._dir(loc) / f"{fid}{suffix}"
                 if p.is_file() and not p.is_symlink():
                     return p
