@@ -169,3 +169,57 @@ def test_unreachable_scheduler_is_a_clear_error(faces_video, tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot reach the Dask scheduler" in result.stderr
+
+
+def _live_mkv(src, dst):
+    """Re-encode to Matroska through a pipe, as `ffmpeg ... -f matroska - > live.mkv` does: the
+    container cannot be rewritten at the end, so it reports no duration and no frame count."""
+    import io
+
+    import av
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, f):
+            self.f = f
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.f.write(b)
+            return len(b)
+
+    with open(dst, "wb") as f, av.open(str(src)) as inp:
+        out = av.open(Pipe(f), "w", format="matroska")
+        vs = inp.streams.video[0]
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
+        for frame in inp.decode(vs):
+            for packet in st.encode(frame.reformat(format="yuv420p")):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+        out.close()
+    return dst
+
+
+def test_dask_resume_of_a_video_without_duration_reads_it_to_the_end(faces_video, tmp_path):
+    from clusterpipe.video import probe
+
+    live = _live_mkv(faces_video, tmp_path / "live.mkv")
+    assert probe(live).duration_s == 0  # what the container reports
+    local = tmp_path / "local"
+    args = ["--segment-seconds", 3, "--workers", 2]
+    assert subprocess.run(run_args(live, local, *args), capture_output=True).returncode == 0
+    out = tmp_path / "dask"
+    dask_args = run_args(live, out, "--engine", "dask", *args)
+    assert subprocess.run(dask_args, capture_output=True).returncode == 0
+    assert_same_result(local, out)
+    for missing in ((1, 2, 7), (5, 6, 7)):  # gaps inside, and the whole end
+        shards = sorted(out.glob("shards/*/*.json"))
+        assert len(shards) == 8
+        for k in missing:
+            shards[k].unlink()
+        result = subprocess.run(dask_args, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert_same_result(local, out)

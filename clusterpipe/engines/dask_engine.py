@@ -88,6 +88,20 @@ def _encoder(enc: EncodeSettings, factory):
 class DaskEngine(Engine):
     name = "dask"
 
+    def _segments(self, job: Job) -> list[int]:
+        """The segments of a video still to encode. The last one (or the one past the last
+        finished segment, where the container reports no duration) goes on to the next while
+        its video has not ended, so a video is read to its end whatever its container says."""
+        seg_s = self.segment_seconds
+        known = math.ceil(job.video.duration_s / seg_s) if job.video.duration_s > 0 else 0
+        top = max(1, known, max(job.done, default=-1) + 1)
+        todo = [s for s in range(top) if s not in job.done]
+        last_done = not todo or todo[-1] != top - 1
+        if last_done and (known == 0 or top > known):
+            # The last finished segment may not be the video's last: look past it.
+            todo.append(top)
+        return todo
+
     def encode(self, jobs: list[Job], enc: EncodeSettings, store: ShardStore) -> EncodeStats:
         try:
             from dask.distributed import Client, LocalCluster, as_completed
@@ -125,8 +139,7 @@ class DaskEngine(Engine):
         try:
             pending = []
             for vi, job in enumerate(jobs):
-                n_segments = max(1, math.ceil(job.video.duration_s / self.segment_seconds))
-                pending += [(vi, s) for s in range(n_segments) if s not in job.done]
+                pending += [(vi, s) for s in self._segments(job)]
             total = len(pending)
             n_workers = max(1, len(client.scheduler_info().get("workers", {})) or self.workers)
             limit = IN_FLIGHT_PER_WORKER * n_workers
