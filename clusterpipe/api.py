@@ -327,6 +327,13 @@ def run(
         faces, crops, samples = store.merge(infos)
         stage_s["merge"] = time.perf_counter() - t
 
+        if before is None and not settings.fresh and (out / FACES_FILE).exists():
+            # The user may have named or corrected a folder while the videos were encoding.
+            named_now = [n for n in named_folders(out) if n not in auto_named]
+            if named_now:
+                log.info("keeping %d folders named during encoding", len(named_now))
+            if (out / RUN_FILE).exists():
+                before = _before_reclustering(out, bool(named_now))
         if before is not None:
             return _recluster_around_named(
                 out,

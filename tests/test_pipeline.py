@@ -116,6 +116,26 @@ def test_a_fully_resumed_run_starts_no_worker(first_run, tmp_path, monkeypatch):
         run([str(_video(out))], copy, _settings())
 
 
+def test_a_folder_named_while_a_resumed_run_encodes_is_kept(first_run, tmp_path, monkeypatch):
+    from clusterpipe.engines import Engine
+
+    out, copy = first_run[0], _copy(first_run, tmp_path)
+    sorted(copy.glob("shards/*/*.json"))[2].unlink()  # something to encode
+    alice = sorted(p.name for p in (copy / "clusters" / "Face_0").iterdir())
+    engine = Engine.get("local")
+    real_encode = engine.encode
+
+    def encode_renaming_meanwhile(self, *a, **kw):  # the user renames a folder meanwhile
+        (copy / "clusters" / "Face_0").rename(copy / "clusters" / "alice")
+        return real_encode(self, *a, **kw)
+
+    monkeypatch.setattr(engine, "encode", encode_renaming_meanwhile)
+    run([str(_video(out))], copy, _settings())
+    assert sorted(p.name for p in (copy / "clusters" / "alice").iterdir()) == alice
+    elsewhere = [p for p in (copy / "clusters").glob("Face_*/*") if p.name in alice]
+    assert elsewhere == []  # not copied back into a regenerated Face_<n>
+
+
 def test_resume_redoes_only_missing_and_damaged_shards(first_run, tmp_path):
     out, copy = first_run[0], _copy(first_run, tmp_path)
     before = (copy / "faces.jsonl").read_text()
