@@ -17,6 +17,8 @@ import os
 import queue
 import time
 import traceback
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -226,17 +228,16 @@ def encode_videos(
         dynamic_ncols=True,
     )
     procs = [reader, *encoders]
-    alive_workers = set(range(workers))
-    reader_done = False
+    children = _Children(reader, encoders, currents, jobs, set(range(workers)))
     try:
         with _one_thread_per_child():
             for p in procs:
                 p.start()
-        while not (reader_done and not alive_workers):
+        while not children.finished:
             try:
                 msg = result_q.get(timeout=_POLL_S)
             except queue.Empty:
-                _check_alive(reader, encoders, alive_workers, reader_done, currents, jobs)
+                children.check()
                 continue
             kind = msg[0]
             if kind == "result":
@@ -259,10 +260,10 @@ def encode_videos(
                 stats.videos[jobs[vi].video.key] = {"error": text}
                 log.error("%s", text)
             elif kind == "workerdone":
-                alive_workers.discard(msg[1])
+                children.alive.discard(msg[1])
                 stats.encoder_process_cpu_s = (stats.encoder_process_cpu_s or 0.0) + msg[2]
             elif kind == "readerdone":
-                reader_done = True
+                children.reader_done = True
                 stats.reader_cpu_s = msg[1]
             elif kind == "error":
                 _, stage, text, tb = msg
@@ -308,22 +309,38 @@ def _read_summary(video: VideoInfo, frames_read: int, last_t: float, damaged: in
     return summary
 
 
-def _check_alive(reader, encoders, alive_workers, reader_done, currents, jobs) -> None:
-    """Raise if a process died without saying goodbye (segfault, OOM kill)."""
-    for wid in list(alive_workers):
-        p = encoders[wid]
-        if p.exitcode is not None and p.exitcode != 0:
-            vi, fidx = currents[wid][0], currents[wid][1]
-            where = f" while encoding frame {fidx} of {jobs[vi].video.path}" if vi >= 0 else ""
+@dataclass
+class _Children:
+    """The reader and encoder processes, and what the parent has heard from them."""
+
+    reader: Any
+    encoders: list
+    currents: list  # per encoder: (video index, frame index) it is on, shared memory
+    jobs: list[Job]
+    alive: set[int] = field(default_factory=set)  # encoders that have not said goodbye
+    reader_done: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.reader_done and not self.alive
+
+    def check(self) -> None:
+        """Raise if a process died without saying goodbye (segfault, OOM kill)."""
+        for wid in list(self.alive):
+            p = self.encoders[wid]
+            if p.exitcode is not None and p.exitcode != 0:
+                vi, fidx = self.currents[wid][0], self.currents[wid][1]
+                video = self.jobs[vi].video.path if vi >= 0 else ""
+                where = f" while encoding frame {fidx} of {video}" if vi >= 0 else ""
+                raise WorkerError(
+                    f"encoder process {wid} died (exit code {p.exitcode}){where}; "
+                    "finished shards are kept: run the same command again to resume"
+                )
+        if not self.reader_done and self.reader.exitcode not in (None, 0):
             raise WorkerError(
-                f"encoder process {wid} died (exit code {p.exitcode}){where}; "
-                "finished shards are kept: run the same command again to resume"
+                f"the reader process died (exit code {self.reader.exitcode}); "
+                "run the same command again to resume"
             )
-    if not reader_done and reader.exitcode not in (None, 0):
-        raise WorkerError(
-            f"the reader process died (exit code {reader.exitcode}); "
-            "run the same command again to resume"
-        )
 
 
 def _shutdown(procs, queues) -> None:
