@@ -7,8 +7,6 @@ of an H.264 stream with B-frames (bench/decode.py).
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import logging
 import math
 from collections import deque
@@ -19,6 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import ClusterpipeError, InputError
+from .packets import Barriers, Timeline
 from .registry import Registered
 from .samples import MAX_SANE_FPS, SEEK_MARGIN_S, ReadReport, Sample
 
@@ -143,60 +142,7 @@ def _upright(frame) -> np.ndarray:
     return image if turn is None else cv2.rotate(image, turn)
 
 
-# NAL unit types after which no frame references an earlier one: H.264 IDR; HEVC IDR_W_RADL and
-# IDR_N_LP (a CRA is not one: its RASL pictures reference the previous group).
-_IDR_NAL = {"h264": (lambda b: b & 0x1F, {5}), "hevc": (lambda b: (b >> 1) & 0x3F, {19, 20})}
-# Codecs whose keyframes refresh every reference slot.
-_KEYFRAME_RESETS = {"vp8", "vp9"}
 MAX_HELD_BYTES = 64 << 20  # past this, held packets are decoded rather than held (memory bound)
-
-
-def _nal_headers(data: bytes, length_size: int | None) -> Iterator[int]:
-    """First header byte of each NAL unit of an Annex B or length-prefixed (avcC/hvcC) packet."""
-    if length_size is None or data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
-        i = data.find(b"\x00\x00\x01")
-        while 0 <= i < len(data) - 3:
-            yield data[i + 3]
-            i = data.find(b"\x00\x00\x01", i + 3)
-        return
-    i = 0
-    while i + length_size < len(data):
-        n = int.from_bytes(data[i : i + length_size], "big")
-        yield data[i + length_size]
-        i += length_size + max(n, 1)
-
-
-class _Barriers:
-    """Tells which packets start a closed group: no frame after it references one before it.
-
-    Reference frames after the last sample of a group are then never needed: nothing that a
-    later sample depends on can reach back past the barrier. Codecs not known here have none.
-    """
-
-    def __init__(self, ctx) -> None:
-        self.name = ctx.codec.name
-        self.intra_only = bool(getattr(ctx.codec, "intra_only", False))
-        extra = bytes(ctx.extradata or b"")
-        self.length_size = None  # Annex B (MPEG-TS) unless the extradata is avcC / hvcC
-        if extra[:1] == b"\x01":
-            at = {"h264": 4, "hevc": 21}.get(self.name)
-            if at is not None and len(extra) > at:
-                self.length_size = (extra[at] & 3) + 1
-
-    def __call__(self, packet) -> bool:
-        if self.intra_only:
-            return True
-        if not packet.is_keyframe:
-            return False
-        if self.name in _KEYFRAME_RESETS:
-            return True
-        if self.name not in _IDR_NAL:
-            return False
-        kind, idr = _IDR_NAL[self.name]
-        try:
-            return any(kind(b) in idr for b in _nal_headers(bytes(packet), self.length_size))
-        except IndexError:  # a malformed packet: not trusted as a barrier
-            return False
 
 
 class _PyAVPass:
@@ -213,14 +159,10 @@ class _PyAVPass:
         self.rate = float(rate) if rate and 0 < float(rate) <= MAX_SANE_FPS else 0.0
         self.fps, self.targets = fps, _Targets(fps, start_s)
         self.seeked = start_s > SEEK_MARGIN_S
-        # Presentation timestamps read so far, sorted; the oldest are folded into a count.
-        self.seen: list[int] = []
-        self.folded, self.folded_max = 0, None
-        self.index_of: list[tuple[int, int]] = []  # heap of (pts, frame index) being decoded
-        self.last_dts = None
+        self.timeline = Timeline()
         # Ready packets no sample has needed yet: decoded once a sample after them is, dropped
         # undecoded at a barrier or at the end (no sample can depend on them).
-        self.barrier = _Barriers(self.ctx)
+        self.barrier = Barriers(self.ctx)
         self.held: deque = deque()
         self.held_bytes = 0
         self.out = -1  # frames output so far - 1 (the index when timestamps are missing)
@@ -234,11 +176,9 @@ class _PyAVPass:
         pending: deque = deque()
         while True:
             if packet is not None:
-                if packet.pts is not None:
-                    bisect.insort(self.seen, packet.pts)
+                self.timeline.add(packet)
                 pending.append(packet)
                 dts = packet.dts if packet.dts is not None else packet.pts
-                self.last_dts = dts if dts is not None else self.last_dts
                 ready = []
                 # Decode order must be kept: only a prefix of the held packets can go.
                 while pending and (dts is None or pending[0].pts is None or dts >= pending[0].pts):
@@ -252,13 +192,12 @@ class _PyAVPass:
                 self._drop()  # no sample follows them
                 yield from self._emit(self._decode(None))  # the frames the decoder holds
                 if not self.seeked:  # skipped frames were read too
-                    read = self.folded + len(self.seen)
-                    self.report.frames_read = max(self.report.frames_read, read)
-                last = self.seen[-1] if self.seen else self.folded_max
+                    self.report.frames_read = max(self.report.frames_read, self.timeline.count)
+                last = self.timeline.last
                 if last is not None:  # the frames dropped after the last sample were read
                     self.report.last_time_s = max(self.report.last_time_s, self.time(last))
                 return
-            self._fold(pending)
+            self.timeline.fold(pending)
             packet = self._next(demux)
 
     def _start(self):
@@ -310,8 +249,7 @@ class _PyAVPass:
         if t + SLACK_S < self.start_s - 1e-9:
             return False
         boundary = math.floor((t + SLACK_S) * self.fps) * self.targets.step
-        i = bisect.bisect_left(self.seen, pts)
-        previous = self.seen[i - 1] if i else self.folded_max
+        previous = self.timeline.before(pts)
         if previous is not None and self.time(previous) + SLACK_S >= boundary:
             return False
         return self.keep is None or self.keep(t)
@@ -321,7 +259,7 @@ class _PyAVPass:
         needed = packet.pts is None or self._needed(packet.pts)
         index = None
         if packet.pts is not None and not self.seeked:
-            index = self.folded + bisect.bisect_left(self.seen, packet.pts)
+            index = self.timeline.position(packet.pts)
         if self.barrier(packet):
             self._drop()
         if needed or (self.until is not None and self.until(self.time(packet.pts))):
@@ -349,7 +287,7 @@ class _PyAVPass:
         try:
             if packet is not None:
                 if index is not None:
-                    heapq.heappush(self.index_of, (packet.pts, index))
+                    self.timeline.decoding(packet.pts, index)
                 self.ctx.skip_frame = "DEFAULT" if needed else "NONREF"
             return self.ctx.decode(packet)
         except self.av.FFmpegError as e:
@@ -368,7 +306,7 @@ class _PyAVPass:
                 if self.seeked:  # only the timestamp says which frame this is
                     index = round(t * self.rate) if self.rate else round(t * 1000)
                 else:
-                    index = self._index(frame.pts)
+                    index = self.timeline.index(frame.pts, self.out)
             else:
                 index = self.out
                 t = index / self.rate if self.rate else 0.0
@@ -381,23 +319,3 @@ class _PyAVPass:
                 continue
             yield Sample(index, round(t, 3), _upright(frame))
         return False
-
-    def _index(self, pts: int) -> int:
-        """Index of the decoded frame shown at pts; frames shown before it were skipped."""
-        heap = self.index_of
-        while heap and heap[0][0] < pts:
-            heapq.heappop(heap)
-        if heap and heap[0][0] == pts:
-            return heapq.heappop(heap)[1]
-        return self.out
-
-    def _fold(self, pending: deque) -> None:
-        """Fold timestamps no held or future packet can precede into a count (bounded memory)."""
-        if len(self.seen) <= 512 or self.last_dts is None:
-            return
-        floor = min([p.dts for p in pending if p.dts is not None] + [self.last_dts])
-        j = bisect.bisect_left(self.seen, floor)
-        if j:
-            self.folded += j
-            self.folded_max = self.seen[j - 1]
-            del self.seen[:j]
