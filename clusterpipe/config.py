@@ -289,6 +289,39 @@ class RunSettings:
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+IMAGE_KINDS = ("crops", "aligned", "frames")  # what an export can write; each format takes some
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How `clusterpipe export` writes a dataset (the format aside)."""
+
+    val_fraction: float = setting(
+        0.2,
+        "Share of the images put in the val split (0: no split), by whole shots (10 s time "
+        "blocks where the run's shards are gone), so that val never holds a near-duplicate of "
+        "a train image; every person seen in two shots or more is on both sides.",
+        Bounds(0, 1, hi_open=True),
+    )
+    images: str = setting(
+        "crops",
+        "crops: the portrait crops; aligned (imagefolder): each face aligned by its 5 "
+        "landmarks to the standard 112x112 template that face-recognition trainers expect "
+        "(InsightFace's), as PNG; frames (yolo, coco): the sampled frames at their original "
+        "size with every face labelled, named people by class and the others as the extra "
+        "class `face` (decodes the run's videos again).",
+        choices=IMAGE_KINDS,
+    )
+    single_class: bool = setting(
+        False, "With --images frames: label every face as the one class `face`."
+    )
+    min_faces: int = setting(1, "Leave out people with fewer faces than this.", Bounds(1))
+    seed: int = setting(0, "Seed of the train/val split, so it can be reproduced.")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 SHARD_FORMAT = 6  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;
 # 5: encodings from the frame shrunk to the encoding size; 6: detector landmarks and scores,
 # extra encoders' vectors in a .vectors.npy beside the shard

@@ -12,11 +12,12 @@ from click.testing import CliRunner
 
 from clusterpipe import config
 from clusterpipe.cli import cli
-from clusterpipe.config import ClusterSettings, EncodeSettings, RunSettings
+from clusterpipe.config import ClusterSettings, EncodeSettings, ExportSettings, RunSettings
 from clusterpipe.decoders import Decoder
 from clusterpipe.encoders import ENCODERS
 from clusterpipe.engines import Engine
 from clusterpipe.errors import ClusterpipeError
+from clusterpipe.export.base import Exporter
 from clusterpipe.faces import Detector
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clusterpipe"
@@ -95,6 +96,8 @@ def test_choices_are_the_registries():
     assert set(config.DETECTORS) == set(Detector.registry)
     assert set(config.DECODERS) == set(Decoder.registry)
     assert set(config.ENGINES) == set(Engine.registry)
+    kinds = {k for cls in Exporter.registry.values() for k in cls.images}
+    assert kinds == set(config.IMAGE_KINDS)
     assert ENCODERS[0] == "dlib" and "facenet" in ENCODERS
     with pytest.raises(
         ClusterpipeError, match="unknown detector 'x'; choose one of hog, cnn, mtcnn"
@@ -102,9 +105,13 @@ def test_choices_are_the_registries():
         Detector.get("x")
 
 
-def test_every_setting_is_on_the_command_line_once():
-    text = CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output
-    for cls in (EncodeSettings, ClusterSettings, RunSettings):
+@pytest.mark.parametrize(
+    ("command", "classes"),
+    [("run", (EncodeSettings, ClusterSettings, RunSettings)), ("export", (ExportSettings,))],
+)
+def test_every_setting_is_on_the_command_line_once(command, classes):
+    text = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
+    for cls in classes:
         for f in cls.__dataclass_fields__.values():
             if "help" in f.metadata:
                 name = config.option_name(f.name)

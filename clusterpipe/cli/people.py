@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from ..config import FACENET_EPS, EncodeSettings
+from ..config import FACENET_EPS, EncodeSettings, ExportSettings
 from ..export.base import Exporter
 from ..gallery import DEFAULT_THRESHOLD
 from .group import cli, one_line
-from .options import Finite
+from .options import settings_options
 
 
 @cli.command()
@@ -176,46 +177,8 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     help="yolo: Ultralytics images/labels/data.yaml; imagefolder: "
     "torchvision ImageFolder; coco: COCO detection JSON.",
 )
-@click.option(
-    "--val-fraction",
-    type=Finite(click.FloatRange(0, 1, max_open=True)),
-    default=0.2,
-    show_default=True,
-    help="Share of the images put in the val split (0: no split), by whole shots (10 s time "
-    "blocks where the run's shards are gone), so that val never holds a near-duplicate of a "
-    "train image; every person seen in two shots or more is on both sides.",
-)
-@click.option(
-    "--images",
-    type=click.Choice(["crops", "aligned", "frames"]),
-    default="crops",
-    show_default=True,
-    help="crops: the portrait crops; aligned (imagefolder): each face aligned by its 5 "
-    "landmarks to the standard 112x112 template that face-recognition trainers expect "
-    "(InsightFace's), as PNG; frames (yolo, coco): the sampled frames at their original size "
-    "with every face labelled, named people by class and the others as the extra class "
-    "`face` (decodes the run's videos again).",
-)
-@click.option(
-    "--single-class",
-    is_flag=True,
-    help="With --images frames: label every face as the one class `face`.",
-)
-@click.option(
-    "--min-faces",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Leave out people with fewer faces than this.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the train/val split, so it can be reproduced.",
-)
-def export(out, dest, fmt, val_fraction, seed, images, single_class, min_faces) -> None:
+@settings_options(ExportSettings)
+def export(out, dest, fmt, **options) -> None:
     """Write the named folders of OUT as a training dataset in DEST.
 
     \b
@@ -224,7 +187,9 @@ def export(out, dest, fmt, val_fraction, seed, images, single_class, min_faces) 
     """
     from ..export import export as api_export
 
-    res = api_export(out, dest, fmt, val_fraction, seed, min_faces, images, single_class)
+    settings = ExportSettings(**options)
+    res = api_export(out, dest, fmt, **asdict(settings))
+    val_fraction, min_faces = settings.val_fraction, settings.min_faces
     counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
     click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
     if val_fraction > 0:

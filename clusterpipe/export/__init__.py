@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..boxes import portrait_box, yolo_line
+from ..config import ExportSettings
 from ..errors import ClusterpipeError, StoreError
 from ..layout import CLUSTERS_DIR
 from ..people import RunFolder
@@ -101,22 +102,21 @@ def export(
     out: str | Path,
     dest: str | Path,
     fmt: str,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    min_faces: int = 1,
-    images: str = "crops",
-    single_class: bool = False,
+    val_fraction: float = ExportSettings.val_fraction,
+    seed: int = ExportSettings.seed,
+    min_faces: int = ExportSettings.min_faces,
+    images: str = ExportSettings.images,
+    single_class: bool = ExportSettings.single_class,
 ) -> dict:
     """Write the named folders of a run as a dataset in `fmt`; return counts per split, the
     val fraction reached and the people left out of val or dropped."""
     fmt_cls = Exporter.get(fmt)
+    ExportSettings(val_fraction, images, single_class, min_faces, seed)  # checks every value
     if images not in fmt_cls.images:
         raise ClusterpipeError(
             f"--images {images} is not available for --format {fmt} "
             f"(it writes: {', '.join(fmt_cls.images)})"
         )
-    if not 0 <= val_fraction < 1:
-        raise ClusterpipeError("--val-fraction must be in [0, 1)")
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
