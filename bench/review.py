@@ -34,7 +34,7 @@ def synthetic_run(out: Path, n_faces: int, seed: int = 0) -> None:
     from clusterpipe.store import write_faces
 
     rng = np.random.default_rng(seed)
-    sizes = rng.zipf(1.6, 120).clip(1, None).astype(float)
+    sizes = rng.lognormal(0, 1.0, 120)  # a few big folders, many small ones
     sizes = np.maximum(1, (sizes / sizes.sum() * n_faces)).astype(int)
     sizes[0] += n_faces - sizes.sum()
     faces, k = [], 0

@@ -73,9 +73,17 @@ class Face:
         if not isinstance(d, dict):
             raise TypeError("a face record must be a JSON object")
         box = tuple(_int(v) for v in d["box"])
-        enc = [_finite(v) for v in d["encoding"]]
-        if len(box) != 4 or len(enc) != 128:
+        raw = d["encoding"]
+        # Checked as a whole: a run's faces.jsonl holds 128 numbers per face, read on every
+        # command (the review page reads 10,000s of faces).
+        if len(box) != 4 or not isinstance(raw, list) or len(raw) != 128:
             raise ValueError("box must have 4 values and encoding 128")
+        if not set(map(type, raw)) <= _NUMBER_TYPES:
+            raise ValueError("the encoding holds something that is not a number")
+        values = np.array(raw, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("the encoding holds a value that is not finite")
+        enc = values.tolist()
         marks = d.get("landmarks")
         if marks is not None:
             marks = [[_finite(x), _finite(y)] for x, y in marks]
@@ -105,6 +113,9 @@ class Face:
 # <video key>-<frame index, 7 digits>-<k>; the key is a file stem (no separators, no leading
 # dot) plus a hash. Ids become crop file names, so nothing else is accepted from a file.
 SAFE_ID = re.compile(r"^(?![.])[^/\\\x00]{1,200}-\d{7,}-\d+$")
+
+
+_NUMBER_TYPES = {float, int}  # what JSON numbers parse to (bool, a subclass of int, is not)
 
 
 def _finite(v) -> float:

@@ -30,16 +30,18 @@ log = logging.getLogger("clusterpipe")
 def update_corrections(view: RunView) -> Corrections:
     """The stored corrections plus what the files show changed since clusterpipe last wrote."""
     corr = Corrections.load(view.out)
+    stayed: dict[str, list[str]] = {}  # folder -> the faces still where clusterpipe put them
+    for fid, where in view.now.items():
+        if where is not None and where == view.last[fid]:
+            stayed.setdefault(where, []).append(fid)
     for fid, where in view.now.items():
         was = view.last[fid]
         if where is None:
             corr.rejected.add(fid)
         elif fid in corr.rejected:
             corr.rejected.discard(fid)  # the user put the crop back
-        elif where != was and was != NOISE:
-            stayed = [i for i, w in view.now.items() if w == was and view.last[i] == was]
-            if stayed:
-                corr.apart.append([[fid], stayed])
+        elif where != was and was != NOISE and stayed.get(was):
+            corr.apart.append([[fid], list(stayed[was])])
     if corr.rejected or corr.apart or (view.out / CORRECTIONS_FILE).exists():
         corr.save(view.out)
     return corr

@@ -15,24 +15,26 @@ from .runview import NOISE, RunView, load_view
 def look_alikes(view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections):
     """(unnamed folder, named folder, mean distance) where the mean distance between their
     faces is within eps and no correction or shared frame keeps them apart."""
+    from scipy.spatial.distance import cdist
+
     named: dict[str, list[int]] = {}
     for fid, w in view.now.items():
         if w in view.named:
             named.setdefault(w, []).append(view.by_id[fid])
+    frames = {p: {view.frames[i] for i in pidx} for p, pidx in named.items()}
     out = []
     for folder, members in sorted(made.items()):
         idx = [view.by_id[i] for i in members]
+        own_frames = {view.frames[i] for i in idx}
         best = None
         for person, pidx in named.items():
-            if {view.frames[i] for i in idx} & {view.frames[i] for i in pidx}:
+            if own_frames & frames[person]:
                 continue  # two faces of one frame are two people
-            ids = [view.faces[i].id for i in idx + pidx]
-            if corr.links(ids):
+            d = float(cdist(view.space[idx], view.space[pidx]).mean())
+            if d > eps or (best is not None and d >= best[1]):
                 continue
-            d = float(
-                np.linalg.norm(view.space[idx][:, None] - view.space[pidx][None], axis=2).mean()
-            )
-            if d <= eps and (best is None or d < best[1]):
+            ids = [view.faces[i].id for i in idx + pidx]
+            if not corr.links(ids):
                 best = (person, d)
         if best:
             out.append((folder, best[0], round(best[1], 3)))
@@ -55,6 +57,8 @@ def suggestion_line(fid: str, person: str, other: str, d_own: float, d_other: fl
 
 def suggest(out: str | Path) -> Suggestions:
     """What status --suggest prints; reads only."""
+    from scipy.spatial.distance import cdist
+
     view = load_view(out)
     members: dict[str, list[int]] = {}
     for fid, w in view.now.items():
@@ -63,20 +67,23 @@ def suggest(out: str | Path) -> Suggestions:
     named = {k: v for k, v in members.items() if k in view.named}
     misplaced = []
     for person, idx in sorted(named.items()):
-        for i in idx:
-            own = [j for j in idx if j != i]
-            if not own:
+        if len(idx) < 2:
+            continue
+        x = view.space[idx]
+        # Mean distance of each face to the rest of its folder, then to each other person's.
+        d_own = cdist(x, x).sum(axis=1) / (len(idx) - 1)
+        nearer: list[tuple[str, float] | None] = [None] * len(idx)
+        for other, oidx in named.items():  # the first other person nearer than its own
+            if other == person:
                 continue
-            d_own = float(np.linalg.norm(view.space[own] - view.space[i], axis=1).mean())
-            for other, oidx in named.items():
-                if other == person:
-                    continue
-                d = float(np.linalg.norm(view.space[oidx] - view.space[i], axis=1).mean())
-                if d < d_own:
-                    misplaced.append(
-                        (view.faces[i].id, person, other, round(d_own, 3), round(d, 3))
-                    )
-                    break
+            d = cdist(x, view.space[oidx]).mean(axis=1)
+            for j in np.flatnonzero(d < d_own).tolist():
+                if nearer[j] is None:
+                    nearer[j] = (other, float(d[j]))
+        for k, hit in enumerate(nearer):
+            if hit is not None:
+                fid = view.faces[idx[k]].id
+                misplaced.append((fid, person, hit[0], round(float(d_own[k]), 3), round(hit[1], 3)))
     unnamed = {k: set(view.faces[i].id for i in v) for k, v in members.items() if k not in named}
     eps = ClusterSettings().in_space(view.encoder).radius
     looks, _ = look_alikes(view, unnamed, eps, Corrections.load(view.out))
