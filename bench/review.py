@@ -18,15 +18,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def synthetic_run(out: Path, n_faces: int, seed: int = 0) -> None:
     """faces.jsonl, run.json and one crop + label per face in 120 folders (12 named)."""
@@ -80,6 +71,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from clusterpipe.review import ReviewServer
+    from clusterpipe.testing import CHROMIUM_FLAGS
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-review-"))
     try:
@@ -93,7 +85,7 @@ def main() -> None:
         server = ReviewServer(out, 0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
+            browser = p.chromium.launch(executable_path=args.chromium, args=list(CHROMIUM_FLAGS))
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             t = time.perf_counter()
             page.goto(server.url)

@@ -1,8 +1,20 @@
-"""Seeded 128-d data shaped like dlib face encodings, for benchmarks and tests."""
+"""Seeded 128-d data shaped like dlib face encodings, and chromium's flags, for benchmarks and
+tests."""
 
 from __future__ import annotations
 
 import numpy as np
+
+# Headless chromium as tests and benchmarks start it: off the network (on a closed machine it
+# would otherwise retry Google's hosts at every start, slowly) and without a sandbox (root).
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def face_like(n: int, seed: int = 0, noise_fraction: float = 0.05, mean_size: float = 20.0):

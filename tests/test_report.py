@@ -9,6 +9,7 @@ import pytest
 
 from clusterpipe.generate.report import render, write_report
 from clusterpipe.records import Face
+from clusterpipe.testing import CHROMIUM_FLAGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -67,12 +68,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     cmd = [
         CHROMIUM,
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         f"--user-data-dir={tmp_path / 'profile'}",
         "--window-size=1280,900",
         "--virtual-time-budget=3000",

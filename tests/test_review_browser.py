@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from clusterpipe.review import ReviewServer
+from clusterpipe.testing import CHROMIUM_FLAGS
 
 from .fake_run import make_run
 
@@ -18,15 +19,6 @@ pytestmark = [
     pytest.mark.skipif(
         CHROMIUM is None, reason="chromium not installed (apt-get install chromium)"
     ),
-]
-# The flags keep chromium off this machine's closed network (it would retry, slowly).
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 
 
@@ -38,7 +30,7 @@ def page(tmp_path):
     server = ReviewServer(out, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
         pg = browser.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
