@@ -7,6 +7,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from .encoders import ENCODERS, Encoder
 from .errors import ClusterpipeError
@@ -37,7 +38,7 @@ class Bounds:
     lo_open: bool = False
     hi_open: bool = False
 
-    def check(self, name: str, value) -> None:
+    def check(self, name: str, value: float) -> None:
         """A one-line ClusterpipeError naming the option if value is out of bounds or NaN."""
         if value is None:
             return
@@ -60,13 +61,13 @@ def option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def setting(default, help: str, bounds: Bounds | None = None, choices: tuple = ()):
+def setting(default: Any, help: str, bounds: Bounds | None = None, choices: tuple = ()) -> Any:
     """A settings field the command line exposes: its default, help, bounds or choices, once."""
     meta = {"help": help, "bounds": bounds, "choices": choices}
     return field(default=default, metadata=meta)
 
 
-def check_fields(obj) -> None:
+def check_fields(obj: Any) -> None:
     """Validate every bounded or choice field of a settings dataclass (NaN included)."""
     for f in fields(obj):
         value = getattr(obj, f.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -80,7 +81,7 @@ def _new_faces(found: list, known: list) -> list[int]:
     return keep
 
 
-def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings) -> FrameFaces:
+def detect_and_encode(encoder: Any, image: np.ndarray, settings: EncodeSettings) -> FrameFaces:
     """Faces of a BGR frame, left to right, with their encodings.
 
     Faces are found on the frame shrunk to max size, then by the finer pass (if on) for faces
@@ -126,7 +127,7 @@ def detect_and_encode(encoder, image: np.ndarray, settings: EncodeSettings) -> F
     return FrameFaces(boxes, marks, [f[2] for f in faces], encs, small, cpu, detect_cpu, vectors)
 
 
-def process_frame(encoder, image: np.ndarray, settings: EncodeSettings) -> FrameResult:
+def process_frame(encoder: Any, image: np.ndarray, settings: EncodeSettings) -> FrameResult:
     """Everything a worker does with one sampled original-resolution BGR frame."""
     h, w = image.shape[:2]
     found = detect_and_encode(encoder, image, settings)

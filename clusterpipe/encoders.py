@@ -4,6 +4,7 @@ and further encoders whose vectors go to a sidecar beside the shards and faces.j
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +23,7 @@ class Encoder(Registered, abc.ABC):
     source: ClassVar[str] = ""
 
     @abc.abstractmethod
-    def embed(self, rgb: np.ndarray, boxes) -> np.ndarray:
+    def embed(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Vectors of the faces in these boxes (x1, y1, x2, y2) of an RGB image."""
 
     @classmethod
@@ -46,7 +47,7 @@ class FaceNetEncoder(Encoder):
 
         self._net = FaceNet()
 
-    def embed(self, rgb: np.ndarray, boxes) -> np.ndarray:
+    def embed(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         return self._net.embed(rgb, boxes)
 
     @classmethod

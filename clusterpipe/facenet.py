@@ -8,6 +8,8 @@ trained with, and misreads MTCNN's boxes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -30,7 +32,7 @@ GROW = (SIZE / 138 - 1) / 2
 DIM = 512
 
 
-def chip(rgb: np.ndarray, box) -> np.ndarray:
+def chip(rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
     """The 160x160 RGB input of a face: its detector box grown by GROW, clamped to the image
     (as Sandberg's alignment does), resized without keeping the aspect."""
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -58,7 +60,7 @@ class FaceNet:
                 f"({str(e).strip().splitlines()[-1]}); FaceNet needs opencv-python-headless>=5"
             ) from e
 
-    def embed(self, rgb: np.ndarray, boxes) -> np.ndarray:
+    def embed(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Embeddings of the faces in these boxes of an RGB image."""
         out = np.zeros((len(boxes), DIM), np.float32)
         for k, box in enumerate(boxes):

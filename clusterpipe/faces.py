@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -63,7 +64,7 @@ def model_path(name: str, folder: Path | None = None) -> Path:
 DLIB_BOX_SIDE = 2.29
 
 
-def dlib_box(landmarks) -> tuple[int, int, int, int]:
+def dlib_box(landmarks: Sequence[Sequence[float]]) -> tuple[int, int, int, int]:
     """The box dlib's detector would draw around a face with these 5 MTCNN landmarks."""
     m = np.asarray(landmarks, dtype=np.float64)
     eyes, mouth = m[:2].mean(axis=0), m[3:].mean(axis=0)

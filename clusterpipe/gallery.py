@@ -10,6 +10,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def encoder_dim(encoder: str) -> int:
     return DIM if encoder == "dlib" else Encoder.get(encoder).dim
 
 
-def build_index(vectors: np.ndarray, dim: int = DIM):
+def build_index(vectors: np.ndarray, dim: int = DIM) -> Any:
     """Exact L2 index for small galleries, HNSW for large ones."""
     faiss = _faiss()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)

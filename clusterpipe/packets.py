@@ -7,6 +7,7 @@ import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 # NAL unit types after which no frame references an earlier one: H.264 IDR; HEVC IDR_W_RADL and
 # IDR_N_LP (a CRA is not one: its RASL pictures reference the previous group).
@@ -73,7 +74,7 @@ class Timeline:
         self.index_of: list[tuple[int, int]] = []  # heap of (pts, frame index) being decoded
         self.last_dts = None
 
-    def add(self, packet) -> None:
+    def add(self, packet: Any) -> None:
         if packet.pts is not None:
             bisect.insort(self.seen, packet.pts)
         dts = packet.dts if packet.dts is not None else packet.pts

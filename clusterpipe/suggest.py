@@ -12,7 +12,9 @@ from .corrections import Corrections
 from .runview import NOISE, RunView, load_view
 
 
-def look_alikes(view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections):
+def look_alikes(
+    view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections
+) -> tuple[list[tuple[str, str, float]], dict]:
     """(unnamed folder, named folder, mean distance) where the mean distance between their
     faces is within eps and no correction or shared frame keeps them apart."""
     from scipy.spatial.distance import cdist

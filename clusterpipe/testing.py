@@ -17,7 +17,9 @@ CHROMIUM_FLAGS = (
 )
 
 
-def face_like(n: int, seed: int = 0, noise_fraction: float = 0.05, mean_size: float = 20.0):
+def face_like(
+    n: int, seed: int = 0, noise_fraction: float = 0.05, mean_size: float = 20.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(encodings float32 (n, 128), identity labels (-1 = noise)).
 
     Identities are random centres ~1 apart (dlib's different-people distances are mostly

@@ -3,6 +3,8 @@ face-recognition trainers such as InsightFace's (ArcFace)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -20,7 +22,7 @@ TEMPLATE = np.array(
 )
 
 
-def align(image: np.ndarray, landmarks) -> np.ndarray | None:
+def align(image: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.ndarray | None:
     """The 112x112 chip of the face whose 5 landmarks (image pixels) are given: the similarity
     transform that best puts them on the template; None if they are degenerate."""
     src = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)

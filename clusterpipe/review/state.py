@@ -220,7 +220,7 @@ class Review:
             raise ClusterpipeError(f"unknown face {str(bad[0])[:40]!r}; reload the page")
         return list(dict.fromkeys(ids))
 
-    def _folder(self, name) -> str:
+    def _folder(self, name: object) -> str:
         """An existing folder of OUT/clusters, matched against the listing (no path built)."""
         root = self.out / CLUSTERS_DIR
         names = {p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()}
@@ -261,7 +261,7 @@ class Review:
             self._remove_if_empty(loc)
         return touched
 
-    def move(self, faces, to) -> dict:
+    def move(self, faces: object, to: object) -> dict:
         """Move faces to a folder (a new name makes it; none: a new Face_<n>)."""
         with Lock(self.out):
             where = self.locations()
@@ -272,7 +272,7 @@ class Review:
             self._record(change)
             return self.state(touched)
 
-    def reject(self, faces) -> dict:
+    def reject(self, faces: object) -> dict:
         """Move faces to OUT/rejected: out of every folder, restorable by moving them back."""
         with Lock(self.out):
             where = self.locations()
@@ -282,7 +282,7 @@ class Review:
             self._record(change)
             return self.state(touched)
 
-    def rename(self, folder, to) -> dict:
+    def rename(self, folder: object, to: object) -> dict:
         """Rename a folder; a name that exists merges the folder into it."""
         with Lock(self.out):
             where = self.locations()
@@ -303,14 +303,14 @@ class Review:
             self._record(change)
             return self.state(touched)
 
-    def split(self, folder) -> dict:
+    def split(self, folder: object) -> dict:
         """Split a folder into new Face_<n> folders (the repair loop's split)."""
         from ..repair import split_locked
 
         with Lock(self.out):
             where = self.locations()
-            self._folder(folder)
-            return self._rewrite("split", lambda: split_locked(self.out, folder), where)
+            name = self._folder(folder)
+            return self._rewrite("split", lambda: split_locked(self.out, name), where)
 
     def recluster(self) -> dict:
         """Re-cluster every face that is not in a named folder (the repair loop's recluster)."""
