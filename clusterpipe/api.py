@@ -21,7 +21,7 @@ from . import __version__
 from .assign import assign_clusters, face_tracks
 from .cluster import CLUSTER_MODULES
 from .config import RunSettings, default_workers
-from .engines import EncodeStats, Engine, Job, segment_of
+from .engines import EncodeStats, Engine, Job
 from .errors import InputError, StoreError
 from .faces import check_models
 from .gallery import Gallery
@@ -31,7 +31,7 @@ from .generate.swap import remove_generated
 from .layout import CLUSTERS_DIR, NOISE_DIR
 from .people import name_clusters
 from .records import VideoInfo, person_space
-from .runfiles import read_run_info
+from .runfiles import read_before, read_run_info
 from .store import (
     FACES_FILE,
     RUN_FILE,
@@ -209,27 +209,6 @@ def _recluster_around_named(
     )
 
 
-READ_SUMMARY = ("frames_read", "last_time_s", "damaged_frames")
-
-
-def _read_before(job: Job, previous: dict, segment_seconds: float) -> dict | None:
-    """The read summary of a video that an earlier run read to its end and whose every segment
-    up to there has a finished shard: nothing of it needs a process (None otherwise)."""
-    for v in previous.get("inputs", []):
-        if not isinstance(v, dict) or v.get("key") != job.video.key or v.get("ended_early"):
-            continue
-        try:
-            summary = {k: v[k] for k in READ_SUMMARY}
-            last = float(summary["last_time_s"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        if not math.isfinite(last) or last < 0 or not isinstance(summary["frames_read"], int):
-            return None
-        if set(range(segment_of(last, segment_seconds) + 1)) <= job.done:
-            return summary
-    return None
-
-
 def _previous_run(out: Path) -> dict:
     if not (out / RUN_FILE).exists():
         return {}
@@ -293,7 +272,8 @@ def run(
         if reused:
             log.info("resuming: %d finished shards reused", reused)
         t = time.perf_counter()
-        read = {j.video.key: _read_before(j, previous, settings.segment_seconds) for j in jobs}
+        seg_s = settings.segment_seconds
+        read = {j.video.key: read_before(j.video.key, j.done, previous, seg_s) for j in jobs}
         todo = [j for j in jobs if read[j.video.key] is None]
         stats = EncodeStats()
         if todo:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from pathlib import Path
 
 from .errors import StoreError
 from .records import Face
+from .samples import segment_of
 from .store import RUN_FILE, VECTORS_FILE, read_json, read_vectors
 
 
@@ -62,3 +65,27 @@ def attach_vectors(out: Path, faces: list[Face]) -> str:
     for f, v in zip(faces, vec):
         f.vector = v
     return encoder
+
+
+READ_SUMMARY = ("frames_read", "last_time_s", "damaged_frames")
+
+
+def read_before(
+    key: str, done: Collection[int], previous: dict, segment_seconds: float
+) -> dict | None:
+    """The read summary (run.json) of a video that an earlier run read to its end and whose
+    every segment up to there has a finished shard (`done`): nothing of it needs a process.
+    None otherwise; `previous` is the earlier run.json, checked here like any file read back."""
+    for v in previous.get("inputs", []):
+        if not isinstance(v, dict) or v.get("key") != key or v.get("ended_early"):
+            continue
+        try:
+            summary = {k: v[k] for k in READ_SUMMARY}
+            last = float(summary["last_time_s"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not math.isfinite(last) or last < 0 or not isinstance(summary["frames_read"], int):
+            return None
+        if set(range(segment_of(last, segment_seconds) + 1)) <= set(done):
+            return summary
+    return None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 MAX_SANE_FPS = 1000.0
 SEEK_MARGIN_S = 1.0  # seek this far before a start time, then decode forward to exact times
+
+
+def segment_of(time_s: float, segment_seconds: float) -> int:
+    """Index of the segment (--segment-seconds, the unit of shards) holding a timestamp."""
+    return int(math.floor(time_s / segment_seconds + 1e-9))
 
 
 @dataclass(frozen=True)

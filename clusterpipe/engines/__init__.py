@@ -6,7 +6,8 @@ package registers both (Dask itself is imported only when that engine runs).
 
 from __future__ import annotations
 
+from ..samples import segment_of
 from . import dask_engine, local
-from .base import EncodeStats, Engine, Job, segment_of
+from .base import EncodeStats, Engine, Job
 
 __all__ = ["EncodeStats", "Engine", "Job", "dask_engine", "local", "segment_of"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -37,11 +36,6 @@ class EncodeStats:
     reader_cpu_s: float | None = None
     encoder_process_cpu_s: float | None = None
     videos: dict[str, dict] = field(default_factory=dict)
-
-
-def segment_of(time_s: float, segment_seconds: float) -> int:
-    """Index of the segment holding a timestamp."""
-    return int(math.floor(time_s / segment_seconds + 1e-9))
 
 
 class Engine(Registered, abc.ABC):

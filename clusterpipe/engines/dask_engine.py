@@ -19,9 +19,10 @@ from pathlib import Path
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
 from ..records import VideoInfo
+from ..samples import segment_of
 from ..store import ShardStore
 from ..video import ReadReport, sample_frames
-from .base import EncodeStats, Engine, Job, segment_of
+from .base import EncodeStats, Engine, Job
 from .processes import keep_frame_buffers
 
 log = logging.getLogger("clusterpipe")

@@ -25,8 +25,9 @@ import numpy as np
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, WorkerError
 from ..records import VideoInfo
+from ..samples import segment_of
 from ..store import ShardStore
-from .base import EncodeStats, Engine, Job, segment_of
+from .base import EncodeStats, Engine, Job
 from .processes import FrameRing, child_setup, get, own_cpu, put
 
 log = logging.getLogger("clusterpipe")
