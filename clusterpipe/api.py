@@ -245,14 +245,13 @@ def run(
     named = [n for n in named_folders(out) if n not in auto_named]
     # Folders the user named are kept: new faces and the unnamed rest are re-clustered around
     # them as `recluster` does (repair.py), obeying every correction.
-    keep_named = bool(named) and not settings.fresh
     if named and settings.fresh:
         log.warning(
             "--fresh: discarding the faces of %d named folders (%s); their other files stay",
             len(named),
             ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""),
         )
-    if keep_named:
+    elif named:
         log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
     stage_s: dict[str, float] = {}
     damaged: dict[str, str] = {}
@@ -262,11 +261,6 @@ def run(
         store.prepare(settings.fresh, settings.shard_settings())
         if settings.fresh:  # the user asked to discard the folders, named ones included
             remove_generated(out, lambda name: True)
-        before = None
-        if not settings.fresh and (out / FACES_FILE).exists() and (out / RUN_FILE).exists():
-            # Named folders, or corrections the files show (a crop deleted or moved), are
-            # kept: the rest is re-clustered around them instead of regenerated.
-            before = _before_reclustering(out, keep_named)
         jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in infos]
         reused = sum(len(j.done) for j in jobs)
         if reused:
@@ -307,13 +301,15 @@ def run(
         faces, crops, samples = store.merge(infos)
         stage_s["merge"] = time.perf_counter() - t
 
-        if before is None and not settings.fresh and (out / FACES_FILE).exists():
-            # The user may have named or corrected a folder while the videos were encoding.
+        before = None
+        if not settings.fresh and (out / FACES_FILE).exists() and (out / RUN_FILE).exists():
+            # Named folders, or corrections the files show (a crop deleted or moved), are
+            # kept: the rest is re-clustered around them instead of regenerated. Read after
+            # encoding, so that what the user changed meanwhile counts too.
             named_now = [n for n in named_folders(out) if n not in auto_named]
-            if named_now:
-                log.info("keeping %d folders named during encoding", len(named_now))
-            if (out / RUN_FILE).exists():
-                before = _before_reclustering(out, bool(named_now))
+            if set(named_now) - set(named):
+                log.info("keeping folders named during encoding too: %s", ", ".join(named_now))
+            before = _before_reclustering(out, bool(named_now))
         if before is not None:
             return _recluster_around_named(
                 out,
