@@ -106,10 +106,15 @@ class Review:
         with Lock(self.out):
             return self.state()
 
-    def state(self, only: set[str] | None = None) -> dict:
+    def state(self, only: set[str] | None = None, where: dict[str, str] | None = None) -> dict:
         """The page's data: folders (named first, then unnamed by size; each folder's likely
-        mistakes first), noise and rejected faces. With `only`, just those folders."""
-        where = self.locations()
+        mistakes first), noise and rejected faces. With `only`, just those folders; `where`:
+        the faces' locations as an action left them (read from disk otherwise)."""
+        if where is None:
+            where = self.locations()
+        else:
+            self._load()
+            self._where = where
         members: dict[str, list[str]] = {}
         for fid in self.by_id:  # faces.jsonl order: time order within a video
             if fid in where:
@@ -257,6 +262,7 @@ class Review:
                 self._move(fid, src, dst)
                 change.moves.append((fid, src, dst))
                 touched.add(src)
+                where[fid] = dst
         for loc in touched:
             self._remove_if_empty(loc)
         return touched
@@ -270,7 +276,7 @@ class Review:
             change = Change("move")
             touched = self._apply_moves(change, ids, where, dst)
             self._record(change)
-            return self.state(touched)
+            return self.state(touched, where)
 
     def reject(self, faces: object) -> dict:
         """Move faces to OUT/rejected: out of every folder, restorable by moving them back."""
@@ -280,7 +286,7 @@ class Review:
             change = Change("reject")
             touched = self._apply_moves(change, ids, where, REJECTED)
             self._record(change)
-            return self.state(touched)
+            return self.state(touched, where)
 
     def rename(self, folder: object, to: object) -> dict:
         """Rename a folder; a name that exists merges the folder into it."""
@@ -291,7 +297,7 @@ class Review:
                 raise BadNameError("a person's name cannot be empty")
             dst = check_name(to)
             if dst == src:
-                return self.state({src})
+                return self.state({src}, where)
             change = Change("rename")
             if (self.out / CLUSTERS_DIR / dst).exists():
                 ids = [i for i, w in where.items() if w == src]
@@ -300,8 +306,9 @@ class Review:
                 os.rename(self._dir(src), self._dir(dst))
                 change.renamed = (src, dst)
                 touched = {src, dst}
+                where.update({i: dst for i, w in where.items() if w == src})
             self._record(change)
-            return self.state(touched)
+            return self.state(touched, where)
 
     def split(self, folder: object) -> dict:
         """Split a folder into new Face_<n> folders (the repair loop's split)."""
@@ -331,7 +338,7 @@ class Review:
         change = Change(action, files=files)
         change.moves = [(i, w, after[i]) for i, w in where.items() if after.get(i, w) != w]
         self._record(change)
-        return self.state()
+        return self.state(where=after)
 
     def undo(self) -> dict:
         """Put back what the last action changed (faces the user moved since stay put)."""
@@ -360,4 +367,4 @@ class Review:
                 else:
                     with atomic_open(self.out / name, "wb") as f:
                         f.write(data)
-            return self.state() if change.files else self.state(touched)
+            return self.state(None if change.files else touched, where)
