@@ -28,7 +28,8 @@ class Encoder(Registered, abc.ABC):
 
     @classmethod
     def check_models(cls) -> None:
-        """Raise ModelError if a model file this encoder needs is missing or damaged."""
+        """Raise ModelError if a model file or the runtime this encoder needs is missing or
+        damaged."""
 
 
 class FaceNetEncoder(Encoder):
@@ -52,10 +53,11 @@ class FaceNetEncoder(Encoder):
 
     @classmethod
     def check_models(cls) -> None:
-        from .facenet import MODEL
+        from .facenet import MODEL, check_runtime
         from .models import model_file
 
         model_file(MODEL)
+        check_runtime()
 
 
 ENCODERS = ("dlib", *Encoder.registry)

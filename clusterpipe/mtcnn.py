@@ -70,14 +70,21 @@ class Detections:
         return Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
 
 
-def _session(name: str):
-    """An onnxruntime session of one net on one thread (workers are one process per core)."""
+def runtime():
+    """The onnxruntime module, or a one-line ModelError if it cannot be imported."""
     try:
         import onnxruntime as ort
-    except ImportError as e:  # pragma: no cover - depends on the install
+    except ImportError as e:
         raise ModelError(
-            f"onnxruntime cannot be imported ({e}): run `pip install onnxruntime`"
+            f"onnxruntime cannot be imported ({str(e).splitlines()[0]}): "
+            "run `pip install --force-reinstall onnxruntime`"
         ) from e
+    return ort
+
+
+def _session(name: str):
+    """An onnxruntime session of one net on one thread (workers are one process per core)."""
+    ort = runtime()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1

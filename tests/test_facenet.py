@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -47,3 +49,30 @@ def test_chip_grows_the_box_and_stays_in_the_image():
     assert abs(int((c[80] > 127).all(axis=1).sum()) - 138) <= 2
     edge = facenet.chip(img, (-50, -50, 60, 60))
     assert edge.shape == (160, 160, 3)
+
+
+def test_missing_tensorflow_importer_is_one_line_exit_2_before_any_video_is_opened(
+    tmp_path, coded_video
+):
+    # OpenCV 5.1 has no cv2.dnn.readNetFromTensorflow: simulate it, and fail loudly if the run
+    # gets as far as probing its videos.
+    code = (
+        "import sys, cv2\n"
+        "del cv2.dnn.readNetFromTensorflow\n"
+        "import clusterpipe.api as api\n"
+        "def opened(*a, **k):\n    print('video opened'); sys.exit(9)\n"
+        "api._probe_all = opened\n"
+        "from clusterpipe.cli import main\n"
+        "sys.argv = ['clusterpipe', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    video = coded_video(n=10)
+    args = ["run", str(video), "--out", str(tmp_path / "o"), "--encoder", "facenet"]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "video opened" not in out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "TensorFlow importer" in lines[0]
+    assert "pip install 'clusterpipe[facenet]'" in lines[0]
+    assert not (tmp_path / "o").exists()
