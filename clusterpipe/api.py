@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .assign import assign_clusters, face_tracks
+from .assign import assign_clusters, cluster_run, face_tracks
 from .cluster import CLUSTER_MODULES
 from .config import RunSettings, default_workers
 from .engines import EncodeStats, Engine, Job
@@ -326,8 +326,19 @@ def run(
                 attach,
             )
         t = time.perf_counter()
-        labels = assign_clusters(faces, settings, samples)
+        clustering = cluster_run(faces, settings, samples)
+        labels = clustering.labels
         stage_s["cluster"] = time.perf_counter() - t
+        if clustering.choice:
+            ch = clustering.choice
+            log.info(
+                "person space: %s%s, radius %.3f (%s); %s",
+                ch.encoder,
+                " adapted" if ch.adapted else ", raw",
+                ch.radius,
+                ch.rule,
+                ch.reason,
+            )
         write_faces(out / FACES_FILE, faces)
         vectors = None
         if enc.encoder != "dlib":
@@ -352,6 +363,8 @@ def run(
             "gallery_names": {str(k): v for k, v in sorted(names.items())},
             "settings": {**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
             "vectors": vectors,
+            # The space clustered in, adapted or not and why, its radius and the evidence.
+            "person_space": clustering.choice.to_json() if clustering.choice else None,
             "versions": _versions(),
             "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
             "failed_inputs": failed,

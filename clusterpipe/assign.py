@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import adapt
+from . import calibrate
+from .calibrate import SpaceChoice
 from .cluster import cluster_faces, nearest_clusters
-from .config import RunSettings
+from .config import ClusterSettings, RunSettings
 from .records import Face, person_space
 from .tracks import build_tracks
 
@@ -29,51 +31,111 @@ def face_tracks(faces: list[Face], samples: Sequence[tuple]) -> np.ndarray:
     return build_tracks(list(samples), boxes, enc, faces_of)
 
 
+@dataclass(frozen=True)
+class PersonSpace:
+    """A run's faces in the space they are clustered in, with the settings resolved for it."""
+
+    vectors: np.ndarray  # row i = faces[i]
+    settings: ClusterSettings  # eps resolved: explicit, the space's own, or calibrated
+    choice: SpaceChoice
+
+
+def person_space_of(
+    faces: Sequence[Face],
+    encoder: str,
+    settings: ClusterSettings,
+    tracks: np.ndarray | None,
+) -> PersonSpace:
+    """The space to cluster a run's faces in: its encoder's vectors, adapted to the footage's
+    tracks where it supports that, with the radius calibrated on its tracks and frames. Every
+    path that clusters a run's faces (run, recluster, split, the review page) starts here."""
+    x = person_space(faces, encoder)
+    frames = [(f.video, f.frame_index) for f in faces]
+    landmarks = [f.landmarks for f in faces]
+    raw = settings.in_space(encoder).radius
+    y, choice = calibrate.choose(x, tracks, frames, landmarks, encoder, settings.adapt, raw)
+    resolved = settings.in_space(encoder, choice.adapted, choice.radius)
+    if settings.eps is not None:  # an explicit --eps wins over the calibration
+        choice = replace(choice, radius=resolved.radius, rule="--eps")
+    return PersonSpace(y, resolved, choice)
+
+
+def cluster_vectors(
+    x: np.ndarray,
+    frames: Sequence[object],
+    tracks: np.ndarray | None,
+    settings: ClusterSettings,
+) -> np.ndarray:
+    """Cluster labels of vectors in a resolved space, with every cluster setting applied (the
+    one clusterer that run, recluster and the review page call)."""
+    labels = cluster_faces(
+        x,
+        frames,
+        settings.radius,
+        settings.min_samples,
+        settings.split_same_frame,
+        tracks if settings.tracks else None,
+        settings.split_distance,
+    )
+    if settings.assign_noise:
+        noise = np.flatnonzero(labels < 0)
+        near_label, near_dist = nearest_clusters(x, labels)
+        attach = near_dist <= settings.noise_threshold
+        labels[noise[attach]] = near_label[attach]
+    return labels
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Labels of a run's faces, and the space they were clustered in."""
+
+    labels: np.ndarray
+    choice: SpaceChoice | None
+
+
+def cluster_run(
+    faces: list[Face],
+    settings: RunSettings,
+    samples: Sequence[tuple] = (),
+    tracks: np.ndarray | None = None,
+) -> Clustering:
+    """Cluster faces in place (sets Face.cluster, and Face.nearest for noise).
+
+    With the `tracks` setting, faces are linked across samples of one shot: pass `samples`
+    (see face_tracks), or `tracks` already computed from them. Clusters are formed in the
+    settings' person space (person_space_of).
+    """
+    if not faces:
+        return Clustering(np.zeros(0, dtype=np.int64), None)
+    if tracks is None and samples:
+        tracks = face_tracks(faces, samples)
+    space = person_space_of(faces, settings.encode.encoder, settings.cluster, tracks)
+    c, enc = space.settings, space.vectors
+    log.debug(
+        "person space: %s%s, radius %.3f (%s); %s",
+        space.choice.encoder,
+        " adapted" if space.choice.adapted else "",
+        c.radius,
+        space.choice.rule,
+        space.choice.reason,
+    )
+    frames = [(f.video, f.frame_index) for f in faces]
+    labels = cluster_vectors(enc, frames, tracks, c)
+    near_label, near_dist = nearest_clusters(enc, labels)
+    noise = np.flatnonzero(labels < 0)
+    for f, lab in zip(faces, labels):
+        f.cluster, f.nearest = int(lab), None
+    for i, lab, d in zip(noise, near_label, near_dist):
+        if lab >= 0:
+            faces[i].nearest = (int(lab), round(float(d), 4))
+    return Clustering(labels, space.choice)
+
+
 def assign_clusters(
     faces: list[Face],
     settings: RunSettings,
     samples: Sequence[tuple] = (),
     tracks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Cluster faces in place (sets Face.cluster, and Face.nearest for noise); return labels.
-
-    With the `tracks` setting, faces are linked across samples of one shot: pass `samples`
-    (see face_tracks), or `tracks` already computed from them. Clusters are formed in the
-    settings' person space (encoder, adapted to the footage's tracks or not).
-    """
-    if not faces:
-        return np.zeros(0, dtype=np.int64)
-    c = settings.cluster
-    enc = person_space(faces, settings.encode.encoder)
-    frames = [(f.video, f.frame_index) for f in faces]
-    if tracks is None and samples and (c.tracks or c.adapt != "none"):
-        tracks = face_tracks(faces, samples)
-    adaptation = None
-    if c.adapt == "tracks" and tracks is not None:
-        adaptation = adapt.fit(enc, tracks)
-        if adaptation is None:
-            log.warning("too few tracks to adapt the person space; clustering without it")
-        else:
-            enc = adaptation.apply(enc)
-    c = c.in_space(settings.encode.encoder, adapted=adaptation is not None)
-    labels = cluster_faces(
-        enc,
-        frames,
-        c.radius,
-        c.min_samples,
-        c.split_same_frame,
-        tracks if c.tracks else None,
-        c.split_distance,
-    )
-    near_label, near_dist = nearest_clusters(enc, labels)
-    noise = np.flatnonzero(labels < 0)
-    if c.assign_noise:
-        attach = near_dist <= c.noise_threshold
-        labels[noise[attach]] = near_label[attach]
-        noise, near_label, near_dist = noise[~attach], near_label[~attach], near_dist[~attach]
-    for f, lab in zip(faces, labels):
-        f.cluster, f.nearest = int(lab), None
-    for i, lab, d in zip(noise, near_label, near_dist):
-        if lab >= 0:
-            faces[i].nearest = (int(lab), round(float(d), 4))
-    return labels
+    """cluster_run's labels."""
+    return cluster_run(faces, settings, samples, tracks).labels

@@ -14,7 +14,7 @@ from .errors import ClusterpipeError
 
 DETECTORS = ("mtcnn", "hog", "cnn")  # faces.Detector's registry; checked in test_config
 DECODERS = ("pyav", "opencv")  # decoders.Decoder's registry; checked in test_config
-ADAPTS = ("none", "tracks")
+ADAPTS = ("auto", "none", "tracks")
 # --fast: mtcnn's pyramid starts at 40 px faces instead of 20 (dev_hard: a quarter less CPU,
 # detection recall 0.965 -> 0.935 at --min-score 0.7; MTCNN still finds most faces somewhat
 # below its minimum).
@@ -165,7 +165,9 @@ class EncodeSettings:
 
 
 DLIB_EPS = 0.5  # dlib's documented DBSCAN radius; split and noise distances are set against it
-ADAPTED_EPS = 0.95  # radius in an adapted space (unit vectors); see adapt.py
+# Radius in an adapted space where no calibration is at hand (tune scales its grid by it);
+# runs calibrate it on the footage (calibrate.py).
+ADAPTED_EPS = 0.95
 FACENET_EPS = Encoder.get("facenet").eps
 ENGINES = ("local", "dask")  # engines.Engine's registry; checked in test_config
 
@@ -181,18 +183,23 @@ def space_eps(encoder: str, adapt: str = "none") -> float:
 class ClusterSettings:
     """How encodings are grouped into people."""
 
-    # Adapt the person space to the footage from its tracks before clustering (adapt.py).
+    # Adapt the person space to the footage from its tracks before clustering (adapt.py), where
+    # the footage supports it (calibrate.py).
     adapt: str = setting(
-        "none",
-        "tracks: before clustering, whiten the person space by how faces vary within their "
-        "tracks in this footage (unsupervised, per run); none: cluster as encoded.",
+        "auto",
+        "auto: whiten the person space by how faces vary within their tracks in this footage "
+        "(unsupervised, per run) when the tracks change shape as real faces do, and keep the "
+        "raw space for still photos and static heads; tracks: whenever there are enough "
+        "tracks; none: cluster as encoded. run.json and the report say which and why.",
         choices=ADAPTS,
     )
-    # None: the space's own radius (space_eps: dlib 0.5, facenet 0.9, adapted 0.95).
+    # None: the space's own radius (dlib 0.5, facenet 0.9), or for an adapted space the one
+    # calibrated from the footage's tracks and frames (calibrate.py).
     eps: float | None = setting(
         None,
         f"DBSCAN radius; smaller splits people more. Default: the space's own, {DLIB_EPS} "
-        f"for dlib, {FACENET_EPS} for facenet, {ADAPTED_EPS} adapted.",
+        f"for dlib, {FACENET_EPS} for facenet, or calibrated on the footage when the space "
+        "is adapted.",
         Bounds(0, 2, True, True),
     )
     min_samples: int = setting(
@@ -240,11 +247,15 @@ class ClusterSettings:
             raise ValueError("eps is not resolved yet: call in_space first")
         return self.eps
 
-    def in_space(self, encoder: str, adapted: bool = False) -> ClusterSettings:
-        """These settings with eps resolved for the space clustered in (adapted or not); the
-        split and noise distances, set against dlib's radius, scale with it."""
+    def in_space(
+        self, encoder: str, adapted: bool = False, calibrated: float | None = None
+    ) -> ClusterSettings:
+        """These settings with eps resolved for the space clustered in (adapted or not, with
+        the radius calibrated on the footage if any); the split and noise distances, set
+        against dlib's radius, scale with it. An explicit eps wins."""
         space = "tracks" if adapted else "none"
-        eps = self.eps if self.eps is not None else space_eps(encoder, space)
+        default = calibrated if calibrated is not None else space_eps(encoder, space)
+        eps = self.eps if self.eps is not None else default
         k = eps / DLIB_EPS if self.eps is None else 1.0
         return replace(
             self,

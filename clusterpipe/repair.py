@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import _split_clusters, cannot_links, cluster_faces, split_by_cannot_links
-from .config import ClusterSettings
+from .assign import cluster_vectors
+from .cluster import _split_clusters, cannot_links, split_by_cannot_links
 from .corrections import CORRECTIONS_FILE, Corrections
 from .errors import ClusterpipeError
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
@@ -128,8 +128,10 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
     if not ids:
         raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
     idx = np.array([view.by_id[i] for i in ids])
+    # The run's own space and radius: adapted and calibrated where the run was, so that a
+    # folder of look-alike relatives splits where the run's space tells them apart.
     x = view.space[idx]
-    eps = ClusterSettings().in_space(view.encoder).radius
+    eps = view.radius
     sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
     sub = _apart(sub, ids, corr)
     groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
@@ -235,21 +237,14 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
         and view.now[f.id] is not None
         and f.id not in corr.rejected
     ]
-    settings = ClusterSettings(eps=eps).in_space(view.encoder)
+    # The run's settings (run.json) in the run's space: recluster clusters as the run did.
+    space = view.person_space(eps)
+    settings = space.settings
     idx = np.array([view.by_id[i] for i in free_ids], dtype=np.int64)
-    x = view.space[idx] if len(idx) else np.zeros((0, view.space.shape[1]))
-    frames = [view.frames[i] for i in idx]
     labels = np.zeros(0, dtype=np.int64)
     if len(idx):
-        labels = cluster_faces(
-            x,
-            frames,
-            settings.radius,
-            settings.min_samples,
-            settings.split_same_frame,
-            view.tracks[idx],
-            settings.split_distance,
-        )
+        frames = [view.frames[i] for i in idx]
+        labels = cluster_vectors(space.vectors[idx], frames, view.tracks[idx], settings)
         labels = _apart(labels, free_ids, corr)
     groups = {int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)}
     noise = groups.pop(-1, set())

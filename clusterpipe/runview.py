@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from .assign import face_tracks
+from .assign import PersonSpace, face_tracks, person_space_of
+from .config import ClusterSettings
 from .errors import ClusterpipeError
 from .folders import scan
 from .layout import NOISE_DIR, UNNAMED_PREFIX
-from .records import Face, person_space
+from .records import Face
 from .runfiles import attach_vectors, read_run_info
 from .store import FACES_FILE, RUN_FILE, read_faces
 from .tuning import load_samples
@@ -37,9 +38,39 @@ class RunView:
     # Computed on first use: taking the corrections from the files (every rerun of a run does)
     # needs neither the vectors nor the tracks, which read every shard again.
     @functools.cached_property
+    def settings(self) -> ClusterSettings:
+        """The cluster settings the run was made with (run.json), so that every repair clusters
+        as the run did; the defaults for a run.json without them."""
+        given = self.info.get("settings", {}).get("cluster")
+        names = {f.name for f in fields(ClusterSettings)}
+        try:
+            return ClusterSettings(**{k: v for k, v in given.items() if k in names})
+        except (AttributeError, TypeError, ValueError, ClusterpipeError):
+            return ClusterSettings()
+
+    def person_space(self, eps: float | None = None) -> PersonSpace:
+        """The run's faces in the space the run clustered in, with its settings resolved (an
+        explicit eps wins over them)."""
+        if eps is None:
+            return self.person
+        return person_space_of(
+            self.faces, self.encoder, replace(self.settings, eps=eps), self.tracks
+        )
+
+    @functools.cached_property
+    def person(self) -> PersonSpace:
+        """person_space() with the run's own settings."""
+        return person_space_of(self.faces, self.encoder, self.settings, self.tracks)
+
+    @property
     def space(self) -> np.ndarray:
-        """The person space of every face, row i = faces[i]."""
-        return person_space(self.faces, self.encoder)
+        """The vectors of every face in the run's person space, row i = faces[i]."""
+        return self.person.vectors
+
+    @property
+    def radius(self) -> float:
+        """The run's radius in that space."""
+        return self.person.settings.radius
 
     @functools.cached_property
     def tracks(self) -> np.ndarray:

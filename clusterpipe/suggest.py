@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ClusterSettings
 from .corrections import Corrections
 from .runview import NOISE, RunView, load_view
 
@@ -87,6 +86,5 @@ def suggest(out: str | Path) -> Suggestions:
                 fid = view.faces[idx[k]].id
                 misplaced.append((fid, person, hit[0], round(float(d_own[k]), 3), round(hit[1], 3)))
     unnamed = {k: set(view.faces[i].id for i in v) for k, v in members.items() if k not in named}
-    eps = ClusterSettings().in_space(view.encoder).radius
-    looks, _ = look_alikes(view, unnamed, eps, Corrections.load(view.out))
+    looks, _ = look_alikes(view, unnamed, view.radius, Corrections.load(view.out))
     return Suggestions(misplaced, looks)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import adapt
-from .assign import assign_clusters, face_tracks
+from .assign import assign_clusters, cluster_run, face_tracks
 from .config import RunSettings
 from .errors import ClusterpipeError
 from .evaluate import MATCH_IOU, evaluate, load_ground_truth
@@ -46,7 +46,8 @@ def tune(
     eps_values: Sequence[float],
     min_samples_values: Sequence[int],
 ) -> list[dict]:
-    """BCubed F1 of every clustering setting in the grid, best first.
+    """BCubed F1 of every clustering setting in the grid, best first, and of the settings a run
+    calibrates with no ground truth (rows with "calibrated": True, one per space).
 
     Every person space the run holds is tried (dlib, and its --encoder if another), as encoded
     and adapted to its tracks; eps values are dlib's, scaled for other spaces by their default
@@ -61,6 +62,29 @@ def tune(
     gt = load_ground_truth(ground_truth)
     track_ids = face_tracks(faces, load_samples(out))  # the same for every setting tried
     rows = []
+    score_of = lambda: evaluate(  # noqa: E731
+        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt
+    )
+    for space in dict.fromkeys(("dlib", encoder)):
+        # What a run decides with no ground truth (calibrate.py), to set beside the best.
+        settings = RunSettings(encode=EncodeSettings(encoder=space), workers=1)
+        choice = cluster_run(faces, settings, tracks=track_ids).choice
+        assert choice is not None
+        rows.append(
+            {
+                "space": space,
+                "adapt": "tracks" if choice.adapted else "none",
+                "eps": choice.radius,
+                "min_samples": settings.cluster.min_samples,
+                "tracks": settings.cluster.tracks,
+                "split_same_frame": settings.cluster.split_same_frame,
+                "split_distance": settings.cluster.in_space(
+                    space, choice.adapted, choice.radius
+                ).split_distance,
+                "calibrated": True,
+                **score_of(),
+            }
+        )
     for space in dict.fromkeys(("dlib", encoder)):
         adaptable = adapt.fit(person_space(faces, space), track_ids) is not None
         for adapt_mode in ("none", "tracks") if adaptable else ("none",):
@@ -85,13 +109,7 @@ def tune(
                                 encode=EncodeSettings(encoder=space), cluster=c, workers=1
                             )
                             assign_clusters(faces, settings, tracks=track_ids)
-                            score = evaluate(
-                                [
-                                    {"time_s": f.time_s, "box": f.box, "cluster": f.cluster}
-                                    for f in faces
-                                ],
-                                gt,
-                            )
+                            score = score_of()
                             rows.append(
                                 {
                                     "space": space,
@@ -101,6 +119,7 @@ def tune(
                                     "tracks": tracks,
                                     "split_same_frame": split,
                                     "split_distance": split_distance,
+                                    "calibrated": False,
                                     **score,
                                 }
                             )

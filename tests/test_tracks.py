@@ -83,7 +83,8 @@ def test_noise_faces_report_and_attach_to_nearest_cluster():
         c = ClusterSettings(assign_noise=attach, noise_threshold=0.6, tracks=False)
         assert assign_clusters(faces, RunSettings(cluster=c, workers=1)).tolist() == want
         assert [f.cluster for f in faces] == want
-        assert faces[4].nearest == (0, 3.0)
+        # nearest is to the clusters as they end: attached, face 3 is cluster 0's nearest face
+        assert faces[4].nearest == ((0, 2.45) if attach else (0, 3.0))
         assert faces[3].nearest == (None if attach else (0, 0.55))
 
 
@@ -106,8 +107,9 @@ def test_tune_prints_a_grid_with_the_best_first(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     # dlib space (too few tracks to adapt it) x 2 eps x 1 min_samples x (tracks + split,
-    # tracks, no tracks) x same-frame split on/off
-    assert len(lines) == 1 + 12 and "<- best" in lines[1]
+    # tracks, no tracks) x same-frame split on/off, then the run's own calibrated choice
+    assert len(lines) == 1 + 12 + 1 and "<- best" in lines[1]
+    assert "<- calibrated" in lines[-1] and float(lines[-1].split()[2]) == 0.5
     assert lines[0].split()[:2] == ["space", "adapt"]
     assert {tuple(ln.split()[:2]) for ln in lines[1:]} == {("dlib", "none")}
     assert float(lines[1].split()[9]) == pytest.approx(1.0)

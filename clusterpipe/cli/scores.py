@@ -64,7 +64,9 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
     Uses the encodings already in OUT (nothing is re-encoded): person space (dlib, and the run's
     --encoder if another) x adapted or not x eps x min_samples x tracks on/off (with tracks:
     track split at the default --split-distance or off) x same-frame split on/off. The eps
-    values are dlib's; other spaces try them scaled by their default radius over dlib's.
+    values are dlib's; other spaces try them scaled by their default radius over dlib's. The
+    last rows, one per space, are what a run chooses with no ground truth (adapted or not, and
+    the radius calibrated on the footage's tracks and frames), to compare with the best.
 
     \b
     Example:
@@ -83,8 +85,12 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
         f"{'split_distance':>14} {'clusters':>8} "
         f"{'noise':>6} {'bcubed_f1':>9} {'pairwise_f1':>11}"
     )
-    for i, r in enumerate(rows[:top]):
+    grid = [r for r in rows if not r.get("calibrated")]
+    calibrated = [r for r in rows if r.get("calibrated")]
+    for i, r in enumerate(grid[:top] + calibrated):
         mark = "  <- best" if i == 0 else ""
+        if r.get("calibrated"):
+            mark = "  <- calibrated (the run's own rule, no ground truth)"
         click.echo(
             f"{r['space']:>7} {r['adapt']:>6} {r['eps']:>5.3g} {r['min_samples']:>11} "
             f"{str(r['tracks']):>6} "

@@ -90,7 +90,9 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
         )
     if len(noise) > MAX_NOISE_SHOWN:
         parts.append(f"<p class='muted'>and {len(noise) - MAX_NOISE_SHOWN} more in noise/</p>")
-    parts.append("</div><h2>Run</h2><table>")
+    parts.append("</div>")
+    parts += _person_space(run_info.get("person_space"))
+    parts.append("<h2>Run</h2><table>")
     for k, v in run_info.get("settings", {}).items():
         parts.append(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
@@ -99,6 +101,33 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
         parts.append(f"<tr><th>time {html.escape(k)}</th><td>{v} s</td></tr>")
     parts.append("</table></body></html>")
     return "\n".join(parts)
+
+
+def _person_space(choice: object) -> list[str]:
+    """The space the run clustered in, why, its radius and the evidence (calibrate.py)."""
+    if not isinstance(choice, dict) or not isinstance(choice.get("evidence"), dict):
+        return []
+    ev = choice["evidence"]
+    esc = lambda v: html.escape(str(v))  # noqa: E731
+    space = f"{esc(choice.get('encoder'))}{' adapted' if choice.get('adapted') else ', raw'}"
+    rows = [
+        ("space", f"{space}: {esc(choice.get('reason'))}"),
+        ("radius", f"{esc(choice.get('radius'))} ({esc(choice.get('rule'))})"),
+        ("tracks", f"{esc(ev.get('tracks'))} of 2+ faces, {esc(ev.get('track_pairs'))} pairs"),
+        ("one person", f"within-track distances at 50/90/99 %: {esc(ev.get('track_quantiles'))}"),
+        (
+            "two people",
+            f"{esc(ev.get('frame_pairs'))} same-frame pairs, distances at 1/10/50 %: "
+            f"{esc(ev.get('frame_quantiles'))}",
+        ),
+        (
+            "motion",
+            f"shape change {esc(ev.get('shape_change'))} over {esc(ev.get('shape_tracks'))} tracks",
+        ),
+    ]
+    out = ["<h2>Person space</h2><table>"]
+    out += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows]
+    return [*out, "</table>"]
 
 
 def write_report(

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ClusterSettings
 from ..corrections import CORRECTIONS_FILE
 from ..errors import BadNameError, ClusterpipeError
 from ..folders import check_name, ignored, scan
@@ -27,9 +26,9 @@ from ..layout import (
     UNNAMED_PREFIX,
     is_unnamed,
 )
-from ..records import Face, person_space
-from ..runfiles import attach_vectors
-from ..store import FACES_FILE, RUN_FILE, Lock, atomic_open, read_faces
+from ..records import Face
+from ..runview import load_view
+from ..store import FACES_FILE, RUN_FILE, Lock, atomic_open
 
 NOISE, REJECTED = "\0noise", "\0rejected"  # where a face is besides a folder
 LABEL_SUFFIX = ".txt"
@@ -57,7 +56,7 @@ class Review:
         self.faces: list[Face] = []
         self.by_id: dict[str, int] = {}
         self.space = np.zeros((0, 0))
-        self.eps = ClusterSettings().in_space("dlib").radius
+        self.eps = 0.0
         self.history: list[Change] = []
         self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
         self._load()  # a damaged faces.jsonl is an error now, not on the page
@@ -70,11 +69,11 @@ class Review:
         key = (st.st_mtime_ns, st.st_size)
         if key == self._faces_key:
             return
-        faces = read_faces(self.out / FACES_FILE)
-        encoder = attach_vectors(self.out, faces)
-        self.faces, self.by_id = faces, {f.id: i for i, f in enumerate(faces)}
-        self.space = person_space(faces, encoder)
-        self.eps = ClusterSettings().in_space(encoder).radius
+        # The run's own person space and radius (adapted and calibrated where the run was), as
+        # split and recluster use them.
+        view = load_view(self.out)
+        self.faces, self.by_id = view.faces, view.by_id
+        self.space, self.eps = view.space, view.radius
         self._faces_key = key
 
     def locations(self) -> dict[str, str]:
