@@ -28,7 +28,7 @@ from .gallery import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
 from .generate.swap import remove_generated
-from .layout import CLUSTERS_DIR, NOISE_DIR
+from .layout import CLUSTERS_DIR
 from .people import name_clusters
 from .records import VideoInfo, person_space
 from .runfiles import read_before, read_run_info
@@ -168,7 +168,7 @@ def _recluster_around_named(
 
     clusters, old_info = before
     new = [f for f in faces if f.id not in clusters]
-    write_crops(out / NOISE_DIR, new, crops)
+    write_crops(out, new, crops)
     for f in faces:
         f.cluster = clusters.get(f.id, -1)
     write_faces(out / FACES_FILE, faces)

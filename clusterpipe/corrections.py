@@ -35,10 +35,24 @@ class Corrections:
         return cls(rejected, apart)
 
     def save(self, out: Path) -> None:
+        """Write the corrections, each said once (the same split or move seen again by a later
+        command adds nothing)."""
+        seen: set[tuple] = set()
+        apart = []
+        for entry in self.apart:
+            key = tuple(sorted(tuple(sorted(g)) for g in entry))
+            if key not in seen:
+                seen.add(key)
+                apart.append(entry)
+        self.apart = apart
         write_json(
             Path(out) / CORRECTIONS_FILE,
-            {"format": 1, "rejected": sorted(self.rejected), "apart": self.apart},
+            {"format": 1, "rejected": sorted(self.rejected), "apart": apart},
         )
+
+    def worth_saving(self, out: Path) -> bool:
+        """Whether there is something to remember, or a file to keep up to date."""
+        return bool(self.rejected or self.apart) or (Path(out) / CORRECTIONS_FILE).exists()
 
     def links(self, ids: list[str]) -> list[tuple[int, int]]:
         """Pairs of positions in `ids` that the corrections keep apart."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BadNameError, ClusterpipeError
-from .layout import CLUSTERS_DIR, CROP_SUFFIXES, is_unnamed
+from .layout import CLUSTERS_DIR, is_unnamed
+from .places import face_file
 
 log = logging.getLogger("clusterpipe")
 
@@ -42,6 +43,21 @@ def check_name(name: str) -> str:
             "or leading/trailing spaces (it must start with a letter or digit)"
         )
     return name
+
+
+def spelled_on_disk(out: Path, name: str) -> str:
+    """The folder of OUT/clusters that holds this person's name however it was typed (NFC or
+    NFD, as macOS writes it): its spelling on disk, or the name NFC-normalised if none does."""
+    want = unicodedata.normalize("NFC", name)
+    root = Path(out) / CLUSTERS_DIR
+    if (root / want).is_dir() and not (root / want).is_symlink():
+        return want
+    if root.is_dir():
+        with os.scandir(root) as it:
+            for e in it:
+                if unicodedata.normalize("NFC", e.name) == want and not e.is_symlink():
+                    return e.name
+    return want
 
 
 def ignored(entry: str) -> bool:
@@ -110,11 +126,11 @@ def scan(out: Path, known_ids: set[str]) -> ClusterTree:
         for f in files:
             if ignored(f.name):
                 continue
-            stem, dot, ext = f.name.rpartition(".")
-            suffix = f".{ext}" if dot else ""
+            kind = face_file(f.name)
+            stem = kind[0] if kind else ""
             if f.is_symlink():
                 tree.skipped_links.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
-            elif suffix.lower() in CROP_SUFFIXES and stem and f.is_file():
+            elif kind and kind[1] and f.is_file():
                 if stem in seen:
                     tree.in_two_folders.append(stem)
                 elif stem in known_ids:
@@ -122,7 +138,7 @@ def scan(out: Path, known_ids: set[str]) -> ClusterTree:
                     folder.face_ids.append(stem)
                 else:
                     tree.unmapped.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
-            elif suffix != ".txt":
+            elif not kind or kind[1]:  # a face's label beside its crop is expected
                 tree.unmapped.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
         tree.folders.append(folder)
     return tree

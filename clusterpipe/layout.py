@@ -7,8 +7,12 @@ from .records import SAFE_ID
 CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR = "clusters", "noise", "montages"
 REJECTED_DIR = "rejected"  # faces rejected on the review page: out of every folder, restorable
 UNNAMED_PREFIX = "Face_"  # clusters/Face_<k>: a person not named yet
-CROP_SUFFIXES = {".jpg", ".jpeg", ".png"}  # crops as the user may have re-saved them
+# A face's files: its crop (as written, .jpg, or as the user may have re-saved it, in any letter
+# case) and its YOLO label; places.face_file is the one rule that reads them.
+CROP_SUFFIXES = (".jpg", ".jpeg", ".png")
+LABEL_SUFFIX = ".txt"
 JPEG_QUALITY = 92  # crops and montages
+REPORT_FILE = "report.html"
 
 
 def cluster_folder(label: int) -> str:
@@ -23,9 +27,10 @@ def is_unnamed(folder: str) -> bool:
 
 def is_generated_file(name: str) -> bool:
     """A crop or its YOLO label as clusterpipe names them: <face id>.jpg / .txt (or a crop the
-    user re-saved as .png)."""
+    user re-saved as .jpeg or .png)."""
     stem, dot, suffix = name.rpartition(".")
-    return bool(dot) and f".{suffix.lower()}" in GENERATED_SUFFIXES and bool(SAFE_ID.match(stem))
-
-
-GENERATED_SUFFIXES = {".jpg", ".png", ".txt"}
+    return (
+        bool(dot)
+        and f".{suffix.lower()}" in (*CROP_SUFFIXES, LABEL_SUFFIX)
+        and bool(SAFE_ID.match(stem))
+    )

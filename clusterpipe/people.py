@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -84,7 +85,14 @@ def status(outs: Sequence[str | Path]) -> Status:
             if not f.face_ids:
                 st.problems.append(f"{r.out}: folder {f.name!r} is empty")
         for names in spellings.values():
-            if len(names) > 1:  # promote keeps them apart: a name is case-sensitive
+            forms = {f.person for f in t.named if f.name in names}
+            if len(names) > 1 and len(forms) == 1:  # the same name, two Unicode forms
+                st.problems.append(
+                    f"{r.out}: folders {' and '.join(map(ascii, sorted(names)))} are one name "
+                    "written two ways (Unicode NFC and NFD, as Linux and macOS write it): one "
+                    "person for promote and export; merge them into one folder"
+                )
+            elif len(names) > 1:  # promote keeps them apart: a name is case-sensitive
                 st.problems.append(
                     f"{r.out}: folders {' and '.join(map(repr, sorted(names)))} differ only by "
                     "case: one folder on macOS and Windows, two people for promote; merge them"
@@ -160,9 +168,10 @@ def list_people(gallery_dir: str | Path) -> dict[str, int]:
 
 def remove_person(gallery_dir: str | Path, name: str) -> int:
     """Take a person out of the gallery; return how many faces were removed."""
-    check_name(name)
+    name = check_name(name)  # NFC: one person however the name was typed
     with locked(gallery_dir) as g:
-        keep = np.array([e["name"] != name for e in g.entries], dtype=bool)
+        nfc = [unicodedata.normalize("NFC", str(e["name"])) for e in g.entries]
+        keep = np.array([n != name for n in nfc], dtype=bool)
         if keep.all():
             raise ClusterpipeError(
                 f"{name!r} is not in the gallery; `clusterpipe gallery {gallery_dir}` lists who is"

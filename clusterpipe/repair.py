@@ -17,9 +17,10 @@ import numpy as np
 
 from .assign import cluster_vectors
 from .cluster import _split_clusters, cannot_links, split_by_cannot_links
-from .corrections import CORRECTIONS_FILE, Corrections
+from .corrections import Corrections
 from .errors import ClusterpipeError
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
+from .places import move_face, next_unnamed, own_dir
 from .runview import NOISE, RunView, load_view
 from .store import FACES_FILE, RUN_FILE, Lock, write_faces, write_json
 from .suggest import look_alikes, suggest, suggestion_line
@@ -27,8 +28,9 @@ from .suggest import look_alikes, suggest, suggestion_line
 log = logging.getLogger("clusterpipe")
 
 
-def update_corrections(view: RunView) -> Corrections:
-    """The stored corrections plus what the files show changed since clusterpipe last wrote."""
+def update_corrections(view: RunView, save: bool = True) -> Corrections:
+    """The stored corrections plus what the files show changed since clusterpipe last wrote;
+    saved unless `save` is False (a command that may still refuse saves them once it acts)."""
     corr = Corrections.load(view.out)
     stayed: dict[str, list[str]] = {}  # folder -> the faces still where clusterpipe put them
     for fid, where in view.now.items():
@@ -42,7 +44,7 @@ def update_corrections(view: RunView) -> Corrections:
             corr.rejected.discard(fid)  # the user put the crop back
         elif where != was and was != NOISE and stayed.get(was):
             corr.apart.append([[fid], list(stayed[was])])
-    if corr.rejected or corr.apart or (view.out / CORRECTIONS_FILE).exists():
+    if save and corr.worth_saving(view.out):
         corr.save(view.out)
     return corr
 
@@ -51,17 +53,22 @@ def _number(folder: str) -> int:
     return int(folder[len(UNNAMED_PREFIX) :])
 
 
+def _parts(folder: str) -> tuple[str, ...]:
+    """OUT's folder of a location (NOISE = OUT/noise)."""
+    return (NOISE_DIR,) if folder == NOISE else (CLUSTERS_DIR, folder)
+
+
 def _move_crop(out: Path, fid: str, src: str | None, dst: str) -> None:
-    """Move a face's crop and label between folders (NOISE = OUT/noise)."""
+    """Move a face's crop and label between folders, only into OUT's own (places.py)."""
     if src == dst or src is None:
         return
-    src_dir = out / (NOISE_DIR if src == NOISE else f"{CLUSTERS_DIR}/{src}")
-    dst_dir = out / (NOISE_DIR if dst == NOISE else f"{CLUSTERS_DIR}/{dst}")
-    dst_dir.mkdir(parents=True, exist_ok=True)
-    for suffix in (".jpg", ".png", ".txt"):
-        f = src_dir / f"{fid}{suffix}"
-        if f.is_file() and not f.is_symlink():
-            f.replace(dst_dir / f.name)
+    move_face(out, fid, out.joinpath(*_parts(src)), _parts(dst))
+
+
+def _check_targets(out: Path, folders) -> None:
+    """Refuse, before anything moves, a target folder that is a link or outside OUT."""
+    for folder in set(folders):
+        own_dir(out, *_parts(folder), create=False)
 
 
 def _remove_if_empty(out: Path, folder: str) -> None:
@@ -123,7 +130,7 @@ def split(out: str | Path, folder: str, into: int | None = None) -> SplitResult:
 def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult:
     """split, for a caller that holds OUT's lock (the review page)."""
     view = load_view(out)
-    corr = update_corrections(view)
+    corr = update_corrections(view, save=False)  # a split that refuses changes nothing
     ids = [fid for fid, w in view.now.items() if w == folder]
     if not ids:
         raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
@@ -140,20 +147,22 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
             f"{folder}: its faces look like one person (no split below {eps}); "
             "use --into K to split it into K groups anyway"
         )
-    taken = [_number(f) for f in view.now.values() if f and is_unnamed(f)]
-    taken += [_number(f) for f in view.last.values() if is_unnamed(f)]
-    start = max(taken, default=-1) + 1
+    taken = {_number(f) for f in view.now.values() if f and is_unnamed(f)}
+    taken |= {_number(f) for f in view.last.values() if is_unnamed(f)}
     where = dict(view.now)
     made = {}
-    for k, g in enumerate(sorted(groups, key=len, reverse=True)):
-        name = f"{UNNAMED_PREFIX}{start + k}"
+    names = []
+    for _ in groups:  # numbers whose name is free in every form (folder, file or link)
+        taken.add(next_unnamed(out, taken))
+        names.append(f"{UNNAMED_PREFIX}{max(taken)}")
+    corr.apart.append([list(g) for g in groups])
+    corr.save(out)
+    for name, g in zip(names, sorted(groups, key=len, reverse=True)):
         for fid in g:
             _move_crop(out, fid, folder, name)
             where[fid] = name
         made[name] = len(g)
     _remove_if_empty(out, folder)
-    corr.apart.append([list(g) for g in groups])
-    corr.save(out)
     _write_back(view, where)
     return SplitResult(made)
 
@@ -229,7 +238,7 @@ def recluster(out: str | Path, eps: float | None = None, attach: bool = False) -
 def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterResult:
     """recluster, for a caller that holds OUT's lock (run on a folder with named people)."""
     view = load_view(out)
-    corr = update_corrections(view)
+    corr = update_corrections(view, save=False)  # saved once nothing can refuse any more
     free_ids = [
         f.id
         for f in view.faces
@@ -255,16 +264,18 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
         if w is not None and w != NOISE:
             before.setdefault(w, set()).add(fid)
     numbers = {frozenset(v): k for k, v in before.items()}
-    taken = [_number(f) for f in before] + [_number(f) for f in view.last.values() if is_unnamed(f)]
-    nxt = max(taken, default=-1) + 1
+    taken = {_number(f) for f in before} | {_number(f) for f in view.last.values() if is_unnamed(f)}
     where = dict(view.now)
     made: dict[str, set[str]] = {}
     for members in sorted(groups.values(), key=len, reverse=True):
         name = numbers.get(frozenset(members))
         if name is None:
-            name = f"{UNNAMED_PREFIX}{nxt}"
-            nxt += 1
+            taken.add(next_unnamed(out, taken))
+            name = f"{UNNAMED_PREFIX}{max(taken)}"
         made[name] = members
+    _check_targets(out, [*made, *([NOISE] if noise else [])])
+    if corr.worth_saving(out):
+        corr.save(out)
     for name, members in made.items():
         for fid in members:
             _move_crop(out, fid, view.now[fid], name)

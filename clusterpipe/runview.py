@@ -13,6 +13,7 @@ from .config import ClusterSettings
 from .errors import ClusterpipeError
 from .folders import scan
 from .layout import NOISE_DIR, UNNAMED_PREFIX
+from .places import face_file
 from .records import Face
 from .runfiles import attach_vectors, read_run_info
 from .store import FACES_FILE, RUN_FILE, read_faces
@@ -104,10 +105,12 @@ def load_view(out: str | Path) -> RunView:
         for fid in folder.face_ids:
             now[fid] = folder.name
     noise = out / NOISE_DIR
-    if noise.is_dir():
+    if noise.is_dir() and not noise.is_symlink():
         for p in noise.iterdir():
-            if p.suffix.lower() in (".jpg", ".png") and p.stem in by_id and now[p.stem] is None:
-                now[p.stem] = NOISE
+            kind = face_file(p.name)
+            if kind and kind[1] and kind[0] in by_id and now[kind[0]] is None:
+                if not p.is_symlink():
+                    now[kind[0]] = NOISE
     names = _folder_names(info)
     last = {
         f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")

@@ -24,6 +24,7 @@ from ..layout import (
     cluster_folder,
     is_unnamed,
 )
+from ..places import own_dir
 from ..records import Face
 from .swap import swap_in
 
@@ -85,9 +86,9 @@ def _tile(jpg: bytes, box) -> np.ndarray | None:
     return None if image is None else cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
 
 
-def write_crops(folder: Path, faces: list[Face], crops: dict[str, tuple]) -> int:
-    """Write the crops and YOLO labels of `faces` from the workers' packs into one folder."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_crops(out: Path, faces: list[Face], crops: dict[str, tuple]) -> int:
+    """Write the crops and YOLO labels of `faces` from the workers' packs into OUT/noise."""
+    folder = own_dir(out, NOISE_DIR)
     written = 0
     for face in faces:
         entry = crops.get(face.id)
@@ -105,7 +106,7 @@ def write_crops(folder: Path, faces: list[Face], crops: dict[str, tuple]) -> int
 def folder_montage(out: Path, folder: str) -> None:
     """Rewrite montages/<folder>.jpg from the crops the folder holds now (after a repair)."""
     crops = sorted((Path(out) / CLUSTERS_DIR / folder).glob("*.jpg"))
-    path = Path(out) / MONTAGES_DIR / f"{folder}.jpg"
+    path = own_dir(out, MONTAGES_DIR, create=False) / f"{folder}.jpg"
     tiles = []
     for crop in crops[: MONTAGE_GRID[0] * MONTAGE_GRID[1]]:
         image = cv2.imread(str(crop), cv2.IMREAD_REDUCED_COLOR_2)
@@ -114,7 +115,7 @@ def folder_montage(out: Path, folder: str) -> None:
     if not tiles:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    own_dir(out, MONTAGES_DIR)
     rows = -(-len(tiles) // MONTAGE_GRID[0])
     _write_image(path, build_montages(tiles, MONTAGE_TILE, (MONTAGE_GRID[0], rows))[0])
 

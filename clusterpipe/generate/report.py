@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
-from ..layout import UNNAMED_PREFIX, cluster_folder
+from ..layout import REPORT_FILE, UNNAMED_PREFIX, cluster_folder
 from ..records import Face
 from ..store import atomic_open
 
@@ -134,7 +134,7 @@ def write_report(
     out: Path, faces: list[Face], run_info: dict, names: dict[int, str] | None = None
 ) -> Path:
     """Write OUT/report.html atomically."""
-    path = Path(out) / "report.html"
+    path = Path(out) / REPORT_FILE
     with atomic_open(path) as f:
         f.write(render(faces, run_info, names))
     return path

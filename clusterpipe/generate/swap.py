@@ -53,13 +53,25 @@ def remove_generated(out: Path, ours: Callable[[str], bool]) -> None:
 
 
 def swap_in(stage: Path, out: Path, ours: Callable[[str], bool]) -> None:
-    """Replace what clusterpipe wrote before with the staged clusters/, noise/, montages/."""
+    """Replace what clusterpipe wrote before with the staged clusters/, noise/, montages/.
+    Every place written is OUT's own (places.own_dir): a link there is refused, with one line,
+    before anything is removed or moved."""
+    from ..places import own_dir
+
+    try:
+        for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
+            own_dir(out, d, create=False)
+            for entry in (stage / d).iterdir():
+                if entry.is_dir():
+                    own_dir(out, d, entry.name, create=False)
+                elif (out / d / entry.name).is_symlink():
+                    raise_symlink(out / d / entry.name)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     remove_generated(out, ours)
     for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
-        target = out / d
-        if target.is_symlink():
-            raise_symlink(target)
-        target.mkdir(exist_ok=True)
+        target = own_dir(out, d)
         for entry in (stage / d).iterdir():
             dest = target / entry.name
             if entry.is_dir() and dest.is_dir() and not dest.is_symlink():

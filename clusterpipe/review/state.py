@@ -17,21 +17,22 @@ import numpy as np
 
 from ..corrections import CORRECTIONS_FILE
 from ..errors import BadNameError, ClusterpipeError
-from ..folders import check_name, ignored, scan
+from ..folders import check_name, ignored, scan, spelled_on_disk
 from ..layout import (
     CLUSTERS_DIR,
-    CROP_SUFFIXES,
+    MONTAGES_DIR,
     NOISE_DIR,
     REJECTED_DIR,
+    REPORT_FILE,
     UNNAMED_PREFIX,
     is_unnamed,
 )
+from ..places import face_file, face_files, move_face, next_unnamed, own_dir
 from ..records import Face
 from ..runview import load_view
 from ..store import FACES_FILE, RUN_FILE, Lock, atomic_open
 
 NOISE, REJECTED = "\0noise", "\0rejected"  # where a face is besides a folder
-LABEL_SUFFIX = ".txt"
 UNDO_DEPTH = 50
 
 
@@ -43,6 +44,7 @@ class Change:
     moves: list[tuple[str, str, str]] = field(default_factory=list)  # (face id, from, to)
     renamed: tuple[str, str] | None = None  # a folder renamed whole: (old, new)
     files: dict[str, bytes | None] = field(default_factory=dict)  # run files before (split...)
+    made: list[str] = field(default_factory=list)  # OUT's folders the action created
 
 
 class Review:
@@ -84,8 +86,9 @@ class Review:
             path = self.out / d
             if path.is_dir() and not path.is_symlink():
                 for p in path.iterdir():
-                    if p.suffix.lower() in CROP_SUFFIXES and p.stem in self.by_id:
-                        where[p.stem] = loc
+                    kind = face_file(p.name)
+                    if kind and kind[1] and kind[0] in self.by_id and not p.is_symlink():
+                        where[kind[0]] = loc
         if (self.out / CLUSTERS_DIR).is_dir():
             for folder in scan(self.out, set(self.by_id)).folders:
                 for fid in folder.face_ids:
@@ -183,31 +186,29 @@ class Review:
             loc = (where if where is not None else self.locations()).get(fid)
             if loc is None:
                 continue
-            for suffix in CROP_SUFFIXES:
-                p = self._dir(loc) / f"{fid}{suffix}"
-                if p.is_file() and not p.is_symlink():
+            for p in face_files(self._dir(loc), fid):
+                if face_file(p.name) == (fid, True):
                     return p
         return None
 
     # ---- actions -------------------------------------------------------------------------
 
-    def _dir(self, loc: str) -> Path:
+    @staticmethod
+    def _parts(loc: str) -> tuple[str, ...]:
         if loc == NOISE:
-            return self.out / NOISE_DIR
+            return (NOISE_DIR,)
         if loc == REJECTED:
-            return self.out / REJECTED_DIR
-        return self.out / CLUSTERS_DIR / loc
+            return (REJECTED_DIR,)
+        return (CLUSTERS_DIR, loc)
+
+    def _dir(self, loc: str) -> Path:
+        return self.out.joinpath(*self._parts(loc))
 
     def _move(self, fid: str, src: str, dst: str) -> None:
-        """Move a face's crop and YOLO label between places (never through a symlink)."""
-        if src == dst:
-            return
-        target = self._dir(dst)
-        target.mkdir(parents=True, exist_ok=True)
-        for suffix in (*CROP_SUFFIXES, LABEL_SUFFIX):
-            p = self._dir(src) / f"{fid}{suffix}"
-            if p.is_file() and not p.is_symlink():
-                p.replace(target / p.name)
+        """Move a face's crop and YOLO label into OUT's own folder (never through a link, never
+        over another file: places.move_face)."""
+        if src != dst:
+            move_face(self.out, fid, self._dir(src), self._parts(dst))
 
     def _remove_if_empty(self, loc: str) -> None:
         if loc in (NOISE, REJECTED):
@@ -233,14 +234,10 @@ class Review:
         return name
 
     def _new_unnamed(self, where: dict[str, str]) -> str:
-        root = self.out / CLUSTERS_DIR
-        taken = {p.name for p in root.iterdir()} if root.is_dir() else set()
-        taken |= set(where.values())
-        numbers = [int(n[len(UNNAMED_PREFIX) :]) for n in taken if is_unnamed(n)]
-        for f in self.faces:  # numbers faces.jsonl gave stay reserved (see repair)
-            if f.cluster >= 0:
-                numbers.append(f.cluster)
-        return f"{UNNAMED_PREFIX}{max(numbers, default=-1) + 1}"
+        numbers = {int(n[len(UNNAMED_PREFIX) :]) for n in set(where.values()) if is_unnamed(n)}
+        # numbers faces.jsonl gave stay reserved (see repair)
+        numbers |= {f.cluster for f in self.faces if f.cluster >= 0}
+        return f"{UNNAMED_PREFIX}{next_unnamed(self.out, numbers)}"
 
     def _target(self, to, where: dict[str, str]) -> str:
         """A folder to move into: an existing one, a valid new name, or a new Face_<n>."""
@@ -248,12 +245,18 @@ class Review:
             return self._new_unnamed(where)
         if not isinstance(to, str):
             raise BadNameError("a folder name must be a string")
-        return check_name(to)
+        return spelled_on_disk(self.out, check_name(to))
 
-    def _record(self, change: Change) -> None:
+    def _record(self, change: Change, before: set[str]) -> None:
+        """Keep the change for undo, with the top folders of OUT it created."""
+        change.made = [d for d in self._top_folders() if d not in before]
         self.history = [*self.history[-(UNDO_DEPTH - 1) :], change]
 
+    def _top_folders(self) -> set[str]:
+        return {d for d in (NOISE_DIR, REJECTED_DIR, MONTAGES_DIR) if (self.out / d).is_dir()}
+
     def _apply_moves(self, change: Change, ids, where, dst: str) -> set[str]:
+        own_dir(self.out, *self._parts(dst), create=False)  # a link: refused before any move
         touched = {dst}
         for fid in ids:
             src = where[fid]
@@ -269,36 +272,40 @@ class Review:
     def move(self, faces: object, to: object) -> dict:
         """Move faces to a folder (a new name makes it; none: a new Face_<n>)."""
         with Lock(self.out):
+            before = self._top_folders()
             where = self.locations()
             ids = self._faces_at(faces, where)
             dst = self._target(to, where)
             change = Change("move")
             touched = self._apply_moves(change, ids, where, dst)
-            self._record(change)
+            self._record(change, before)
             return self.state(touched, where)
 
     def reject(self, faces: object) -> dict:
         """Move faces to OUT/rejected: out of every folder, restorable by moving them back."""
         with Lock(self.out):
+            before = self._top_folders()
             where = self.locations()
             ids = self._faces_at(faces, where)
             change = Change("reject")
             touched = self._apply_moves(change, ids, where, REJECTED)
-            self._record(change)
+            self._record(change, before)
             return self.state(touched, where)
 
     def rename(self, folder: object, to: object) -> dict:
         """Rename a folder; a name that exists merges the folder into it."""
         with Lock(self.out):
+            before = self._top_folders()
             where = self.locations()
             src = self._folder(folder)
             if not isinstance(to, str):
                 raise BadNameError("a person's name cannot be empty")
-            dst = check_name(to)
+            dst = spelled_on_disk(self.out, check_name(to))  # one person however typed
             if dst == src:
                 return self.state({src}, where)
             change = Change("rename")
-            if (self.out / CLUSTERS_DIR / dst).exists():
+            target = own_dir(self.out, CLUSTERS_DIR, dst, create=False)  # never a link
+            if target.exists():
                 ids = [i for i, w in where.items() if w == src]
                 touched = self._apply_moves(change, ids, where, dst)
             else:
@@ -306,7 +313,7 @@ class Review:
                 change.renamed = (src, dst)
                 touched = {src, dst}
                 where.update({i: dst for i, w in where.items() if w == src})
-            self._record(change)
+            self._record(change, before)
             return self.state(touched, where)
 
     def split(self, folder: object) -> dict:
@@ -327,16 +334,31 @@ class Review:
             do = lambda: recluster_locked(self.out, None, False)  # noqa: E731
             return self._rewrite("recluster", do, where)
 
-    def _rewrite(self, action: str, do, where: dict[str, str]) -> dict:
-        files = {}
-        for name in (FACES_FILE, RUN_FILE, CORRECTIONS_FILE):
+    def _run_files(self) -> dict[str, bytes | None]:
+        """What split and recluster rewrite besides crops: the run's files, the report and
+        the montages (name relative to OUT -> bytes, None where absent)."""
+        names = [FACES_FILE, RUN_FILE, CORRECTIONS_FILE, REPORT_FILE]
+        montages = self.out / MONTAGES_DIR
+        if montages.is_dir() and not montages.is_symlink():
+            names += [f"{MONTAGES_DIR}/{p.name}" for p in montages.iterdir() if p.is_file()]
+        files: dict[str, bytes | None] = {}
+        for name in names:
             p = self.out / name
-            files[name] = p.read_bytes() if p.is_file() else None
+            files[name] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
+        return files
+
+    def _rewrite(self, action: str, do, where: dict[str, str]) -> dict:
+        folders_before = self._top_folders()
+        before = self._run_files()
         do()
+        after_files = self._run_files()
+        # Keep what undo needs: every file the action changed, made (None) or removed.
+        files = {n: before.get(n) for n in {*before, *after_files}}
+        files = {n: b for n, b in files.items() if b != after_files.get(n)}
         after = self.locations()
         change = Change(action, files=files)
         change.moves = [(i, w, after[i]) for i, w in where.items() if after.get(i, w) != w]
-        self._record(change)
+        self._record(change, folders_before)
         return self.state(where=after)
 
     def undo(self) -> dict:
@@ -361,9 +383,15 @@ class Review:
             for loc in touched:
                 self._remove_if_empty(loc)
             for name, data in change.files.items():
+                path = self.out / name
                 if data is None:
-                    (self.out / name).unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
                 else:
-                    with atomic_open(self.out / name, "wb") as f:
+                    own_dir(self.out, *Path(name).parts[:-1])  # montages/: OUT's own
+                    with atomic_open(path, "wb") as f:
                         f.write(data)
+            for d in change.made:  # a folder the action made, empty again: gone again
+                path = self.out / d
+                if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+                    path.rmdir()
             return self.state(None if change.files else touched, where)
