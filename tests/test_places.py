@@ -60,7 +60,7 @@ def test_review_api_never_writes_through_a_linked_folder(served, tmp_path, actio
         "merge": ("/api/rename", {"folder": "alice", "to": "evil"}),
     }[action]
     status, answer = call(server, "POST", *body)
-    assert status == 400 and "is a link" in answer["error"], answer
+    assert status == 409 and "is a link" in answer["error"], answer
     assert _tree(elsewhere) == [] and _tree(out) == before
 
 
@@ -119,7 +119,7 @@ def test_a_move_never_overwrites_another_file(served):  # noqa: F811
     call(server, "GET", "/api/folders")
     before = _tree(out)
     status, answer = call(server, "POST", "/api/move", {"faces": [fid], "to": "alice"})
-    assert status == 400 and "in the way" in answer["error"] and fid in answer["error"]
+    assert status == 409 and "in the way" in answer["error"] and fid in answer["error"]
     assert mine.read_text() == "my own notes, not a YOLO label" and _tree(out) == before
     # the same file (an identical copy) is not in the way
     os.remove(mine)

@@ -1,21 +1,26 @@
 """The review page's local HTTP server: the standard library's http.server on 127.0.0.1, a
 token on every request, Host and Origin checked (no CSRF, no DNS rebinding), one action at a
-time."""
+time. It outlives its clients: every request gets an answer or a clean close, bodies are bounded
+in size and depth, idle and slow connections time out, and a run file that vanishes or is
+damaged meanwhile is a JSON error naming it."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+import re
 import secrets
+import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import BadNameError, BusyError, ClusterpipeError
+from ..errors import BadNameError, BusyError, ClusterpipeError, StoreError
 from .state import Review
 
 log = logging.getLogger("clusterpipe")
@@ -23,6 +28,23 @@ log = logging.getLogger("clusterpipe")
 TOKEN_HEADER = "X-Clusterpipe-Token"
 COOKIE = "clusterpipe_token"
 MAX_BODY = 1 << 20  # 1 MiB of JSON holds ~20,000 face ids
+MAX_DEPTH = 16  # the API's bodies nest 2 levels; Python's parser recurses per level
+# A connection has this long to send each request (from waiting for its first line to the last
+# byte of its body), and to take the answer: idle and trickling clients are closed.
+REQUEST_SECONDS = 10.0
+MAX_CONNECTIONS = 64  # at once; a browser opens at most 6 per host
+_STRINGS = re.compile(rb'"(?:\\.|[^"\\])*"')
+
+
+def nesting(raw: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (strings skipped)."""
+    import numpy as np
+
+    b = np.frombuffer(_STRINGS.sub(b'""', raw), np.uint8)
+    step = np.isin(b, (ord("["), ord("{"))).astype(np.int64) - np.isin(b, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
+
+
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
 
@@ -45,6 +67,35 @@ class ReviewServer(ThreadingHTTPServer):
             ) from e
         self.port = self.server_address[1]
         self.hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        """One thread per connection, at most MAX_CONNECTIONS at once: past that a new
+        connection is closed at once (the page retries) instead of exhausting descriptors."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up or timed out is normal; anything else is one log line (the
+        traceback with CLUSTERPIPE_DEBUG=1 via the debug log), never a traceback on stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("review: %s: %s", client_address, exc)
+        else:
+            log.warning("review: a request failed: %s", exc)
+            log.debug("review: traceback", exc_info=True)
 
     @property
     def url(self) -> str:
@@ -55,9 +106,24 @@ class _Handler(BaseHTTPRequestHandler):
     server: ReviewServer
     server_version = "clusterpipe-review"
     protocol_version = "HTTP/1.1"
+    timeout = REQUEST_SECONDS  # the socket's, set in setup(); _Deadline keeps it shrinking
 
     def log_message(self, format: str, *args) -> None:
         log.debug("review: " + format, *args)
+
+    def setup(self) -> None:
+        super().setup()
+        self.deadline = time.monotonic() + REQUEST_SECONDS
+        self.rfile = _Deadline(self.rfile, self)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        """One request with its own deadline; a client gone or too slow is closed quietly."""
+        self.deadline = time.monotonic() + REQUEST_SECONDS
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError) as e:
+            log.debug("review: connection closed: %s", e)
+            self.close_connection = True
 
     # ---- checks --------------------------------------------------------------------------
 
@@ -109,6 +175,26 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- routes --------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        self._safely(self._get)
+
+    def do_HEAD(self) -> None:
+        self._safely(self._get)
+
+    def do_POST(self) -> None:
+        self._safely(self._post)
+
+    def _safely(self, handler) -> None:
+        """Run a route; whatever it raises is an answer, never a traceback."""
+        try:
+            handler()
+        except (ConnectionError, TimeoutError):
+            raise  # the client is gone: nothing to answer (handle_one_request closes)
+        except Exception as e:
+            log.warning("review: %s %s failed: %s", self.command, self.path[:80], e)
+            log.debug("review: traceback", exc_info=True)
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {e}"[:300])
+
+    def _get(self) -> None:
         why = self._refused()
         if why:
             return self._error(HTTPStatus.FORBIDDEN, why)
@@ -126,8 +212,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/folders":
             return self._call(lambda r: r.snapshot())
         if path.startswith("/face/"):
-            with self.server.actions:
-                crop = self.server.review.crop(path[len("/face/") :])
+            try:
+                with self.server.actions:
+                    crop = self.server.review.crop(path[len("/face/") :])
+            except (ClusterpipeError, OSError) as e:
+                return self._run_file_error(e)
             if crop is None:
                 return self._error(HTTPStatus.NOT_FOUND, "no such face")
             ctype = CONTENT_TYPES.get(crop.suffix.lower(), "application/octet-stream")
@@ -138,9 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, body, ctype, {"Cache-Control": "private, max-age=3600"})
         return self._error(HTTPStatus.NOT_FOUND, "not found")
 
-    do_HEAD = do_GET
-
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         why = self._refused()
         if why:
             return self._error(HTTPStatus.FORBIDDEN, why)
@@ -152,9 +239,15 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if not 0 <= length <= MAX_BODY:
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+        raw = self.rfile.read(length) or b"{}"
+        if len(raw) < length:
+            self.close_connection = True
+            return self._error(HTTPStatus.BAD_REQUEST, "the body ended early")
+        if nesting(raw) > MAX_DEPTH:
+            return self._error(HTTPStatus.BAD_REQUEST, f"the body nests over {MAX_DEPTH} levels")
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return self._error(HTTPStatus.BAD_REQUEST, "the body is not JSON")
         if not isinstance(body, dict):
             return self._error(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
@@ -182,6 +275,42 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except BadNameError as e:
             return self._error(HTTPStatus.BAD_REQUEST, str(e))
-        except (ClusterpipeError, OSError) as e:
+        except (StoreError, OSError) as e:
+            return self._run_file_error(e)
+        except ClusterpipeError as e:
             return self._error(HTTPStatus.BAD_REQUEST, " ".join(str(e).split()))
         return self._json(200, result)
+
+    def _run_file_error(self, e: Exception) -> None:
+        """A run file that vanished, is damaged or is in the way: 409, naming it."""
+        if isinstance(e, OSError) and not isinstance(e, ConnectionError):
+            what = f"{e.filename}: {e.strerror or e}" if e.filename else str(e)
+            message = f"{what}; the run's files changed while the page was open: reload"
+        else:
+            message = " ".join(str(e).split())
+        return self._error(HTTPStatus.CONFLICT, message)
+
+
+class _Deadline:
+    """The request's reader, with the socket's timeout set to what is left of the request's
+    deadline before each read: a client that trickles bytes cannot hold a thread for long."""
+
+    def __init__(self, raw, handler: _Handler) -> None:
+        self._raw, self._handler = raw, handler
+
+    def _arm(self) -> None:
+        left = self._handler.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long")
+        self._handler.connection.settimeout(left)
+
+    def readline(self, *args):
+        self._arm()
+        return self._raw.readline(*args)
+
+    def read(self, *args):
+        self._arm()
+        return self._raw.read(*args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
