@@ -325,10 +325,29 @@ class ExportSettings:
         choices=IMAGE_KINDS,
     )
     single_class: bool = setting(
-        False, "With --images frames: label every face as the one class `face`."
+        False,
+        "With --images frames: label every face as the one class `face` (refused with crops, "
+        "where every image is one person).",
     )
-    min_faces: int = setting(1, "Leave out people with fewer faces than this.", Bounds(1))
+    min_faces: int = setting(
+        1,
+        "Leave out people with fewer faces than this (counting every face in their folder); "
+        "with --images frames their faces stay labelled as the class `face`.",
+        Bounds(1),
+    )
     seed: int = setting(0, "Seed of the train/val split, so it can be reproduced.")
+    backgrounds: float = setting(
+        0.1,
+        "With --images frames: face-free sampled frames to add, as a share of the frames with "
+        "faces (Ultralytics suggests up to a tenth, against false positives); 0 = none.",
+        Bounds(0, 1),
+    )
+    min_box: int = setting(
+        0,
+        "Faces narrower than this many pixels (in the original frame) are not labelled: with "
+        "--images frames they are masked grey (an ignore region), with crops left out.",
+        Bounds(0, 10000),
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -221,3 +221,35 @@ def test_a_killed_encoder_stops_the_run_clearly_and_resume_finishes(data_dir, de
     assert info["counts"]["shards_reused"] == done
     assert info["counts"]["faces"] == len((dev_run / "faces.jsonl").read_text().splitlines())
     assert np.isfinite(info["times_s"]["total"])
+
+
+def test_no_near_duplicate_crosses_the_split_over_30_seeds(dev_run, data_dir, tmp_path):
+    from clusterpipe.export import export
+    from clusterpipe.export.dedup import thumbnails
+
+    out = tmp_path / "out"
+    shutil.copytree(dev_run, out)
+    rename_by_ground_truth(out, data_dir / "dev" / "ground_truth.json")
+    for images in ("crops", "frames"):
+        fmt = "imagefolder" if images == "crops" else "yolo"
+        for seed in range(30 if images == "crops" else 3):
+            dest = tmp_path / f"{images}{seed}"
+            res = export(out, dest, fmt, 0.2, seed=seed, images=images)
+            assert res["near_duplicates_across_split"] == 0
+            card = json.loads((dest / "dataset.json").read_text())
+            train_only = set(card["train_only"])
+            if images == "crops":
+                groups = {
+                    s: {c.name: sorted(c.iterdir()) for c in (dest / s).iterdir()}
+                    for s in ("train", "val")
+                }
+            else:
+                groups = {
+                    s: {"all": sorted((dest / "images" / s).iterdir())} for s in ("train", "val")
+                }
+            for name, val in groups["val"].items():
+                if name in train_only or not groups["train"].get(name):
+                    continue
+                t_val, t_train = thumbnails(val), thumbnails(groups["train"][name])
+                worst = float((t_val @ t_train.T).max())
+                assert worst < 0.95, (images, seed, name, worst)

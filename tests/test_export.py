@@ -217,3 +217,70 @@ def test_aligned_export_is_an_imagefolder_of_112_px_chips(data_dir, tmp_path):
     make_run(out, {"alice": 12})
     with pytest.raises(ClusterpipeError, match="--images aligned is not available for --format"):
         export(out, tmp_path / "y", "yolo", images="aligned")
+
+
+def _unit_items(spec):
+    """Items of one class per shot: spec is (class, shots, images per shot); and the cuts."""
+    from clusterpipe.export.base import Item
+    from clusterpipe.records import Face
+
+    items, cuts, k = [], [], 0
+    for c, shots, per in spec:
+        for _ in range(shots):
+            cuts.append(k)
+            for _ in range(per):
+                f = Face(f"v-{k:07d}-0", "v", k, float(k), (0, 0, 9, 9), [0.0] * 128)
+                items.append(Item(Path("x.jpg"), f, (9, 9), ((c, 0, 0, 9, 9),)))
+                k += 1
+    return items, {"v": cuts[1:]}
+
+
+def test_split_balances_each_person_within_their_shots():
+    # alice: one single-image shot and nine of three; bob: thirty single-image shots. A random
+    # fill gave alice 1 of 28 images in val on some seeds.
+    items, cuts = _unit_items([(0, 1, 1), (0, 9, 3), (1, 30, 1)])
+    for seed in range(30):
+        _, report = split_items(items, 0.2, seed, cuts)
+        assert all(0.15 <= s <= 0.3 for s in report.class_val_share.values()), (seed, report)
+
+
+def test_near_duplicates_join_their_shots_on_one_side():
+    items, cuts = _unit_items([(0, 10, 2), (1, 10, 2)])
+    links = [(0, 18), (1, 19), (20, 38)]  # the same source seen again in another shot
+    for seed in range(30):
+        split, report = split_items(items, 0.3, seed, cuts, links)
+        side = [i.split for i in split]
+        assert all(side[a] == side[b] for a, b in links), seed
+        assert report.units == 20 - 2
+
+
+def test_single_class_needs_frames_and_the_summary_counts_people(run_dir, tmp_path):
+    with pytest.raises(ClusterpipeError, match="--single-class.*--images frames"):
+        export(run_dir, tmp_path / "x", "yolo", single_class=True)
+    from click.testing import CliRunner
+
+    from clusterpipe.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["export", str(run_dir), str(tmp_path / "y"), "--format", "yolo"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 people, images" in result.output and "near-duplicate pairs" in result.output
+
+
+def test_every_export_has_a_card_and_the_files_tools_look_for(run_dir, tmp_path):
+    res = export(run_dir, tmp_path / "y", "yolo", 0.2, seed=3)
+    card = json.loads((tmp_path / "y" / "dataset.json").read_text())
+    assert card["run_id"] == "run1" and card["options"]["seed"] == 3
+    assert card["classes"] == res["classes"] == ["alice", "bob", "carol"]
+    lines = sum(len(p.read_text().splitlines()) for p in (tmp_path / "y").glob("labels/*/*.txt"))
+    assert sum(card["counts"]["train"].values()) + sum(card["counts"]["val"].values()) == lines
+    assert card["crossing_pairs"] == 0 and "box_convention" in card
+    readme = (tmp_path / "y" / "README.md").read_text()
+    assert "1.3x as tall" in readme and "missed are not labelled" in readme
+    assert (tmp_path / "y" / "classes.txt").read_text() == "alice\nbob\ncarol\n"
+    export(run_dir, tmp_path / "c", "coco", 0.0)
+    coco = json.loads((tmp_path / "c" / "annotations" / "instances_train.json").read_text())
+    assert coco["info"]["year"] >= 2026 and coco["licenses"][0]["id"] == 1
+    assert all(im["license"] == 1 for im in coco["images"])
+    assert (tmp_path / "c" / "README.md").is_file()

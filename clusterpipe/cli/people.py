@@ -191,7 +191,12 @@ def export(out, dest, fmt, **options) -> None:
     res = api_export(out, dest, fmt, **asdict(settings))
     val_fraction, min_faces = settings.val_fraction, settings.min_faces
     counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
-    click.echo(f"{fmt} dataset in {dest}: {len(res['classes'])} people, images: {counts}")
+    extra = " (+ the class `face`)" if len(res["classes"]) > len(res["people"]) else ""
+    click.echo(f"{fmt} dataset in {dest}: {len(res['people'])} people{extra}, images: {counts}")
+    click.echo(
+        f"near-duplicate pairs: {res['near_duplicate_pairs']}, "
+        f"across train and val: {res['near_duplicates_across_split']}; card: {dest}/README.md"
+    )
     if val_fraction > 0:
         click.echo(f"val fraction: {res['val_fraction']:.2f} (asked {val_fraction:.2f})")
         if abs(res["val_fraction"] - val_fraction) > 0.1:
@@ -203,5 +208,11 @@ def export(out, dest, fmt, **options) -> None:
     if res["train_only"]:
         who = ", ".join(res["train_only"])
         click.echo(f"in train only (seen in one shot): {who}", err=True)
+    for name, share in res["class_val_share_off"].items():
+        click.echo(
+            f"warning: {name}: {share:.2f} of its images in val (asked {val_fraction:.2f}); "
+            "its shots are few or uneven",
+            err=True,
+        )
     if res["too_few_faces"]:
         click.echo(f"left out (fewer than {min_faces} faces): {', '.join(res['too_few_faces'])}")

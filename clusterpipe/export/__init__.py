@@ -6,7 +6,7 @@ import logging
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..boxes import portrait_box, yolo_line
@@ -18,7 +18,9 @@ from ..records import Face
 from ..runfiles import read_run_info
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
-from .frames import frame_items
+from .card import Card
+from .dedup import near_pairs, thumbnails
+from .frames import FACE_CLASS, frame_items
 from .split import BLOCK_SECONDS, shot_starts, split_items
 
 __all__ = [
@@ -98,6 +100,15 @@ def _cuts(out: Path) -> dict[str, list[int]] | None:
     return shot_starts(samples) if samples else None
 
 
+def _rejected(out: Path) -> set[str]:
+    """Faces the user rejected: in corrections.json, in OUT/rejected/, or with no crop left."""
+    from ..corrections import Corrections
+    from ..runview import load_view
+
+    view = load_view(out)
+    return set(Corrections.load(out).rejected) | {f for f, w in view.now.items() if w is None}
+
+
 def export(
     out: str | Path,
     dest: str | Path,
@@ -107,15 +118,24 @@ def export(
     min_faces: int = ExportSettings.min_faces,
     images: str = ExportSettings.images,
     single_class: bool = ExportSettings.single_class,
+    backgrounds: float = ExportSettings.backgrounds,
+    min_box: int = ExportSettings.min_box,
 ) -> dict:
-    """Write the named folders of a run as a dataset in `fmt`; return counts per split, the
-    val fraction reached and the people left out of val or dropped."""
+    """Write the named folders of a run as a dataset in `fmt`, with its card (README.md,
+    dataset.json); return counts per split, the val fraction reached and the people left out
+    of val or dropped."""
     fmt_cls = Exporter.get(fmt)
-    ExportSettings(val_fraction, images, single_class, min_faces, seed)  # checks every value
+    settings = ExportSettings(
+        val_fraction, images, single_class, min_faces, seed, backgrounds, min_box
+    )  # checks every value
     if images not in fmt_cls.images:
         raise ClusterpipeError(
             f"--images {images} is not available for --format {fmt} "
             f"(it writes: {', '.join(fmt_cls.images)})"
+        )
+    if single_class and images != "frames":
+        raise ClusterpipeError(
+            "--single-class labels every face of a frame as `face`: use it with --images frames"
         )
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -127,50 +147,131 @@ def export(
     except OSError as e:
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
     try:
-        return _export(
-            out, dest, stage, fmt_cls, val_fraction, seed, min_faces, images, single_class
-        )
+        return _export(Path(out), dest, stage, fmt_cls, settings)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
 
 
-def _export(out, dest, stage, fmt_cls, val_fraction, seed, min_faces, images, single_class):
+def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> dict:
+    from ..tuning import load_samples
+
+    run = RunFolder.load(out)
     items, classes = collect(out)
-    if images == "frames":
-        items, classes = frame_items(RunFolder.load(out), classes, stage / ".frames", single_class)
-    counts_by_person = Counter(i.labels[0][0] for i in items)
-    few = sorted(classes[c] for c, n in counts_by_person.items() if n < min_faces)
-    if few:
-        keep = [c for c in range(len(classes)) if classes[c] not in few]
-        remap = {c: k for k, c in enumerate(keep)}
+    # --min-faces counts every face of a person's folder, not the images that hold them.
+    per_person = Counter(name for name, _ in run.named_faces())
+    few = sorted(c for c in classes if per_person[c] < s.min_faces)
+    keep = [c for c in classes if c not in few]
+    if not keep:
+        raise ClusterpipeError(f"no person has {s.min_faces} faces or more; lower --min-faces")
+    left_small = 0
+    frames = None
+    if s.images == "frames":
+        try:
+            samples = load_samples(out)
+        except ClusterpipeError:
+            samples = []
+        frames = frame_items(
+            run,
+            keep,
+            stage / ".frames",
+            s.single_class,
+            _rejected(out),
+            s.min_box,
+            s.backgrounds,
+            samples,
+        )
+        items, out_classes = frames.items, frames.classes
+    else:
+        remap = {classes.index(c): k for k, c in enumerate(keep)}
+        small = [i for i in items if i.face.box[2] - i.face.box[0] < s.min_box]
+        left_small = len(small)
         items = [
-            replace(i, labels=tuple((remap[c], *b) for c, *b in i.labels if c in remap))
+            replace(
+                i,
+                labels=tuple(
+                    (remap[c], x1, y1, x2, y2) for c, x1, y1, x2, y2 in i.labels if c in remap
+                ),
+            )
             for i in items
-            if i.labels[0][0] in remap
+            if i.labels[0][0] in remap and i not in small
         ]
-        classes = [classes[c] for c in keep]
-        if not classes:
-            raise ClusterpipeError(f"no person has {min_faces} faces or more; lower --min-faces")
-    items, report = split_items(items, val_fraction, seed, _cuts(Path(out)))
+        out_classes = keep
+    pairs = near_pairs(
+        thumbnails([i.image for i in items]),
+        None if s.images == "frames" else [i.labels[0][0] if i.labels else -1 for i in items],
+    )
+    links = [(a, b) for a, b, _ in pairs]
+    ids = [i.face.id for i in items]  # the pairs' positions, before the split drops any
+    items, report = split_items(items, s.val_fraction, s.seed, _cuts(out), links)
+    side = {i.face.id: i.split for i in items}
+    crossing = sum(
+        1 for a, b, _ in pairs if ids[a] in side and ids[b] in side and side[ids[a]] != side[ids[b]]
+    )
     # One layout whatever the split: train, and val when there is one.
-    splits = [s for s in SPLITS if s == "train" or any(i.split == s for i in items)]
+    splits = [x for x in SPLITS if x == "train" or any(i.split == x for i in items)]
+    counts: dict[str, dict[str, int]] = {x: {} for x in splits}
+    for i in items:
+        for c, *_ in i.labels:
+            name = out_classes[c]
+            counts[i.split][name] = counts[i.split].get(name, 0) + 1
+    names = [n for n in out_classes if n != FACE_CLASS]
+    card = Card(
+        fmt_cls.name,
+        s.images,
+        str(run.run_id),
+        sorted({v["path"] for v in read_run_info(out).get("inputs", [])}),
+        _version(),
+        asdict(s),
+        out_classes,
+        counts,
+        {x: sum(i.split == x for i in items) for x in splits},
+        [out_classes[c] for c in report.train_only if c < len(out_classes)],
+        few,
+        len(pairs),
+        report.units,
+        crossing,
+        frames.masked if frames else 0,
+        left_small,
+        frames.rejected if frames else 0,
+        frames.backgrounds if frames else 0,
+        frames.notes if frames else [],
+    )
     try:
-        fmt_cls(dest.resolve(), images).write(stage, items, classes, splits)
+        fmt_cls(dest.resolve(), s.images).write(stage, items, out_classes, splits)
         shutil.rmtree(stage / ".frames", ignore_errors=True)
+        card.write(stage)
         if dest.exists():
             dest.rmdir()
         stage.rename(dest)
     except OSError as e:
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
-    counts = {s: sum(i.split == s for i in items) for s in splits}
+    target = s.val_fraction
+    off = {
+        out_classes[c]: share
+        for c, share in report.class_val_share.items()
+        if target and abs(share - target) > max(0.15, target / 2)
+    }
     return {
         "format": fmt_cls.name,
-        "classes": classes,
-        "images": counts,
+        "classes": out_classes,
+        "people": names,
+        "images": card.images_per_split,
         "dest": str(dest),
         "val_fraction": round(report.val_fraction, 3),
-        "train_only": [classes[c] for c in report.train_only],
+        "train_only": card.train_only,
         "dropped_near_train": report.dropped_near,
         "too_few_faces": few,
+        "near_duplicate_pairs": len(pairs),
+        "near_duplicates_across_split": crossing,
+        "class_val_share_off": off,
+        "masked_small": card.masked_small,
+        "rejected_dropped": card.rejected_dropped,
+        "backgrounds": card.backgrounds,
     }
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

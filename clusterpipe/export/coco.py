@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 from pathlib import Path
@@ -27,7 +28,9 @@ class CocoExporter(Exporter):
                 file_name = f"{item.face.id}{item.image.suffix}"
                 shutil.copyfile(item.image, folder / file_name)
                 w, h = item.size
-                images.append({"id": image_id, "file_name": file_name, "width": w, "height": h})
+                images.append(
+                    {"id": image_id, "file_name": file_name, "width": w, "height": h, "license": 1}
+                )
                 for c, x1, y1, x2, y2 in item.labels:
                     bw, bh = x2 - x1, y2 - y1
                     annotations.append(
@@ -43,7 +46,16 @@ class CocoExporter(Exporter):
                     ann_id += 1
                 image_id += 1
             data = {
-                "info": {"description": "clusterpipe export"},
+                "info": {
+                    "description": "clusterpipe export: faces of named people (see README.md)",
+                    "version": "1.0",
+                    "year": datetime.date.today().year,
+                    "contributor": "clusterpipe",
+                    "date_created": datetime.date.today().isoformat(),
+                    "url": "",
+                },
+                # The footage's own licence, which clusterpipe cannot know: state it here.
+                "licenses": [{"id": 1, "name": "as the source footage", "url": ""}],
                 "images": images,
                 "annotations": annotations,
                 "categories": categories,

@@ -1,13 +1,17 @@
 """Full-frame detection sets: the sampled frames at their original size, every face the run
 found labelled (named people by class, the others as one `face` class), so that no face is an
-unlabelled negative."""
+unlabelled negative. Rejected detections are dropped, faces under --min-box are masked, and a
+share of face-free frames joins as backgrounds."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from ..errors import InputError
 from ..layout import JPEG_QUALITY
@@ -16,14 +20,51 @@ from ..records import Face
 from ..runfiles import read_run_info
 from .base import Item
 
-FACE_CLASS = "face"  # faces of people not named
+FACE_CLASS = "face"  # faces of people not named (or named, but under --min-faces)
+BACKGROUND_K = 99  # the face number in a background image's name: <video>-<frame>-99
+
+
+@dataclass
+class FrameSet:
+    """Frame items and what was done to their faces, for the dataset card."""
+
+    items: list[Item]
+    classes: list[str]
+    masked: int = 0  # faces under --min-box, masked grey and unlabelled
+    rejected: int = 0  # detections the user rejected: no box
+    backgrounds: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _background_faces(run: RunFolder, with_faces: set, want: int, samples) -> list[Face]:
+    """Up to `want` sampled frames with no face, spread evenly over the footage, as
+    placeholder Faces (no box) that name the frame."""
+    keys = {v["path"]: v["key"] for v in read_run_info(run.out).get("inputs", []) if "key" in v}
+    free = [(v, i) for v, i, _ in samples if (v, i) not in with_faces and v in keys]
+    if not free or want <= 0:
+        return []
+    pick = np.linspace(0, len(free) - 1, num=min(want, len(free))).round().astype(int)
+    out = []
+    for k in sorted(set(pick.tolist())):
+        video, index = free[k]
+        out.append(
+            Face(f"{keys[video]}-{index:07d}-{BACKGROUND_K}", video, index, -1.0, (0, 0, 0, 0), [])
+        )
+    return out
 
 
 def frame_items(
-    run: RunFolder, classes: list[str], folder: Path, single_class: bool = False
-) -> tuple[list[Item], list[str]]:
+    run: RunFolder,
+    classes: list[str],
+    folder: Path,
+    single_class: bool = False,
+    rejected: Collection[str] = (),
+    min_box: int = 0,
+    backgrounds: float = 0.0,
+    samples: list[tuple] | None = None,
+) -> FrameSet:
     """Items of the frames holding a named face (any face with single_class), decoded again
-    from the videos into `folder`, and the class list."""
+    from the videos into `folder`, and the class list. People not in `classes` are `face`."""
     from ..video import sample_frames
 
     person = {f.id: name for name, f in run.named_faces()}
@@ -33,14 +74,18 @@ def frame_items(
     wanted = {
         key: faces
         for key, faces in by_frame.items()
-        if single_class or any(f.id in person for f in faces)
+        if single_class or any(f.id in person and f.id not in rejected for f in faces)
     }
+    n_bg = round(backgrounds * len(wanted))
+    extra = _background_faces(run, set(by_frame), n_bg, samples or [])
+    for bg in extra:
+        wanted[(bg.video, bg.frame_index)] = [bg]
     out_classes = [FACE_CLASS] if single_class else [*classes, FACE_CLASS]
     cls_of = {name: k for k, name in enumerate(classes)}
     encode = read_run_info(run.out).get("settings", {}).get("encode", {})
     fps, decoder = float(encode.get("fps", 1.0)), str(encode.get("decoder", "pyav"))
     folder.mkdir(parents=True, exist_ok=True)
-    items = []
+    result = FrameSet([], out_classes)
     for video in sorted({v for v, _ in wanted}):
         need = {i for v, i in wanted if v == video}
         if not Path(video).is_file():
@@ -50,19 +95,31 @@ def frame_items(
                 continue
             faces = wanted[(video, s.frame_index)]
             faces.sort(key=lambda f: (f.id not in person, f.id))  # named people first
-            labels = tuple(
-                (
-                    0 if single_class else cls_of.get(person.get(f.id, ""), len(classes)),
-                    float(f.box[0]),
-                    float(f.box[1]),
-                    float(f.box[2]),
-                    float(f.box[3]),
+            image = s.image
+            labels: list[tuple[int, float, float, float, float]] = []
+            for f in faces:
+                if f.time_s < 0:  # a background frame's placeholder
+                    result.backgrounds += 1
+                    continue
+                if f.id in rejected:  # not a face of this dataset: no box
+                    result.rejected += 1
+                    continue
+                if f.box[2] - f.box[0] < min_box:  # an ignore region: masked, unlabelled
+                    a, b, c2, d = (max(0, int(v)) for v in f.box)
+                    image[b:d, a:c2] = 114
+                    result.masked += 1
+                    continue
+                c = 0 if single_class else cls_of.get(person.get(f.id, ""), len(classes))
+                labels.append(
+                    (c, float(f.box[0]), float(f.box[1]), float(f.box[2]), float(f.box[3]))
                 )
-                for f in faces
-            )
+            if not labels and faces[0].time_s >= 0 and not single_class:
+                continue  # every named face of it rejected or masked
             path = folder / f"{faces[0].id}.jpg"
-            cv2.imwrite(str(path), s.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            h, w = s.image.shape[:2]
-            items.append(Item(path, faces[0], (w, h), labels))
-    items.sort(key=lambda i: i.face.id)
-    return items, out_classes
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            h, w = image.shape[:2]
+            result.items.append(Item(path, faces[0], (w, h), tuple(labels)))
+    result.items.sort(key=lambda i: i.face.id)
+    if n_bg and not extra:
+        result.notes.append("no face-free sampled frame to add as background")
+    return result

@@ -25,7 +25,8 @@ class YoloExporter(Exporter):
                 f"{(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
                 for c, x1, y1, x2, y2 in item.labels
             ]
-            (labels / f"{item.face.id}.txt").write_text("\n".join(lines) + "\n")
+            # A background image (no face) gets an empty label file, as Ultralytics expects.
+            (labels / f"{item.face.id}.txt").write_text("".join(f"{x}\n" for x in lines))
         val = "val" if "val" in splits else "train"
         # JSON strings are valid YAML scalars: names with quotes or colons stay safe. No `path`:
         # Ultralytics then resolves train/val beside data.yaml, so a moved dataset still works.
@@ -35,3 +36,5 @@ class YoloExporter(Exporter):
         (dest / "data.yaml").write_text(
             f"train: images/train\nval: images/{val}\nnc: {len(classes)}\nnames:\n{names}\n"
         )
+        # Label Studio's YOLO importer reads the class names from classes.txt at the root.
+        (dest / "classes.txt").write_text("".join(f"{n}\n" for n in classes))
