@@ -154,7 +154,7 @@ def _before_reclustering(out: Path, named: bool) -> tuple[dict[str, int], dict] 
 
     view = load_view(out)
     corr = update_corrections(view)
-    if not named and not corr.rejected and not corr.apart:
+    if not named and not corr.rejected and not corr.apart and not corr.together:
         return None
     return {f.id: f.cluster for f in view.faces}, view.info
 

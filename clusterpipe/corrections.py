@@ -20,6 +20,8 @@ class Corrections:
     rejected: set[str] = field(default_factory=set)
     # Each entry: groups of face ids; faces of two different groups are different people.
     apart: list[list[list[str]]] = field(default_factory=list)
+    # Each entry: face ids of one person ("same" on the review page): kept in one cluster.
+    together: list[list[str]] = field(default_factory=list)
 
     @classmethod
     def load(cls, out: Path) -> Corrections:
@@ -30,9 +32,10 @@ class Corrections:
         try:
             rejected = {_safe_id(i) for i in data["rejected"]}
             apart = [[[_safe_id(i) for i in g] for g in entry] for entry in data["apart"]]
+            together = [[_safe_id(i) for i in g] for g in data.get("together", [])]
         except (KeyError, TypeError, ValueError) as e:
             raise StoreError(f"{path}: damaged corrections file ({e}); fix or delete it") from None
-        return cls(rejected, apart)
+        return cls(rejected, apart, together)
 
     def save(self, out: Path) -> None:
         """Write the corrections, each said once (the same split or move seen again by a later
@@ -45,14 +48,25 @@ class Corrections:
                 seen.add(key)
                 apart.append(entry)
         self.apart = apart
-        write_json(
-            Path(out) / CORRECTIONS_FILE,
-            {"format": 1, "rejected": sorted(self.rejected), "apart": apart},
-        )
+        together: list[list[str]] = []
+        seen_t: set[tuple[str, ...]] = set()
+        for group in self.together:
+            members = tuple(sorted(group))
+            if members not in seen_t:
+                seen_t.add(members)
+                together.append(list(members))
+        self.together = together
+        data: dict = {"format": 1, "rejected": sorted(self.rejected), "apart": apart}
+        if together:  # written only when said: files of earlier versions stay as they were
+            data["together"] = together
+        write_json(Path(out) / CORRECTIONS_FILE, data)
 
     def worth_saving(self, out: Path) -> bool:
         """Whether there is something to remember, or a file to keep up to date."""
-        return bool(self.rejected or self.apart) or (Path(out) / CORRECTIONS_FILE).exists()
+        return (
+            bool(self.rejected or self.apart or self.together)
+            or (Path(out) / CORRECTIONS_FILE).exists()
+        )
 
     def links(self, ids: list[str]) -> list[tuple[int, int]]:
         """Pairs of positions in `ids` that the corrections keep apart."""

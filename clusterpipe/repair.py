@@ -140,12 +140,12 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
     x = view.space[idx]
     eps = view.radius
     sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
-    sub = _apart(sub, ids, corr)
+    sub = _apart(_together(sub, ids, corr), ids, corr)
     groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
     if len(groups) < 2:
         raise ClusterpipeError(
-            f"{folder}: its faces look like one person (no split below {eps}); "
-            "use --into K to split it into K groups anyway"
+            f"{folder}: its faces look like one person (no split below {eps:.2f}); "
+            "split it into K groups anyway with --into K (on the review page: give K)"
         )
     taken = {_number(f) for f in view.now.values() if f and is_unnamed(f)}
     taken |= {_number(f) for f in view.last.values() if is_unnamed(f)}
@@ -192,6 +192,27 @@ def _split_faces(x, tracks, frames, eps: float, into: int | None) -> np.ndarray:
         return split_by_cannot_links(x[members], links)
 
     return _split_clusters(sub, by_frames)
+
+
+def _together(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
+    """Obey the "same person" answers: the faces of each together group present here join the
+    cluster most of them are in (noise included: a group all in noise becomes a cluster)."""
+    pos = {fid: k for k, fid in enumerate(ids)}
+    labels = labels.copy()
+    nxt = int(labels.max(initial=-1)) + 1
+    for group in corr.together:
+        here = [pos[i] for i in group if i in pos]
+        if len(here) < 2:
+            continue
+        clustered = [int(labels[k]) for k in here if labels[k] >= 0]
+        if clustered:
+            target = max(set(clustered), key=clustered.count)
+        else:
+            target, nxt = nxt, nxt + 1
+        for c in {int(labels[k]) for k in here} - {-1, target}:
+            labels[labels == c] = target  # the rest of that cluster is the same person too
+        labels[here] = target
+    return labels
 
 
 def _apart(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
@@ -254,7 +275,7 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     if len(idx):
         frames = [view.frames[i] for i in idx]
         labels = cluster_vectors(space.vectors[idx], frames, view.tracks[idx], settings)
-        labels = _apart(labels, free_ids, corr)
+        labels = _apart(_together(labels, free_ids, corr), free_ids, corr)
     groups = {int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)}
     noise = groups.pop(-1, set())
     # A folder whose membership did not change keeps its number; the rest get new ones.

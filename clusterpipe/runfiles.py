@@ -12,6 +12,24 @@ from .samples import segment_of
 from .store import RUN_FILE, VECTORS_FILE, read_json, read_vectors
 
 
+def run_file_bytes(out: Path) -> dict[str, bytes | None]:
+    """What split and recluster rewrite besides crops: the run's files, the report and the
+    montages (name relative to OUT -> bytes, None where absent), for undo."""
+    from .corrections import CORRECTIONS_FILE
+    from .layout import MONTAGES_DIR, REPORT_FILE
+    from .store import FACES_FILE
+
+    names = [FACES_FILE, RUN_FILE, CORRECTIONS_FILE, REPORT_FILE]
+    montages = Path(out) / MONTAGES_DIR
+    if montages.is_dir() and not montages.is_symlink():
+        names += [f"{MONTAGES_DIR}/{p.name}" for p in montages.iterdir() if p.is_file()]
+    files: dict[str, bytes | None] = {}
+    for name in names:
+        p = Path(out) / name
+        files[name] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
+    return files
+
+
 def read_run_info(out: Path) -> dict:
     """OUT/run.json, with the types of every field clusterpipe reads back checked: a one-line
     StoreError naming the file otherwise (it is untrusted input like any file read back)."""

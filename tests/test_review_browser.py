@@ -101,3 +101,70 @@ def test_reject_from_the_keyboard_and_restore(page):
     pg.press("#to", "Enter")
     pg.wait_for_selector("section.card.rejected", state="detached")
     assert (out / "clusters" / "alice" / f"{fid}.jpg").is_file()
+
+
+@pytest.fixture
+def mixed_page(tmp_path):
+    from .test_questions import _mixed_run
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    out = tmp_path / "out"
+    truth = _mixed_run(out)
+    server = ReviewServer(out, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
+        pg = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("dialog", lambda d: d.accept())
+        pg.goto(server.url)
+        pg.wait_for_selector("body[data-ready='1']", timeout=15000)
+        yield pg, out, truth, server
+        assert errors == []
+        browser.close()
+    server.shutdown()
+    server.server_close()
+
+
+def test_same_person_questions_answered_from_the_keyboard(mixed_page):
+    from .test_questions import _pure_and_whole
+
+    pg, out, truth, _ = mixed_page
+    pg.keyboard.press("q")
+    answered = 0
+    for _ in range(8):
+        pg.wait_for_function(
+            "() => document.getElementById('ask').dataset.qid !== undefined"
+            " && document.getElementById('why').textContent !== ''"
+        )
+        qid = pg.evaluate("document.getElementById('ask').dataset.qid")
+        if not qid:
+            break
+        a = pg.eval_on_selector_all("#sidea img", "imgs => imgs.map(i => i.dataset.id)")
+        b = pg.eval_on_selector_all("#sideb img", "imgs => imgs.map(i => i.dataset.id)")
+        same = max(set(x := [truth[i] for i in a]), key=x.count) == max(
+            set(y := [truth[i] for i in b]), key=y.count
+        )
+        pg.keyboard.press("s" if same else "d")
+        pg.wait_for_function(
+            f"() => document.getElementById('ask').dataset.qid !== {qid!r}", timeout=10000
+        )
+        answered += 1
+    assert answered >= 2 and _pure_and_whole(out, truth)
+    assert "Nothing left" in pg.text_content("#why")
+    assert "faces named" in pg.text_content("#progress")
+
+
+def test_backspace_rejects_nothing_and_a_refused_rename_restores_the_field(mixed_page):
+    pg, out, _, _ = mixed_page
+    card = pg.locator("section.card[data-key='alice']")
+    card.locator("img.face").nth(0).click()
+    pg.keyboard.press("Backspace")
+    pg.wait_for_timeout(300)
+    assert not (out / "rejected").exists()  # only Delete rejects
+    name = card.locator("input.name")
+    name.fill("bad/name")
+    name.press("Enter")
+    pg.wait_for_selector("#status.err")
+    assert name.input_value() == "alice"

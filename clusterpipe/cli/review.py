@@ -43,3 +43,55 @@ def review(out, port, no_browser) -> None:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--max", "limit", type=click.IntRange(1), default=None, help="Stop after this many answers."
+)
+def ask(out, limit) -> None:
+    """Answer "same person?" questions about OUT's folders in the terminal.
+
+    Each question shows two sides as crop paths (open them in any image viewer): two folders
+    that may be one person, a folder that may hold two, or a noise face that may be someone.
+    Answer s (same), d (different), k (skip), u (undo the last answer) or q (quit). Every answer
+    moves the files at once and is remembered in OUT/corrections.json, so later split,
+    recluster and run obey it; the review page asks the same questions.
+
+    \b
+    Example:
+      clusterpipe ask footage_out
+    """
+    from ..errors import ClusterpipeError
+    from ..review.answers import answer, question
+    from ..review.state import Review
+
+    review = Review(out)
+    answered = 0
+    while limit is None or answered < limit:
+        q = question(review)
+        if not q["id"]:
+            click.echo("Nothing left worth asking: the folders look clean.")
+            break
+        click.echo(f"\n{q['why']}")
+        for label, side in (("A", q["a"]), ("B", q["b"])):
+            name = side["folder"] or "these faces"
+            paths = [str(review.crop(i) or i) for i in side["faces"]]
+            click.echo(f"  {label} ({name}): " + "  ".join(paths))
+        key = click.prompt(
+            "same person? [s]ame [d]ifferent [k]skip [u]ndo [q]uit",
+            type=click.Choice(["s", "d", "k", "u", "q"]),
+            show_choices=False,
+        )
+        if key == "q":
+            break
+        if key == "u":
+            try:
+                review.undo()
+            except ClusterpipeError as e:
+                click.echo(str(e))
+            continue
+        answer(review, q["id"], {"s": "same", "d": "different", "k": "skip"}[key])
+        answered += key != "k"
+    click.echo(f"{answered} answers; every change is already in the folders.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -148,6 +149,10 @@ def run(videos, out, max_size, fine_size, fast, workers, **kw) -> None:
     click.echo(
         f"{res.faces} faces -> {res.clusters} clusters, {res.noise} noise in {res.wall_s:.1f} s; "
         f"open {res.out / 'report.html'}, rename folders in {res.out / 'clusters'} to name people"
+    )
+    click.echo(
+        f"to name and fix them on a page ('same person?' questions included): "
+        f"clusterpipe review {shlex.quote(str(res.out))}"
     )
     for path, why in res.damaged.items():
         click.echo(f"damaged {path}: {one_line(why)}", err=True)

@@ -57,7 +57,9 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
         f"<p class='muted'>{counts.get('faces', len(faces))} faces, {len(clusters)} clusters, "
         f"{len(noise)} noise. Name a person by renaming "
         f"<code>clusters/{UNNAMED_PREFIX}&lt;k&gt;</code>; "
-        "fix mistakes by moving or deleting crops.</p>",
+        "fix mistakes by moving or deleting crops. Or do it on a page that asks "
+        "&ldquo;same person?&rdquo;: <code>clusterpipe review OUT</code> (OUT: this "
+        "report's folder).</p>",
         "<div class='grid'>",
     ]
     for folder in sorted(clusters, key=lambda c: (-len(clusters[c]), c)):

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import BadNameError, BusyError, ClusterpipeError, StoreError
+from .answers import answer, question
 from .state import Review
 
 log = logging.getLogger("clusterpipe")
@@ -128,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- checks --------------------------------------------------------------------------
 
     def _token_ok(self) -> bool:
-        given = self.headers.get(TOKEN_HEADER)
+        given = self.headers.get(TOKEN_HEADER) or None  # an empty header is no token
         if given is None:
             given = next(iter(parse_qs(urlsplit(self.path).query).get("token", [])), None)
         if given is None:
@@ -211,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, self.server.page, "text/html; charset=utf-8", extra)
         if path == "/api/folders":
             return self._call(lambda r: r.snapshot())
+        if path == "/api/question":
+            return self._call(question)
         if path.startswith("/face/"):
             try:
                 with self.server.actions:
@@ -255,9 +258,11 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/move": lambda r: r.move(body.get("faces"), body.get("to")),
             "/api/rename": lambda r: r.rename(body.get("folder"), body.get("to")),
             "/api/reject": lambda r: r.reject(body.get("faces")),
-            "/api/split": lambda r: r.split(body.get("folder")),
+            "/api/split": lambda r: r.split(body.get("folder"), body.get("into")),
+            "/api/noise": lambda r: r.to_noise(body.get("faces")),
             "/api/recluster": lambda r: r.recluster(),
             "/api/undo": lambda r: r.undo(),
+            "/api/answer": lambda r: answer(r, body.get("id"), body.get("answer")),
         }
         route = routes.get(urlsplit(self.path).path)
         if route is None:

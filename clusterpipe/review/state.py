@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corrections import CORRECTIONS_FILE
 from ..errors import BadNameError, ClusterpipeError
 from ..folders import check_name, ignored, scan, spelled_on_disk
 from ..layout import (
@@ -23,14 +22,14 @@ from ..layout import (
     MONTAGES_DIR,
     NOISE_DIR,
     REJECTED_DIR,
-    REPORT_FILE,
     UNNAMED_PREFIX,
     is_unnamed,
 )
 from ..places import face_file, face_files, move_face, next_unnamed, own_dir
 from ..records import Face
+from ..runfiles import run_file_bytes
 from ..runview import load_view
-from ..store import FACES_FILE, RUN_FILE, Lock, atomic_open
+from ..store import FACES_FILE, Lock, atomic_open
 
 NOISE, REJECTED = "\0noise", "\0rejected"  # where a face is besides a folder
 UNDO_DEPTH = 50
@@ -60,6 +59,7 @@ class Review:
         self.space = np.zeros((0, 0))
         self.eps = 0.0
         self.history: list[Change] = []
+        self.skipped: set[str] = set()  # questions skipped this session: not asked again
         self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
         self._load()  # a damaged faces.jsonl is an error now, not on the page
 
@@ -292,6 +292,17 @@ class Review:
             self._record(change, before)
             return self.state(touched, where)
 
+    def to_noise(self, faces: object) -> dict:
+        """Send faces back to OUT/noise (no person: the next recluster may cluster them)."""
+        with Lock(self.out):
+            before = self._top_folders()
+            where = self.locations()
+            ids = self._faces_at(faces, where)
+            change = Change("noise")
+            touched = self._apply_moves(change, ids, where, NOISE)
+            self._record(change, before)
+            return self.state(touched, where)
+
     def rename(self, folder: object, to: object) -> dict:
         """Rename a folder; a name that exists merges the folder into it."""
         with Lock(self.out):
@@ -316,14 +327,18 @@ class Review:
             self._record(change, before)
             return self.state(touched, where)
 
-    def split(self, folder: object) -> dict:
-        """Split a folder into new Face_<n> folders (the repair loop's split)."""
+    def split(self, folder: object, into: object = None) -> dict:
+        """Split a folder into new Face_<n> folders (the repair loop's split), into `into`
+        groups if given."""
         from ..repair import split_locked
 
+        if into is not None and (isinstance(into, bool) or not isinstance(into, int) or into < 2):
+            raise ClusterpipeError("into must be a whole number of 2 or more")
         with Lock(self.out):
             where = self.locations()
             name = self._folder(folder)
-            return self._rewrite("split", lambda: split_locked(self.out, name), where)
+            do = lambda: split_locked(self.out, name, into)  # noqa: E731
+            return self._rewrite("split", do, where)
 
     def recluster(self) -> dict:
         """Re-cluster every face that is not in a named folder (the repair loop's recluster)."""
@@ -334,24 +349,11 @@ class Review:
             do = lambda: recluster_locked(self.out, None, False)  # noqa: E731
             return self._rewrite("recluster", do, where)
 
-    def _run_files(self) -> dict[str, bytes | None]:
-        """What split and recluster rewrite besides crops: the run's files, the report and
-        the montages (name relative to OUT -> bytes, None where absent)."""
-        names = [FACES_FILE, RUN_FILE, CORRECTIONS_FILE, REPORT_FILE]
-        montages = self.out / MONTAGES_DIR
-        if montages.is_dir() and not montages.is_symlink():
-            names += [f"{MONTAGES_DIR}/{p.name}" for p in montages.iterdir() if p.is_file()]
-        files: dict[str, bytes | None] = {}
-        for name in names:
-            p = self.out / name
-            files[name] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
-        return files
-
     def _rewrite(self, action: str, do, where: dict[str, str]) -> dict:
         folders_before = self._top_folders()
-        before = self._run_files()
+        before = run_file_bytes(self.out)
         do()
-        after_files = self._run_files()
+        after_files = run_file_bytes(self.out)
         # Keep what undo needs: every file the action changed, made (None) or removed.
         files = {n: before.get(n) for n in {*before, *after_files}}
         files = {n: b for n, b in files.items() if b != after_files.get(n)}

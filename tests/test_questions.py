@@ -1,0 +1,159 @@
+""" "Same person?" questions (review II): through the API and `clusterpipe ask`, answered from
+ground truth; answers move the folders, are remembered, undoable, and obeyed by recluster."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from clusterpipe.cli import cli
+from clusterpipe.repair import recluster
+from clusterpipe.review import ReviewServer
+from clusterpipe.runview import load_view
+
+from .fake_run import make_run
+from .test_review import call
+
+
+def _mixed_run(out):
+    """alice named; carol cut into two unnamed folders; bob hidden inside dave's folder."""
+    faces = make_run(out, {"alice": 6, "bob": 5, "carol": 8, "dave": 6})
+    clusters = out / "clusters"
+    (clusters / "carol").rename(clusters / "Face_0")
+    (clusters / "dave").rename(clusters / "Face_1")
+    (clusters / "Face_2").mkdir()
+    for f in faces["carol"][:3]:
+        for s in (".jpg", ".txt"):
+            (clusters / "Face_0" / f"{f.id}{s}").rename(clusters / "Face_2" / f"{f.id}{s}")
+    for f in faces["bob"]:
+        for s in (".jpg", ".txt"):
+            (clusters / "bob" / f"{f.id}{s}").rename(clusters / "Face_1" / f"{f.id}{s}")
+    (clusters / "bob").rmdir()
+    truth = {f.id: name for name, fs in faces.items() for f in fs}
+    return truth
+
+
+def _truthful(q, truth):
+    a = [truth[i] for i in q["a"]["faces"]]
+    b = [truth[i] for i in q["b"]["faces"]]
+    return "same" if max(set(a), key=a.count) == max(set(b), key=b.count) else "different"
+
+
+def _pure_and_whole(out, truth):
+    view = load_view(out)
+    folders: dict[str, set] = {}
+    for fid, w in view.now.items():
+        if w is not None:
+            folders.setdefault(w, set()).add(truth[fid])
+    people = [p for ps in folders.values() for p in ps]
+    return all(len(ps) == 1 for ps in folders.values()) and len(people) == len(set(people))
+
+
+@pytest.fixture
+def asked(tmp_path):
+    out = tmp_path / "out"
+    truth = _mixed_run(out)
+    server = ReviewServer(out, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server, out, truth
+    server.shutdown()
+    server.server_close()
+
+
+def test_ten_questions_answered_from_ground_truth_clean_the_folders(asked):
+    server, out, truth = asked
+    answers = 0
+    for _ in range(10):
+        status, q = call(server, "GET", "/api/question")
+        assert status == 200
+        if not q["id"]:
+            break
+        assert q["why"] and q["a"]["faces"] and q["b"]["faces"]
+        before = json.loads((out / "corrections.json").read_text()) if answers else None
+        answer = _truthful(q, truth)
+        status, state = call(server, "POST", "/api/answer", {"id": q["id"], "answer": answer})
+        assert status == 200, state
+        answers += 1
+        corr = json.loads((out / "corrections.json").read_text())
+        kind = "together" if answer == "same" else "apart"
+        assert len(corr.get(kind, [])) == len((before or {}).get(kind, [])) + 1
+    assert 2 <= answers <= 6  # two pieces of carol to join, bob to take out of dave's folder
+    assert _pure_and_whole(out, truth)
+    status, q = call(server, "GET", "/api/question")
+    assert q == {"id": None}
+    # a stale or unknown question is refused; nothing moves
+    status, err = call(server, "POST", "/api/answer", {"id": "nope", "answer": "same"})
+    assert status == 400 and "out of date" in err["error"]
+
+
+def test_answers_are_undoable_and_obeyed_by_recluster(asked):
+    server, out, truth = asked
+    q = None
+    while True:
+        _, q = call(server, "GET", "/api/question")
+        if q["kind"] == "merge" and _truthful(q, truth) == "same":
+            break
+        call(server, "POST", "/api/answer", {"id": q["id"], "answer": "skip"})
+    before = {p.name: sorted(x.name for x in p.iterdir()) for p in (out / "clusters").iterdir()}
+    status, _ = call(server, "POST", "/api/answer", {"id": q["id"], "answer": "same"})
+    assert status == 200 and "together" in json.loads((out / "corrections.json").read_text())
+    status, _ = call(server, "POST", "/api/undo", {})
+    assert status == 200
+    assert not (out / "corrections.json").exists()  # as before the answer: no file
+    after = {p.name: sorted(x.name for x in p.iterdir()) for p in (out / "clusters").iterdir()}
+    assert after == before
+    _, q = call(server, "GET", "/api/question")
+    status, _ = call(server, "POST", "/api/answer", {"id": q["id"], "answer": _truthful(q, truth)})
+    joined = set(q["a"]["faces"]) | set(q["b"]["faces"])
+    recluster(out)  # the user's answer holds, whatever DBSCAN would do
+    where = load_view(out).now
+    assert (len({where[i] for i in joined}) == 1) == (_truthful(q, truth) == "same")
+
+
+def test_a_same_answer_holds_through_recluster_even_against_the_radius(tmp_path):
+    out = tmp_path / "out"
+    faces = make_run(out, {"Face_0": 4, "Face_1": 4})  # two different people by their vectors
+    corr = {
+        "format": 1,
+        "rejected": [],
+        "apart": [],
+        "together": [[f.id for f in faces["Face_0"] + faces["Face_1"]]],
+    }
+    (out / "corrections.json").write_text(json.dumps(corr))
+    recluster(out)
+    where = load_view(out).now
+    assert len({where[f.id] for fs in faces.values() for f in fs}) == 1
+
+
+def test_ask_in_the_terminal(tmp_path):
+    out = tmp_path / "out"
+    truth = _mixed_run(out)
+    from clusterpipe.review.answers import answer, question
+    from clusterpipe.review.state import Review
+
+    answers = []
+    review = Review(out)
+    for _ in range(10):  # what a user who knows the people would type
+        q = question(review)
+        if not q["id"]:
+            break
+        answers.append("s" if _truthful(q, truth) == "same" else "d")
+        answer(review, q["id"], "skip")  # only to walk the questions; a fresh run answers them
+    result = CliRunner().invoke(cli, ["ask", str(out), "--max", "1"], input="s\n")
+    assert result.exit_code == 0, result.output
+    assert "same person?" in result.output and "clusters/" in result.output
+    assert "1 answers" in result.output and answers
+
+
+def test_an_empty_token_header_is_no_token(asked):
+    server, _, _ = asked
+    cookie = {"Cookie": f"clusterpipe_token={server.token}", "X-Clusterpipe-Token": ""}
+    status, _ = call(server, "GET", "/api/folders", token=False, headers=cookie)
+    assert status == 200  # the cookie authenticates; the empty header does not override it
+    status, _ = call(
+        server, "GET", "/api/folders", token=False, headers={"X-Clusterpipe-Token": ""}
+    )
+    assert status == 403
