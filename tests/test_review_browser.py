@@ -3,6 +3,7 @@ faces, move them to a new name, rename, undo from the keyboard; the files follow
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 
@@ -22,11 +23,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def page(tmp_path):
+@contextlib.contextmanager
+def _served_page(out):
+    """Debian's chromium on the review page of OUT; no page error may happen meanwhile."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    out = tmp_path / "out"
-    faces = make_run(out, {"alice": 4, "bob": 4, "Face_0": 5, "Face_1": 5})
     server = ReviewServer(out, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with sync_api.sync_playwright() as p:
@@ -34,13 +34,22 @@ def page(tmp_path):
         pg = browser.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("dialog", lambda d: d.accept())
         pg.goto(server.url)
         pg.wait_for_selector("body[data-ready='1']", timeout=15000)
-        yield pg, out, faces
+        yield pg, server
         assert errors == []
         browser.close()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def page(tmp_path):
+    out = tmp_path / "out"
+    faces = make_run(out, {"alice": 4, "bob": 4, "Face_0": 5, "Face_1": 5})
+    with _served_page(out) as (pg, _):
+        yield pg, out, faces
 
 
 def _card(pg, key):
@@ -107,24 +116,10 @@ def test_reject_from_the_keyboard_and_restore(page):
 def mixed_page(tmp_path):
     from .test_questions import _mixed_run
 
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     out = tmp_path / "out"
     truth = _mixed_run(out)
-    server = ReviewServer(out, 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
-        pg = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("dialog", lambda d: d.accept())
-        pg.goto(server.url)
-        pg.wait_for_selector("body[data-ready='1']", timeout=15000)
+    with _served_page(out) as (pg, server):
         yield pg, out, truth, server
-        assert errors == []
-        browser.close()
-    server.shutdown()
-    server.server_close()
 
 
 def test_same_person_questions_answered_from_the_keyboard(mixed_page):

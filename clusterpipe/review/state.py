@@ -269,39 +269,28 @@ class Review:
             self._remove_if_empty(loc)
         return touched
 
-    def move(self, faces: object, to: object) -> dict:
-        """Move faces to a folder (a new name makes it; none: a new Face_<n>)."""
+    def _move_all(self, action: str, faces: object, dst) -> dict:
+        """One action that moves faces to one place (`dst(where)` names it), undoably."""
         with Lock(self.out):
             before = self._top_folders()
             where = self.locations()
             ids = self._faces_at(faces, where)
-            dst = self._target(to, where)
-            change = Change("move")
-            touched = self._apply_moves(change, ids, where, dst)
+            change = Change(action)
+            touched = self._apply_moves(change, ids, where, dst(where))
             self._record(change, before)
             return self.state(touched, where)
+
+    def move(self, faces: object, to: object) -> dict:
+        """Move faces to a folder (a new name makes it; none: a new Face_<n>)."""
+        return self._move_all("move", faces, lambda where: self._target(to, where))
 
     def reject(self, faces: object) -> dict:
         """Move faces to OUT/rejected: out of every folder, restorable by moving them back."""
-        with Lock(self.out):
-            before = self._top_folders()
-            where = self.locations()
-            ids = self._faces_at(faces, where)
-            change = Change("reject")
-            touched = self._apply_moves(change, ids, where, REJECTED)
-            self._record(change, before)
-            return self.state(touched, where)
+        return self._move_all("reject", faces, lambda where: REJECTED)
 
     def to_noise(self, faces: object) -> dict:
         """Send faces back to OUT/noise (no person: the next recluster may cluster them)."""
-        with Lock(self.out):
-            before = self._top_folders()
-            where = self.locations()
-            ids = self._faces_at(faces, where)
-            change = Change("noise")
-            touched = self._apply_moves(change, ids, where, NOISE)
-            self._record(change, before)
-            return self.state(touched, where)
+        return self._move_all("noise", faces, lambda where: NOISE)
 
     def rename(self, folder: object, to: object) -> dict:
         """Rename a folder; a name that exists merges the folder into it."""
