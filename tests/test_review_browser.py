@@ -163,3 +163,39 @@ def test_backspace_rejects_nothing_and_a_refused_rename_restores_the_field(mixed
     name.press("Enter")
     pg.wait_for_selector("#status.err")
     assert name.input_value() == "alice"
+
+
+def test_accept_and_reject_a_suggestion(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    faces = make_run(out, {"alice": 6, "bob": 6, "carol": 4})
+    clusters = out / "clusters"
+    (clusters / "Face_5").mkdir()  # three of alice's faces, unnamed: they look like alice
+    for f in faces["alice"][:3]:
+        for s in (".jpg", ".txt"):
+            (clusters / "alice" / f"{f.id}{s}").rename(clusters / "Face_5" / f"{f.id}{s}")
+    (clusters / "carol").rename(clusters / "Face_6")  # carol, unnamed: looks like nobody
+    with _served_page(out) as (pg, _):
+        row = pg.locator("section.card[data-key='alice'] .sugg[data-folder='Face_5']")
+        row.wait_for(timeout=10000)
+        assert pg.locator(".sugg[data-folder='Face_6']").count() == 0
+        row.locator("button.accept").click()
+        pg.wait_for_function("() => !document.querySelector(\"section.card[data-key='Face_5']\")")
+        assert len(list((clusters / "alice").glob("*.jpg"))) == 6
+    # reject: split alice again by hand, then say "not them"
+    (clusters / "Face_7").mkdir()
+    for f in faces["alice"][:3]:
+        for s in (".jpg", ".txt"):
+            (clusters / "alice" / f"{f.id}{s}").rename(clusters / "Face_7" / f"{f.id}{s}")
+    with _served_page(out) as (pg, _):
+        row = pg.locator(".sugg[data-folder='Face_7']")
+        row.wait_for(timeout=10000)
+        row.locator("button.reject").click()
+        pg.wait_for_function("() => !document.querySelector(\".sugg[data-folder='Face_7']\")")
+        apart = json.loads((out / "corrections.json").read_text())["apart"]
+        assert any({f.id for f in faces["alice"][:3]} == set(g[0]) for g in apart)
+        pg.reload()
+        pg.wait_for_selector("body[data-ready='1']")
+        pg.wait_for_timeout(500)
+        assert pg.locator(".sugg[data-folder='Face_7']").count() == 0  # never again

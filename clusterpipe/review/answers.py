@@ -1,5 +1,5 @@
-"""The review page's "same person?" mode: ask the most valuable question, apply an answer as
-moves of files plus a correction (together or apart), undoably."""
+"""What the user decides on the review page beyond moving faces: "same person?" questions and
+answers, and suggestions accepted or rejected; each a correction (together or apart), undoably."""
 
 from __future__ import annotations
 
@@ -74,3 +74,48 @@ def answer(review: Review, qid: object, answer: object) -> dict:
         corr.save(review.out)
         review._record(change, before)
         return review.state(touched, where)
+
+
+def suggestions(review: Review) -> dict:
+    """Unnamed folders that look like a named person (status --suggest's evidence), per person,
+    with a few faces each, for accept (a merge: rename) and reject (keep_apart) on the page."""
+    from ..suggest import suggest
+
+    with Lock(review.out):
+        looks = suggest(review.out).looks_like
+        where = review.locations()
+    folders: dict[str, list[str]] = {}
+    for fid, w in where.items():
+        folders.setdefault(w, []).append(fid)
+    out: dict[str, list[dict]] = {}
+    for folder, person, d in looks:
+        faces = folders.get(folder, [])[:4]
+        out.setdefault(person, []).append({"folder": folder, "distance": d, "faces": faces})
+    return {"looks_like": out}
+
+
+def keep_apart(review: Review, folder: object, person: object) -> dict:
+    """Reject a suggestion: the folder and the person are different people, remembered in
+    corrections.json so that it is never suggested again (undoable)."""
+    with Lock(review.out):
+        where = review.locations()
+        names = set(where.values())
+        if (
+            not isinstance(folder, str)
+            or not isinstance(person, str)
+            or not ({folder, person} <= names)
+        ):
+            raise ClusterpipeError("unknown folder; reload the page")
+        change = Change("keep apart")
+        path = review.out / CORRECTIONS_FILE
+        change.files = {CORRECTIONS_FILE: path.read_bytes() if path.is_file() else None}
+        corr = Corrections.load(review.out)
+        corr.apart.append(
+            [
+                [i for i, w in where.items() if w == folder],
+                [i for i, w in where.items() if w == person],
+            ]
+        )
+        corr.save(review.out)
+        review._record(change, review._top_folders())
+        return review.state(set(), where)

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import BadNameError, BusyError, ClusterpipeError, StoreError
-from .answers import answer, question
+from .answers import answer, keep_apart, question, suggestions
 from .state import Review
 
 log = logging.getLogger("clusterpipe")
@@ -214,6 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._call(lambda r: r.snapshot())
         if path == "/api/question":
             return self._call(question)
+        if path == "/api/suggestions":
+            return self._call(suggestions)
         if path.startswith("/face/"):
             try:
                 with self.server.actions:
@@ -263,6 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/recluster": lambda r: r.recluster(),
             "/api/undo": lambda r: r.undo(),
             "/api/answer": lambda r: answer(r, body.get("id"), body.get("answer")),
+            "/api/apart": lambda r: keep_apart(r, body.get("folder"), body.get("person")),
         }
         route = routes.get(urlsplit(self.path).path)
         if route is None:
