@@ -199,3 +199,37 @@ def test_accept_and_reject_a_suggestion(tmp_path):
         pg.wait_for_selector("body[data-ready='1']")
         pg.wait_for_timeout(500)
         assert pg.locator(".sugg[data-folder='Face_7']").count() == 0  # never again
+
+
+def test_keyboard_cursor_cross_card_range_and_filters(page):
+    pg, out, faces = page
+    cur = "() => document.querySelector('img.face.cur')"
+    pg.keyboard.press("j")
+    pg.keyboard.press("j")
+    assert pg.evaluate(f"({cur})().dataset.i") == "1"
+    pg.keyboard.press(" ")
+    assert pg.text_content("#count") == "1 selected"
+    pg.keyboard.press("ArrowDown")  # the next folder's first face
+    assert pg.evaluate(f"({cur})().dataset.card") == "bob"
+    pg.keyboard.press(" ")
+    assert pg.text_content("#count") == "2 selected"
+    pg.keyboard.press("g")  # the next unnamed folder
+    assert pg.evaluate(f"({cur})().dataset.card") == "Face_0"
+    pg.keyboard.press("Escape")
+    # A shift-click range runs across cards, in page order.
+    pg.locator("section.card[data-key='alice'] img.face").nth(2).click()
+    pg.locator("section.card[data-key='bob'] img.face").nth(1).click(modifiers=["Shift"])
+    assert pg.text_content("#count") == f"{2 + 2} selected"  # alice's last two, bob's first two
+    # Unnamed only, and a text filter.
+    pg.check("#unnamedonly")
+    hidden = pg.eval_on_selector_all("section.card.hidden", "cs => cs.map(c => c.dataset.key)")
+    assert set(hidden) == {"alice", "bob"}
+    pg.uncheck("#unnamedonly")
+    pg.fill("#filter", "face_1")
+    shown = pg.eval_on_selector_all("section.card:not(.hidden)", "cs => cs.map(c => c.dataset.key)")
+    assert shown == ["Face_1"]
+    pg.fill("#thumb", "120")
+    width = pg.evaluate(
+        "document.querySelector('section.card:not(.hidden) img.face').getBoundingClientRect().width"
+    )
+    assert width > 100
