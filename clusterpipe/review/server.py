@@ -18,10 +18,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import BadNameError, BusyError, ClusterpipeError, StoreError
 from .answers import answer, keep_apart, question, suggestions
+from .preview import describe, frame_jpeg
 from .state import Review
 
 log = logging.getLogger("clusterpipe")
@@ -216,10 +217,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._call(question)
         if path == "/api/suggestions":
             return self._call(suggestions)
+        if path.startswith("/api/face/"):
+            fid = unquote(path[len("/api/face/") :])
+            return self._call(lambda r: describe(r, fid))
+        if path.startswith("/frame/"):
+            try:
+                with self.server.actions:
+                    body = frame_jpeg(self.server.review, unquote(path[len("/frame/") :]))
+            except (ClusterpipeError, OSError) as e:
+                return self._run_file_error(e)
+            return self._send(200, body, "image/jpeg", {"Cache-Control": "private, max-age=3600"})
         if path.startswith("/face/"):
             try:
                 with self.server.actions:
-                    crop = self.server.review.crop(path[len("/face/") :])
+                    crop = self.server.review.crop(unquote(path[len("/face/") :]))
             except (ClusterpipeError, OSError) as e:
                 return self._run_file_error(e)
             if crop is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -57,6 +58,7 @@ class Review:
         self.faces: list[Face] = []
         self.by_id: dict[str, int] = {}
         self.space = np.zeros((0, 0))
+        self.tracks = np.zeros(0, dtype=np.int64)
         self.eps = 0.0
         self.history: list[Change] = []
         self.skipped: set[str] = set()  # questions skipped this session: not asked again
@@ -76,6 +78,7 @@ class Review:
         view = load_view(self.out)
         self.faces, self.by_id = view.faces, view.by_id
         self.space, self.eps = view.space, view.radius
+        self.tracks = view.tracks  # computed for the space already: the preview shows them
         self._faces_key = key
 
     def locations(self) -> dict[str, str]:
@@ -98,7 +101,7 @@ class Review:
 
     def _face(self, fid: str, outlier: bool = False) -> dict:
         f = self.faces[self.by_id[fid]]
-        d = {"id": fid, "url": f"/face/{fid}", "time_s": f.time_s, "video": f.video}
+        d = {"id": fid, "url": f"/face/{quote(fid)}", "time_s": f.time_s, "video": f.video}
         if outlier:
             d["outlier"] = True
         return d
