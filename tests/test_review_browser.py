@@ -233,3 +233,20 @@ def test_keyboard_cursor_cross_card_range_and_filters(page):
         "document.querySelector('section.card:not(.hidden) img.face').getBoundingClientRect().width"
     )
     assert width > 100
+
+
+def test_collapse_named_and_select_all_in_noise(page):
+    pg, out, faces = page
+    pg.click("#foldnamed")
+    assert pg.locator("section.card[data-key='alice'] img.face").count() == 0
+    assert pg.locator("section.card[data-key='Face_0'] img.face").count() == 5
+    pg.locator("section.card[data-key='alice'] button.fold").click()
+    assert pg.locator("section.card[data-key='alice'] img.face").count() == 4
+    # send two faces to noise, then select all of noise
+    pg.locator("section.card[data-key='Face_1'] img.face").nth(0).click()
+    pg.locator("section.card[data-key='Face_1'] img.face").nth(1).click(modifiers=["Shift"])
+    pg.keyboard.press("x")
+    pg.wait_for_selector("section.card.noise")
+    assert len(list((out / "noise").glob("*.jpg"))) == 2
+    pg.locator("section.card.noise button", has_text="Select all").click()
+    assert pg.text_content("#count") == "2 selected"
