@@ -1,4 +1,5 @@
-"""The review page with many faces: time to first paint and to apply a move, in Debian's
+"""The review page with many faces: time to first paint, to apply a move and to answer a
+"same person?" question, in Debian's
 chromium driven by Playwright, on a synthetic run (default 10,000 faces in 120 folders).
 
 usage: python bench/review.py [--faces 10000] [--screenshot PNG] [--run OUT]
@@ -122,6 +123,26 @@ def main() -> None:
                 "apply a move of 3 faces (click to the page updated): "
                 + ", ".join(f"{x:.3f}" for x in times)
                 + " s"
+            )
+            # "Same person?": the first question, then answers (different: nothing moves).
+            t = time.perf_counter()
+            page.keyboard.press("Escape")
+            page.keyboard.press("q")
+            page.wait_for_function("() => document.getElementById('ask').dataset.qid")
+            first = time.perf_counter() - t
+            waits = []
+            for _ in range(3):
+                qid = page.evaluate("document.getElementById('ask').dataset.qid")
+                t = time.perf_counter()
+                page.keyboard.press("d")
+                page.wait_for_function(
+                    f"() => document.getElementById('ask').dataset.qid !== {qid!r}",
+                    timeout=60_000,
+                )
+                waits.append(time.perf_counter() - t)
+            print(
+                f"first question shown: {first:.3f} s; an answer applied and the next question "
+                "shown: " + ", ".join(f"{x:.3f}" for x in waits) + " s"
             )
             browser.close()
         t = time.perf_counter()

@@ -253,3 +253,13 @@ def test_no_near_duplicate_crosses_the_split_over_30_seeds(dev_run, data_dir, tm
                 t_val, t_train = thumbnails(val), thumbnails(groups["train"][name])
                 worst = float((t_val @ t_train.T).max())
                 assert worst < 0.95, (images, seed, name, worst)
+
+
+def test_a_scripted_user_answering_questions_never_makes_the_folders_worse(dev_run, data_dir):
+    from clusterpipe.review.scripted import scripted
+
+    scores, waits = scripted(dev_run, data_dir / "dev" / "ground_truth.json", 10)
+    print("dev scripted user:", [round(s, 3) for s in scores], f"max wait {max(waits):.3f} s")
+    assert scores[0] >= 0.99
+    assert all(b >= a - 1e-9 for a, b in zip(scores, scores[1:]))  # truthful answers only help
+    assert max(waits) < 2.0
