@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from .corrections import Corrections
-from .runview import NOISE, RunView, load_view
+from .runview import NOISE, load_view
+
+
+class Folders(Protocol):
+    """What look_alikes reads of a run: a RunView, or the review page's own state."""
+
+    now: dict[str, str | None]
+    named: set[str]
+    by_id: dict[str, int]
+    frames: list[tuple]
+
+    @property
+    def space(self) -> np.ndarray: ...
+
+    @property
+    def faces(self) -> list: ...
 
 
 def look_alikes(
-    view: RunView, made: dict[str, set[str]], eps: float, corr: Corrections
+    view: Folders, made: dict[str, set[str]], eps: float, corr: Corrections
 ) -> tuple[list[tuple[str, str, float]], dict]:
     """(unnamed folder, named folder, mean distance) where the mean distance between their
     faces is within eps and no correction or shared frame keeps them apart."""

@@ -3,18 +3,30 @@ answers, and suggestions accepted or rejected; each a correction (together or ap
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from ..corrections import CORRECTIONS_FILE, Corrections
 from ..errors import ClusterpipeError
 from ..layout import is_unnamed
 from ..store import Lock
 from .questions import questions
-from .state import NOISE, Change, Review
+from .state import NOISE, REJECTED, Change, Review
 
 
 def _questions(review: Review, where: dict[str, str]) -> list:
-
+    """The ranked questions, computed once per state of the folders and corrections (the page
+    asks again right after each answer)."""
+    path = review.out / CORRECTIONS_FILE
+    state = (dict(where), path.read_bytes() if path.is_file() else b"", frozenset(review.skipped))
+    memo = review.memo.get("questions")
+    if memo is not None and memo[0] == state and memo[1] is review.space:
+        return memo[2]
     named = {w for w in where.values() if not w.startswith("\0") and not is_unnamed(w)}
-    return questions(
+    if review.memo.get("splits_of") is not review.space:  # the faces changed: start over
+        review.memo["splits"], review.memo["splits_of"] = {}, review.space
+    found = questions(
         where,
         review.space,
         review.by_id,
@@ -24,7 +36,10 @@ def _questions(review: Review, where: dict[str, str]) -> list:
         Corrections.load(review.out),
         review.skipped,
         {f.id: (f.video, f.frame_index) for f in review.faces},
+        review.memo["splits"],
     )
+    review.memo["questions"] = (state, review.space, found)
+    return found
 
 
 def question(review: Review) -> dict:
@@ -76,22 +91,51 @@ def answer(review: Review, qid: object, answer: object) -> dict:
         return review.state(touched, where)
 
 
+@dataclass
+class _Folders:
+    """The review page's state in the shape look_alikes reads (suggest.Folders)."""
+
+    now: dict[str, str | None]
+    named: set[str]
+    by_id: dict[str, int]
+    frames: list[tuple]
+    space: np.ndarray
+    faces: list
+
+
 def suggestions(review: Review) -> dict:
     """Unnamed folders that look like a named person (status --suggest's evidence), per person,
     with a few faces each, for accept (a merge: rename) and reject (keep_apart) on the page."""
-    from ..suggest import suggest
+    from ..suggest import look_alikes
 
     with Lock(review.out):
-        looks = suggest(review.out).looks_like
         where = review.locations()
-    folders: dict[str, list[str]] = {}
-    for fid, w in where.items():
-        folders.setdefault(w, []).append(fid)
-    out: dict[str, list[dict]] = {}
-    for folder, person, d in looks:
-        faces = folders.get(folder, [])[:4]
-        out.setdefault(person, []).append({"folder": folder, "distance": d, "faces": faces})
-    return {"looks_like": out}
+        path = review.out / CORRECTIONS_FILE
+        state = (dict(where), path.read_bytes() if path.is_file() else b"")
+        memo = review.memo.get("suggestions")
+        if memo is not None and memo[0] == state and memo[1] is review.space:
+            return memo[2]
+        now: dict[str, str | None] = {f: (None if w == REJECTED else w) for f, w in where.items()}
+        folders: dict[str, list[str]] = {}
+        for fid, w in where.items():
+            folders.setdefault(w, []).append(fid)
+        view = _Folders(
+            now,
+            {w for w in folders if not w.startswith("\0") and not is_unnamed(w)},
+            review.by_id,
+            [(f.video, f.frame_index) for f in review.faces],
+            review.space,
+            review.faces,
+        )
+        unnamed = {w: set(ids) for w, ids in folders.items() if is_unnamed(w)}
+        looks, _ = look_alikes(view, unnamed, review.eps, Corrections.load(review.out))
+        out: dict[str, list[dict]] = {}
+        for folder, person, d in looks:
+            faces = folders.get(folder, [])[:4]
+            out.setdefault(person, []).append({"folder": folder, "distance": d, "faces": faces})
+        result = {"looks_like": out}
+        review.memo["suggestions"] = (state, review.space, result)
+        return result
 
 
 def keep_apart(review: Review, folder: object, person: object) -> dict:

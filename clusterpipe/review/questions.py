@@ -116,6 +116,17 @@ def _two_groups(x: np.ndarray) -> np.ndarray | None:
     return lab if len(set(lab.tolist())) == 2 else None
 
 
+def _split_of(ids: list[str], x: np.ndarray, space: np.ndarray, row: Mapping[str, int]):
+    """A folder's two groups (larger first), their vectors and their centres' distance."""
+    lab = _two_groups(x)
+    if lab is None:
+        return None
+    g = [[ids[k] for k in np.flatnonzero(lab == v)] for v in (0, 1)]
+    g.sort(key=len, reverse=True)
+    xg = [space[[row[i] for i in grp]] for grp in g]
+    return g, xg, float(np.linalg.norm(xg[0].mean(axis=0) - xg[1].mean(axis=0)))
+
+
 def questions(
     where: Mapping[str, str],
     space: np.ndarray,
@@ -126,10 +137,13 @@ def questions(
     corr: Corrections,
     skipped: Collection[str] = (),
     frame_of: Mapping[str, object] | None = None,
+    splits: dict | None = None,
 ) -> list[Question]:
     """Questions worth asking about the folders as they are (`where`: face id -> folder or
     `noise`; faces elsewhere are left out), most valuable first. With `frame_of` (face id ->
-    its frame), two folders seen in one frame are two people: never asked."""
+    its frame), two folders seen in one frame are two people: never asked. `splits` caches each
+    folder's two groups by its faces, across calls (an answer changes one or two folders)."""
+    splits = {} if splits is None else splits
     folders: dict[str, list[str]] = {}
     noise_ids: list[str] = []
     for fid, w in where.items():
@@ -174,14 +188,12 @@ def questions(
     for p in names:
         if p in named and len(folders[p]) < 4:
             continue
-        lab = _two_groups(xs[p])
-        if lab is None:
+        key = frozenset(folders[p])
+        if key not in splits:
+            splits[key] = _split_of(folders[p], xs[p], space, row)
+        if splits[key] is None:
             continue
-        ids = folders[p]
-        g = [[ids[k] for k in np.flatnonzero(lab == v)] for v in (0, 1)]
-        g.sort(key=len, reverse=True)
-        xg = [space[[row[i] for i in grp]] for grp in g]
-        d = float(np.linalg.norm(xg[0].mean(axis=0) - xg[1].mean(axis=0)))
+        g, xg, d = splits[key]
         add(
             "split",
             Side(_shown(xg[0], g[0]), None, tuple(g[0])),

@@ -62,6 +62,7 @@ class Review:
         self.eps = 0.0
         self.history: list[Change] = []
         self.skipped: set[str] = set()  # questions skipped this session: not asked again
+        self.memo: dict = {}  # what answers.py computed for the folders as they were
         self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
         self._load()  # a damaged faces.jsonl is an error now, not on the page
 
