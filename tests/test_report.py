@@ -48,6 +48,25 @@ def test_report_lists_clusters_by_size_with_lazy_images():
     assert "<svg" in page and "eps" in page
 
 
+def test_report_shows_where_the_time_went_and_the_person_space():
+    times = {"detect_encode": 10.0, "cluster": 0.5, "total": 11.0, "detect_cpu": 4.0}
+    times |= {"detect_encode_cpu": 16.0, "reader_cpu": 2.0}
+    page = render(_faces(3, 2, 5), {"times_s": times, "person_space": None})
+    assert "Where the time went" in page
+    assert (
+        "wall: detection + encoding</th><td>10.00 s</td><td><div class='bar' style='width:300px'>"
+        in (page)
+    )
+    assert (
+        "CPU: detection + encoding</th><td>16.00 s</td><td><div class='bar' style='width:300px'>"
+        in (page)
+    )
+    assert (
+        "CPU: reader (decoding)</th><td>2.00 s</td><td><div class='bar' style='width:38px'>" in page
+    )
+    assert "Where the time went" not in render(_faces(3, 2, 5), {"times_s": "bad"})
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(tmp_path):

@@ -21,7 +21,7 @@ h1{margin:0 0 .2em}.muted{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1em}
 .tl{margin:.3em 0}.tl svg{width:100%;height:14px;background:#eee}.tl rect{fill:#c0392b}
 .noise img{width:72px;height:96px;object-fit:cover;margin:2px}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:2px 6px;
-text-align:left}
+text-align:left}.bar{height:10px;background:#2563eb;min-width:1px}
 """
 
 
@@ -94,15 +94,54 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
         parts.append(f"<p class='muted'>and {len(noise) - MAX_NOISE_SHOWN} more in noise/</p>")
     parts.append("</div>")
     parts += _person_space(run_info.get("person_space"))
+    parts += _stage_bars(run_info.get("times_s"))
     parts.append("<h2>Run</h2><table>")
     for k, v in run_info.get("settings", {}).items():
         parts.append(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
         )
-    for k, v in run_info.get("times_s", {}).items():
-        parts.append(f"<tr><th>time {html.escape(k)}</th><td>{v} s</td></tr>")
+    times = run_info.get("times_s")
+    for k, v in (times if isinstance(times, dict) else {}).items():
+        parts.append(
+            f"<tr><th>time {html.escape(str(k))}</th><td>{html.escape(str(v))} s</td></tr>"
+        )
     parts.append("</table></body></html>")
     return "\n".join(parts)
+
+
+# Stages as run.json's times_s names them: wall seconds, then CPU seconds (all processes).
+WALL_STAGES = {
+    "detect_encode": "detection + encoding",
+    "merge": "merge",
+    "cluster": "clustering",
+    "generate": "crops and montages",
+    "report": "report",
+}
+CPU_STAGES = {
+    "reader_cpu": "reader (decoding)",
+    "detect_cpu": "detection",
+    "detect_encode_cpu": "detection + encoding",
+    "encoder_process_cpu": "encoder processes, all",
+}
+
+
+def _stage_bars(times: object) -> list[str]:
+    """Where the time went: a bar per stage, wall clock and CPU, as run.json records them."""
+    if not isinstance(times, dict):
+        return []
+    rows = []
+    for kind, names in (("wall", WALL_STAGES), ("CPU", CPU_STAGES)):
+        vals = {n: times[n] for n in names if isinstance(times.get(n), int | float)}
+        top = max(vals.values(), default=0) or 1
+        for n, v in vals.items():
+            label = names[n]
+            rows.append(
+                f"<tr><th>{html.escape(kind)}: {html.escape(label)}</th><td>{v:.2f} s</td>"
+                f"<td><div class='bar' style='width:{300 * v / top:.0f}px'></div></td></tr>"
+            )
+    if not rows:
+        return []
+    return ["<h2>Where the time went</h2><table class='stages'>", *rows, "</table>"]
 
 
 def _person_space(choice: object) -> list[str]:
