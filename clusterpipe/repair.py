@@ -134,6 +134,10 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
     ids = [fid for fid, w in view.now.items() if w == folder]
     if not ids:
         raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
+    if into is not None and into > len(ids):
+        raise ClusterpipeError(
+            f"{folder}: {len(ids)} faces split into at most {len(ids)} groups, not {into}"
+        )
     idx = np.array([view.by_id[i] for i in ids])
     # The run's own space and radius: adapted and calibrated where the run was, so that a
     # folder of look-alike relatives splits where the run's space tells them apart.

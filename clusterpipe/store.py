@@ -93,6 +93,8 @@ def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise StoreError(f"{path}: damaged {what} ({e}); {advice}") from e
+    except RecursionError:  # nested deeper than Python's parser recurses: not ours
+        raise StoreError(f"{path}: damaged {what} (nested too deep); {advice}") from None
     if not isinstance(data, dict):
         raise StoreError(f"{path}: damaged {what} (not a JSON object); {advice}")
     return data

@@ -32,6 +32,7 @@ def make_run(
     faces: dict[str, list[Face]] = {}
     t = 0
     all_faces = []
+    pair = 0  # faces of the pair (slots 0 and 1) sharing the frames from t on
     for k, (name, n) in enumerate(sorted(people.items())):
         centre = rng.normal(size=128)
         centre *= 1.0 / np.linalg.norm(centre)
@@ -45,8 +46,9 @@ def make_run(
                 f"vid-{frame_index:07d}-{k % 2}", video, frame_index, (t + i) * 1.0, box, enc, k
             )
             faces[name].append(f)
-        if k % 2 == 1:
-            t += n
+        pair = max(pair, n)
+        if k % 2 == 1:  # the next pair starts after the longer of the two: ids stay unique
+            t, pair = t + pair, 0
     for name, fs in faces.items():
         folder = out / "clusters" / name
         folder.mkdir(parents=True, exist_ok=True)

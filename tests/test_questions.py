@@ -157,3 +157,30 @@ def test_an_empty_token_header_is_no_token(asked):
         server, "GET", "/api/folders", token=False, headers={"X-Clusterpipe-Token": ""}
     )
     assert status == 403
+
+
+def test_a_refused_move_changes_nothing_and_bad_requests_are_400s(asked):
+    server, out, truth = asked
+    clusters = out / "clusters"
+    ids = sorted(p.stem for p in (clusters / "Face_0").glob("*.jpg"))[:3]
+    (clusters / "alice" / f"{ids[1]}.txt").write_text("mine")  # in the way of the second move
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    status, err = call(server, "POST", "/api/move", {"faces": ids, "to": "alice"})
+    assert status == 409 and "in the way" in err["error"]
+    after = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert [p for p in after if not p.endswith(".lock")] == [
+        p for p in before if not p.endswith(".lock")
+    ]  # all or nothing
+    assert call(server, "POST", "/api/undo", {})[0] == 400  # nothing was done
+    (clusters / "alice" / f"{ids[1]}.txt").unlink()
+    status, err = call(server, "POST", "/api/split", {"folder": "Face_0", "into": 10**30})
+    assert status == 400 and "at most" in err["error"]
+    status, err = call(server, "POST", "/api/apart", {"folder": "alice", "person": "alice"})
+    assert status == 400
+    status, err = call(server, "POST", "/api/apart", {"folder": "\0noise", "person": "alice"})
+    assert status == 400
+    assert call(server, "GET", "/api/face/nope")[0] == 404
+    assert call(server, "GET", "/frame/%2e%2e%2f")[0] == 404
+    (out / "corrections.json").write_text("[" * 50000 + "]" * 50000)
+    status, err = call(server, "GET", "/api/question")
+    assert status == 409 and "corrections.json" in err["error"]

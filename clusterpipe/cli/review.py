@@ -89,6 +89,7 @@ def ask(out, limit) -> None:
         if key == "u":
             try:
                 review.undo()
+                answered = max(0, answered - 1)  # that answer no longer counts
             except ClusterpipeError as e:
                 click.echo(str(e))
             continue

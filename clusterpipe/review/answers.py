@@ -10,7 +10,7 @@ import numpy as np
 from ..corrections import CORRECTIONS_FILE, Corrections
 from ..errors import ClusterpipeError
 from ..layout import is_unnamed
-from ..store import Lock
+from ..store import Lock, atomic_open
 from .questions import questions
 from .state import NOISE, REJECTED, Change, Review
 
@@ -19,7 +19,7 @@ def _questions(review: Review, where: dict[str, str]) -> list:
     """The ranked questions, computed once per state of the folders and corrections (the page
     asks again right after each answer)."""
     path = review.out / CORRECTIONS_FILE
-    state = (dict(where), path.read_bytes() if path.is_file() else b"", frozenset(review.skipped))
+    state = (dict(where), path.read_bytes() if path.is_file() else None, frozenset(review.skipped))
     memo = review.memo.get("questions")
     if memo is not None and memo[0] == state and memo[1] is review.space:
         return memo[2]
@@ -69,7 +69,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
         change.files = {CORRECTIONS_FILE: path.read_bytes() if path.is_file() else None}
         corr = Corrections.load(review.out)
         a, b = list(q.a.members), list(q.b.members)
-        touched: set[str] = set()
+        moving, dst = [], None
         if answer == "same":
             corr.together.append(a + b)
             if q.kind == "merge":
@@ -78,15 +78,28 @@ def answer(review: Review, qid: object, answer: object) -> dict:
                 if not is_unnamed(src) or (is_unnamed(dst) and len(b) > len(a)):
                     src, dst = dst, src  # into the named folder, else into the larger
                 moving = [i for i, w in where.items() if w == src]
-                touched = review._apply_moves(change, moving, where, dst)
             elif q.kind == "noise":
                 assert q.b.folder is not None
-                touched = review._apply_moves(change, a, where, q.b.folder)
+                moving, dst = a, q.b.folder
         else:
             corr.apart.append([a, b])
             if q.kind == "split":
-                touched = review._apply_moves(change, b, where, review._new_unnamed(where))
+                moving, dst = b, review._new_unnamed(where)
+        # The correction first: if it cannot be written, nothing has moved yet; if a move is
+        # then refused (all or nothing), the correction is taken back too.
         corr.save(review.out)
+        touched: set[str] = set()
+        try:
+            if dst is not None:
+                touched = review._apply_moves(change, moving, where, dst)
+        except BaseException:
+            old = change.files[CORRECTIONS_FILE]
+            if old is None:
+                path.unlink(missing_ok=True)
+            else:
+                with atomic_open(path, "wb") as f:
+                    f.write(old)
+            raise
         review._record(change, before)
         return review.state(touched, where)
 
@@ -111,7 +124,7 @@ def suggestions(review: Review) -> dict:
     with Lock(review.out):
         where = review.locations()
         path = review.out / CORRECTIONS_FILE
-        state = (dict(where), path.read_bytes() if path.is_file() else b"")
+        state = (dict(where), path.read_bytes() if path.is_file() else None)
         memo = review.memo.get("suggestions")
         if memo is not None and memo[0] == state and memo[1] is review.space:
             return memo[2]
@@ -143,13 +156,15 @@ def keep_apart(review: Review, folder: object, person: object) -> dict:
     corrections.json so that it is never suggested again (undoable)."""
     with Lock(review.out):
         where = review.locations()
-        names = set(where.values())
+        names = {w for w in where.values() if not w.startswith("\0")}
         if (
             not isinstance(folder, str)
             or not isinstance(person, str)
             or not ({folder, person} <= names)
         ):
             raise ClusterpipeError("unknown folder; reload the page")
+        if folder == person:
+            raise ClusterpipeError("a folder cannot be kept apart from itself")
         change = Change("keep apart")
         path = review.out / CORRECTIONS_FILE
         change.files = {CORRECTIONS_FILE: path.read_bytes() if path.is_file() else None}

@@ -217,8 +217,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._call(question)
         if path == "/api/suggestions":
             return self._call(suggestions)
+        if path.startswith(("/api/face/", "/frame/")):
+            fid = unquote(path.split("/")[-1])
+            with self.server.actions:
+                known = self._known(fid)
+            if known is not True:
+                return known
         if path.startswith("/api/face/"):
-            fid = unquote(path[len("/api/face/") :])
             return self._call(lambda r: describe(r, fid))
         if path.startswith("/frame/"):
             try:
@@ -299,6 +304,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ClusterpipeError as e:
             return self._error(HTTPStatus.BAD_REQUEST, " ".join(str(e).split()))
         return self._json(200, result)
+
+    def _known(self, fid: str):
+        """True for a face of this run; otherwise the answer already sent (404, or 409)."""
+        try:
+            self.server.review._load()
+        except (ClusterpipeError, OSError) as e:
+            return self._run_file_error(e)
+        if fid in self.server.review.by_id:
+            return True
+        return self._error(HTTPStatus.NOT_FOUND, "no such face")
 
     def _run_file_error(self, e: Exception) -> None:
         """A run file that vanished, is damaged or is in the way: 409, naming it."""

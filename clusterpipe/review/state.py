@@ -260,15 +260,26 @@ class Review:
         return {d for d in (NOISE_DIR, REJECTED_DIR, MONTAGES_DIR) if (self.out / d).is_dir()}
 
     def _apply_moves(self, change: Change, ids, where, dst: str) -> set[str]:
+        """Move faces to dst, all or nothing: a move refused halfway (a file in the way) puts
+        back the ones already moved before the error goes up."""
         own_dir(self.out, *self._parts(dst), create=False)  # a link: refused before any move
         touched = {dst}
-        for fid in ids:
-            src = where[fid]
-            if src != dst:
-                self._move(fid, src, dst)
-                change.moves.append((fid, src, dst))
-                touched.add(src)
-                where[fid] = dst
+        done: list[tuple[str, str, str]] = []
+        try:
+            for fid in ids:
+                src = where[fid]
+                if src != dst:
+                    self._move(fid, src, dst)
+                    done.append((fid, src, dst))
+        except BaseException:
+            for fid, src, _ in reversed(done):
+                self._move(fid, dst, src)
+            self._remove_if_empty(dst)
+            raise
+        for fid, src, _ in done:
+            change.moves.append((fid, src, dst))
+            touched.add(src)
+            where[fid] = dst
         for loc in touched:
             self._remove_if_empty(loc)
         return touched
