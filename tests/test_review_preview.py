@@ -52,7 +52,7 @@ def test_the_preview_shows_the_faces_frame_with_its_box_and_its_track(served_run
     assert np.abs(got[inside].astype(int) - want[inside].astype(int)).mean() < 6  # that frame
     edge = got[y1, x1 + 5 : x2 - 5].astype(int)
     assert (edge[:, 2] > 180).mean() > 0.8 and (edge[:, 0] < 80).mean() > 0.8  # a red box
-    assert call(server, "GET", "/api/face/nope")[0] == 400
+    assert call(server, "GET", "/api/face/nope")[0] == 404
 
 
 @pytest.mark.browser
