@@ -330,15 +330,7 @@ def run(
         labels = clustering.labels
         stage_s["cluster"] = time.perf_counter() - t
         if clustering.choice:
-            ch = clustering.choice
-            log.info(
-                "person space: %s%s, radius %.3f (%s); %s",
-                ch.encoder,
-                " adapted" if ch.adapted else ", raw",
-                ch.radius,
-                ch.rule,
-                ch.reason,
-            )
+            log.info(clustering.choice.summary())
         write_faces(out / FACES_FILE, faces)
         vectors = None
         if enc.encoder != "dlib":

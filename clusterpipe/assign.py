@@ -87,10 +87,12 @@ def cluster_vectors(
 
 @dataclass(frozen=True)
 class Clustering:
-    """Labels of a run's faces, and the space they were clustered in."""
+    """Labels of a run's faces, the space they were clustered in and the settings resolved
+    for it (None where there was no face)."""
 
     labels: np.ndarray
     choice: SpaceChoice | None
+    settings: ClusterSettings | None = None
 
 
 def cluster_run(
@@ -111,14 +113,7 @@ def cluster_run(
         tracks = face_tracks(faces, samples)
     space = person_space_of(faces, settings.encode.encoder, settings.cluster, tracks)
     c, enc = space.settings, space.vectors
-    log.debug(
-        "person space: %s%s, radius %.3f (%s); %s",
-        space.choice.encoder,
-        " adapted" if space.choice.adapted else "",
-        c.radius,
-        space.choice.rule,
-        space.choice.reason,
-    )
+    log.debug(space.choice.summary())
     frames = [(f.video, f.frame_index) for f in faces]
     labels = cluster_vectors(enc, frames, tracks, c)
     near_label, near_dist = nearest_clusters(enc, labels)
@@ -128,7 +123,7 @@ def cluster_run(
     for i, lab, d in zip(noise, near_label, near_dist):
         if lab >= 0:
             faces[i].nearest = (int(lab), round(float(d), 4))
-    return Clustering(labels, space.choice)
+    return Clustering(labels, space.choice, c)
 
 
 def assign_clusters(

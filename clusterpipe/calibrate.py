@@ -17,13 +17,13 @@ faces of one frame are two people. From them, per run:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from . import adapt
+from .cluster import positions
 
 # Tracks of at least SHAPE_MIN_FACES faces with landmarks, at least SHAPE_MIN_TRACKS of them,
 # before the footage's motion is judged; fewer cannot show it.
@@ -77,6 +77,11 @@ class SpaceChoice:
         """For run.json and the report."""
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line for the log: the space, its radius and why."""
+        space = f"{self.encoder}{' adapted' if self.adapted else ', raw'}"
+        return f"person space: {space}, radius {self.radius:.3f} ({self.rule}); {self.reason}"
+
 
 def _quantiles(d: np.ndarray, qs: Sequence[float]) -> tuple[float, ...]:
     return tuple(round(float(v), 4) for v in np.percentile(d, qs)) if len(d) else ()
@@ -92,12 +97,7 @@ def pair_distances(
         parts = [pdist(x[idx]) for idx in groups.values() if len(idx) >= 2]
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    by_track: dict[object, list[int]] = defaultdict(list)
-    by_frame: dict[object, list[int]] = defaultdict(list)
-    for i, (t, f) in enumerate(zip(np.asarray(tracks).tolist(), frames)):
-        by_track[t].append(i)
-        by_frame[f].append(i)
-    return within(by_track), within(by_frame)
+    return within(positions(np.asarray(tracks).tolist())), within(positions(frames))
 
 
 def shape_residual(points: np.ndarray) -> np.ndarray:
@@ -122,12 +122,9 @@ def shape_change(
     landmarks: Sequence[Sequence | None], tracks: np.ndarray
 ) -> tuple[int, float | None]:
     """How many tracks can show motion, and SHAPE_QUANTILE of their median shape residual."""
-    by_track: dict[object, list[int]] = defaultdict(list)
-    for i, t in enumerate(np.asarray(tracks).tolist()):
-        by_track[t].append(i)
     per_track = [
         float(np.median(shape_residual(np.array([landmarks[i] for i in idx]))))
-        for idx in by_track.values()
+        for idx in positions(np.asarray(tracks).tolist()).values()
         if len(idx) >= SHAPE_MIN_FACES and all(landmarks[i] is not None for i in idx)
     ]
     if not per_track:
@@ -136,14 +133,14 @@ def shape_change(
 
 
 def evidence(
-    x: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
     tracks: np.ndarray,
-    frames: Sequence[object],
     motion: tuple[int, float | None],
     duplicate: float = 0.0,
 ) -> Evidence:
-    """The evidence of one space (x) from the run's tracks and frames."""
-    pos, neg = pair_distances(x, tracks, frames)
+    """The evidence of one space from its pair distances (pair_distances: within tracks, within
+    frames); same-frame pairs closer than `duplicate` are left out."""
+    pos, neg = pairs
     neg = neg[neg > duplicate]
     _, counts = np.unique(np.asarray(tracks), return_counts=True)
     return Evidence(
@@ -202,11 +199,13 @@ def choose(
     else:
         reason = f"the tracks change shape as real faces do ({motion[1]:.3f} >= {SHAPE_CHANGE})"
     if fitted is None:
-        ev = evidence(x, tracks, frames, motion, DUPLICATE * raw_radius)
+        ev = evidence(pair_distances(x, tracks, frames), tracks, motion, DUPLICATE * raw_radius)
         return x, SpaceChoice(encoder, False, reason, raw_radius, "the space's own", ev)
     y = fitted.apply(x)
-    probe = evidence(y, tracks, frames, motion)
-    radius, rule = adapted_radius(encoder, probe)
-    ev = evidence(y, tracks, frames, motion, DUPLICATE * radius)
+    pairs = pair_distances(y, tracks, frames)
+    # The radius decides which same-frame pairs are duplicates, which can move the cap: a
+    # first radius from every pair, then the radius from the pairs that are two people.
+    radius, _ = adapted_radius(encoder, evidence(pairs, tracks, motion))
+    ev = evidence(pairs, tracks, motion, DUPLICATE * radius)
     radius, rule = adapted_radius(encoder, ev)
     return y, SpaceChoice(encoder, True, reason, radius, rule, ev)

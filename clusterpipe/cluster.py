@@ -154,7 +154,7 @@ def split_by_tracks(
     return labels
 
 
-def _positions(values: Sequence[object]) -> dict[object, list[int]]:
+def positions(values: Sequence[object]) -> dict[object, list[int]]:
     """The positions of each value, in order (faces by track, faces by frame)."""
     where: dict[object, list[int]] = defaultdict(list)
     for i, v in enumerate(values):
@@ -194,7 +194,7 @@ def merge_by_tracks(
             for j in by_frame.get(frames[i], ())
         )
 
-    by_track = _positions(np.asarray(tracks).tolist())
+    by_track = positions(np.asarray(tracks).tolist())
     for faces in by_track.values():
         labs = sorted({find(int(labels[i])) for i in faces if labels[i] >= 0})
         for other in labs[1:]:
@@ -233,8 +233,8 @@ def reunite_tracks(
     The splits work on faces, so they can cut a track; but a track is one person (on dev_hard
     none of 212 tracks holds two people, while the splits cut 11 of them)."""
     labels = labels.copy()
-    by_frame = _positions(frames)
-    for faces in _positions(np.asarray(tracks).tolist()).values():
+    by_frame = positions(frames)
+    for faces in positions(np.asarray(tracks).tolist()).values():
         labs = [int(labels[i]) for i in faces if labels[i] >= 0]
         if not labs:
             continue

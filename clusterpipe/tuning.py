@@ -68,19 +68,17 @@ def tune(
     for space in dict.fromkeys(("dlib", encoder)):
         # What a run decides with no ground truth (calibrate.py), to set beside the best.
         settings = RunSettings(encode=EncodeSettings(encoder=space), workers=1)
-        choice = cluster_run(faces, settings, tracks=track_ids).choice
-        assert choice is not None
+        done = cluster_run(faces, settings, tracks=track_ids)
+        assert done.choice is not None and done.settings is not None
         rows.append(
             {
                 "space": space,
-                "adapt": "tracks" if choice.adapted else "none",
-                "eps": choice.radius,
-                "min_samples": settings.cluster.min_samples,
-                "tracks": settings.cluster.tracks,
-                "split_same_frame": settings.cluster.split_same_frame,
-                "split_distance": settings.cluster.in_space(
-                    space, choice.adapted, choice.radius
-                ).split_distance,
+                "adapt": "tracks" if done.choice.adapted else "none",
+                "eps": done.settings.radius,
+                "min_samples": done.settings.min_samples,
+                "tracks": done.settings.tracks,
+                "split_same_frame": done.settings.split_same_frame,
+                "split_distance": done.settings.split_distance,
                 "calibrated": True,
                 **score_of(),
             }
