@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from .errors import StoreError
@@ -54,6 +55,20 @@ def face_file(name: str) -> tuple[str, bool] | None:
     if suffix == LABEL_SUFFIX:
         return stem, False
     return None
+
+
+def crops_in(folder: Path, known: Collection[str]) -> list[str]:
+    """Ids of the `known` faces whose crop (a regular file, not a link) is in a folder."""
+    with os.scandir(folder) as it:
+        return [
+            kind[0]
+            for e in it
+            if (kind := face_file(e.name))
+            and kind[1]
+            and kind[0] in known
+            and not e.is_symlink()
+            and e.is_file()
+        ]
 
 
 def face_files(folder: Path, fid: str) -> list[Path]:

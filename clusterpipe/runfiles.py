@@ -12,6 +12,12 @@ from .samples import segment_of
 from .store import RUN_FILE, VECTORS_FILE, read_json, read_vectors
 
 
+def file_bytes(path: Path) -> bytes | None:
+    """A regular file's bytes (not through a link), None where there is none: what undo puts
+    back, and a state key for what was computed from the file."""
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+
+
 def run_file_bytes(out: Path) -> dict[str, bytes | None]:
     """What split and recluster rewrite besides crops: the run's files, the report and the
     montages (name relative to OUT -> bytes, None where absent), for undo."""
@@ -23,11 +29,7 @@ def run_file_bytes(out: Path) -> dict[str, bytes | None]:
     montages = Path(out) / MONTAGES_DIR
     if montages.is_dir() and not montages.is_symlink():
         names += [f"{MONTAGES_DIR}/{p.name}" for p in montages.iterdir() if p.is_file()]
-    files: dict[str, bytes | None] = {}
-    for name in names:
-        p = Path(out) / name
-        files[name] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
-    return files
+    return {name: file_bytes(Path(out) / name) for name in names}
 
 
 def read_run_info(out: Path) -> dict:

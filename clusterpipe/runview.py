@@ -13,7 +13,7 @@ from .config import ClusterSettings
 from .errors import ClusterpipeError
 from .folders import scan
 from .layout import NOISE_DIR, UNNAMED_PREFIX
-from .places import face_file
+from .places import crops_in
 from .records import Face
 from .runfiles import attach_vectors, read_run_info
 from .store import FACES_FILE, RUN_FILE, read_faces
@@ -106,11 +106,9 @@ def load_view(out: str | Path) -> RunView:
             now[fid] = folder.name
     noise = out / NOISE_DIR
     if noise.is_dir() and not noise.is_symlink():
-        for p in noise.iterdir():
-            kind = face_file(p.name)
-            if kind and kind[1] and kind[0] in by_id and now[kind[0]] is None:
-                if not p.is_symlink():
-                    now[kind[0]] = NOISE
+        for fid in crops_in(noise, by_id):
+            if now[fid] is None:  # a crop in a folder too: the folder's
+                now[fid] = NOISE
     names = _folder_names(info)
     last = {
         f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")

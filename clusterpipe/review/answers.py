@@ -10,7 +10,8 @@ import numpy as np
 from ..corrections import CORRECTIONS_FILE, Corrections
 from ..errors import ClusterpipeError
 from ..layout import is_unnamed
-from ..store import Lock, atomic_open
+from ..runfiles import file_bytes
+from ..store import Lock
 from .questions import questions
 from .state import NOISE, REJECTED, Change, Review
 
@@ -19,7 +20,7 @@ def _questions(review: Review, where: dict[str, str]) -> list:
     """The ranked questions, computed once per state of the folders and corrections (the page
     asks again right after each answer)."""
     path = review.out / CORRECTIONS_FILE
-    state = (dict(where), path.read_bytes() if path.is_file() else None, frozenset(review.skipped))
+    state = (dict(where), file_bytes(path), frozenset(review.skipped))
     memo = review.memo.get("questions")
     if memo is not None and memo[0] == state and memo[1] is review.space:
         return memo[2]
@@ -66,7 +67,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
         before = review._top_folders()
         change = Change(f"answer {answer}")
         path = review.out / CORRECTIONS_FILE
-        change.files = {CORRECTIONS_FILE: path.read_bytes() if path.is_file() else None}
+        change.files = {CORRECTIONS_FILE: file_bytes(path)}
         corr = Corrections.load(review.out)
         a, b = list(q.a.members), list(q.b.members)
         moving, dst = [], None
@@ -93,12 +94,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
             if dst is not None:
                 touched = review._apply_moves(change, moving, where, dst)
         except BaseException:
-            old = change.files[CORRECTIONS_FILE]
-            if old is None:
-                path.unlink(missing_ok=True)
-            else:
-                with atomic_open(path, "wb") as f:
-                    f.write(old)
+            review.restore(change.files)
             raise
         review._record(change, before)
         return review.state(touched, where)
@@ -124,7 +120,7 @@ def suggestions(review: Review) -> dict:
     with Lock(review.out):
         where = review.locations()
         path = review.out / CORRECTIONS_FILE
-        state = (dict(where), path.read_bytes() if path.is_file() else None)
+        state = (dict(where), file_bytes(path))
         memo = review.memo.get("suggestions")
         if memo is not None and memo[0] == state and memo[1] is review.space:
             return memo[2]
@@ -167,7 +163,7 @@ def keep_apart(review: Review, folder: object, person: object) -> dict:
             raise ClusterpipeError("a folder cannot be kept apart from itself")
         change = Change("keep apart")
         path = review.out / CORRECTIONS_FILE
-        change.files = {CORRECTIONS_FILE: path.read_bytes() if path.is_file() else None}
+        change.files = {CORRECTIONS_FILE: file_bytes(path)}
         corr = Corrections.load(review.out)
         corr.apart.append(
             [

@@ -26,7 +26,7 @@ from ..layout import (
     UNNAMED_PREFIX,
     is_unnamed,
 )
-from ..places import face_file, face_files, move_face, next_unnamed, own_dir
+from ..places import crops_in, face_file, face_files, move_face, next_unnamed, own_dir
 from ..records import Face
 from ..runfiles import run_file_bytes
 from ..runview import load_view
@@ -89,10 +89,8 @@ class Review:
         for d, loc in ((REJECTED_DIR, REJECTED), (NOISE_DIR, NOISE)):
             path = self.out / d
             if path.is_dir() and not path.is_symlink():
-                for p in path.iterdir():
-                    kind = face_file(p.name)
-                    if kind and kind[1] and kind[0] in self.by_id and not p.is_symlink():
-                        where[kind[0]] = loc
+                for fid in crops_in(path, self.by_id):
+                    where[fid] = loc
         if (self.out / CLUSTERS_DIR).is_dir():
             for folder in scan(self.out, set(self.by_id)).folders:
                 for fid in folder.face_ids:
@@ -367,6 +365,17 @@ class Review:
         self._record(change, folders_before)
         return self.state(where=after)
 
+    def restore(self, files: dict[str, bytes | None]) -> None:
+        """Put files of OUT back as they were (None: there was none)."""
+        for name, data in files.items():
+            path = self.out / name
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                own_dir(self.out, *Path(name).parts[:-1])  # montages/: OUT's own
+                with atomic_open(path, "wb") as f:
+                    f.write(data)
+
     def undo(self) -> dict:
         """Put back what the last action changed (faces the user moved since stay put)."""
         with Lock(self.out):
@@ -388,14 +397,7 @@ class Review:
                     touched |= {src, dst}
             for loc in touched:
                 self._remove_if_empty(loc)
-            for name, data in change.files.items():
-                path = self.out / name
-                if data is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    own_dir(self.out, *Path(name).parts[:-1])  # montages/: OUT's own
-                    with atomic_open(path, "wb") as f:
-                        f.write(data)
+            self.restore(change.files)
             for d in change.made:  # a folder the action made, empty again: gone again
                 path = self.out / d
                 if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
