@@ -12,6 +12,12 @@ from .samples import segment_of
 from .store import RUN_FILE, VECTORS_FILE, read_json, read_vectors
 
 
+def sampling(info: dict) -> tuple[float, str]:
+    """The fps and decoder a run sampled its videos with (run.json), to decode a frame again."""
+    encode = info.get("settings", {}).get("encode", {})
+    return float(encode.get("fps", 1.0)), str(encode.get("decoder", "pyav"))
+
+
 def file_bytes(path: Path) -> bytes | None:
     """A regular file's bytes (not through a link), None where there is none: what undo puts
     back, and a state key for what was computed from the file."""

@@ -39,11 +39,8 @@ log = logging.getLogger("clusterpipe")
 SPLITS = ("train", "val")
 
 
-def collect(out: str | Path) -> tuple[list[Item], list[str]]:
-    """Items of every named folder of a run, and the class names (sorted)."""
-    import cv2
-
-    run = RunFolder.load(out)
+def named_classes(run: RunFolder) -> list[str]:
+    """The class names of a run (its named folders, sorted), or why there are none."""
     if run.tree.bad_names:
         name, why = next(iter(run.tree.bad_names.items()))
         raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
@@ -52,6 +49,16 @@ def collect(out: str | Path) -> tuple[list[Item], list[str]]:
         raise ClusterpipeError(
             f"{run.out}: no named folders; rename clusters/Face_<k> folders to people's names first"
         )
+    return classes
+
+
+def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], list[str]]:
+    """Items of every named folder of a run (read from `out`, unless given), and the class
+    names (sorted)."""
+    import cv2
+
+    run = run or RunFolder.load(out)
+    classes = named_classes(run)
     cls_of = {name: k for k, name in enumerate(classes)}
     person = {f.id: name for name, f in run.named_faces()}
     folder_of = {fid: f.name for f in run.tree.named for fid in f.face_ids}
@@ -157,7 +164,9 @@ def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> d
     from ..tuning import load_samples
 
     run = RunFolder.load(out)
-    items, classes = collect(out)
+    # Frames exports label the frames, not the crops: those are read (and checked) only for
+    # crops exports.
+    items, classes = ([], named_classes(run)) if s.images == "frames" else collect(out, run)
     # --min-faces counts every face of a person's folder, not the images that hold them.
     per_person = Counter(name for name, _ in run.named_faces())
     few = sorted(c for c in classes if per_person[c] < s.min_faces)

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..layout import JPEG_QUALITY
 from ..people import RunFolder
 from ..records import Face
-from ..runfiles import read_run_info
+from ..runfiles import read_run_info, sampling
 from .base import Item
 
 FACE_CLASS = "face"  # faces of people not named (or named, but under --min-faces)
@@ -36,10 +36,10 @@ class FrameSet:
     notes: list[str] = field(default_factory=list)
 
 
-def _background_faces(run: RunFolder, with_faces: set, want: int, samples) -> list[Face]:
+def _background_faces(info: dict, with_faces: set, want: int, samples) -> list[Face]:
     """Up to `want` sampled frames with no face, spread evenly over the footage, as
     placeholder Faces (no box) that name the frame."""
-    keys = {v["path"]: v["key"] for v in read_run_info(run.out).get("inputs", []) if "key" in v}
+    keys = {v["path"]: v["key"] for v in info.get("inputs", []) if "key" in v}
     free = [(v, i) for v, i, _ in samples if (v, i) not in with_faces and v in keys]
     if not free or want <= 0:
         return []
@@ -76,14 +76,14 @@ def frame_items(
         for key, faces in by_frame.items()
         if single_class or any(f.id in person and f.id not in rejected for f in faces)
     }
+    info = read_run_info(run.out)
     n_bg = round(backgrounds * len(wanted))
-    extra = _background_faces(run, set(by_frame), n_bg, samples or [])
+    extra = _background_faces(info, set(by_frame), n_bg, samples or [])
     for bg in extra:
         wanted[(bg.video, bg.frame_index)] = [bg]
     out_classes = [FACE_CLASS] if single_class else [*classes, FACE_CLASS]
     cls_of = {name: k for k, name in enumerate(classes)}
-    encode = read_run_info(run.out).get("settings", {}).get("encode", {})
-    fps, decoder = float(encode.get("fps", 1.0)), str(encode.get("decoder", "pyav"))
+    fps, decoder = sampling(info)
     folder.mkdir(parents=True, exist_ok=True)
     result = FrameSet([], out_classes)
     for video in sorted({v for v, _ in wanted}):

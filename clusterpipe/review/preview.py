@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ClusterpipeError, InputError
 from ..layout import JPEG_QUALITY
-from ..runfiles import read_run_info
+from ..runfiles import read_run_info, sampling
 from .state import Review
 
 MAX_WIDTH = 1280  # the frame is shrunk to fit this width: a preview, not the original
@@ -42,8 +42,7 @@ def frame_jpeg(review: Review, fid: str) -> bytes:
     if fid not in review.by_id:
         raise ClusterpipeError("unknown face; reload the page")
     face = review.faces[review.by_id[fid]]
-    encode = read_run_info(review.out).get("settings", {}).get("encode", {})
-    fps, decoder = float(encode.get("fps", 1.0)), str(encode.get("decoder", "pyav"))
+    fps, decoder = sampling(read_run_info(review.out))
     image = None
     for s in sample_frames(
         face.video,
