@@ -14,7 +14,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from .errors import StoreError
-from .layout import CLUSTERS_DIR, CROP_SUFFIXES, LABEL_SUFFIX, UNNAMED_PREFIX
+from .layout import CLUSTERS_DIR, CROP_SUFFIXES, LABEL_SUFFIX, cluster_folder
 
 
 def own_dir(out: Path, *parts: str, create: bool = True) -> Path:
@@ -114,10 +114,11 @@ def move_face(out: Path, fid: str, src: Path, dst_parts: tuple[str, ...]) -> boo
     return True
 
 
-def next_unnamed(out: Path, taken: set[int]) -> int:
-    """The first Face_<n> number above every taken one whose name OUT/clusters does not hold
-    in any form (folder, file or link)."""
+def next_unnamed(out: Path, taken: set[int]) -> str:
+    """A new Face_<n> folder name: the first number above every taken one whose name
+    OUT/clusters does not hold in any form (folder, file or link); the number joins `taken`."""
     n = max(taken, default=-1) + 1
-    while os.path.lexists(Path(out) / CLUSTERS_DIR / f"{UNNAMED_PREFIX}{n}"):
+    while os.path.lexists(Path(out) / CLUSTERS_DIR / cluster_folder(n)):
         n += 1
-    return n
+    taken.add(n)
+    return cluster_folder(n)

@@ -155,10 +155,7 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
     taken |= {_number(f) for f in view.last.values() if is_unnamed(f)}
     where = dict(view.now)
     made = {}
-    names = []
-    for _ in groups:  # numbers whose name is free in every form (folder, file or link)
-        taken.add(next_unnamed(out, taken))
-        names.append(f"{UNNAMED_PREFIX}{max(taken)}")
+    names = [next_unnamed(out, taken) for _ in groups]  # free in every form (folder, file, link)
     corr.apart.append([list(g) for g in groups])
     corr.save(out)
     for name, g in zip(names, sorted(groups, key=len, reverse=True)):
@@ -295,8 +292,7 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     for members in sorted(groups.values(), key=len, reverse=True):
         name = numbers.get(frozenset(members))
         if name is None:
-            taken.add(next_unnamed(out, taken))
-            name = f"{UNNAMED_PREFIX}{max(taken)}"
+            name = next_unnamed(out, taken)
         made[name] = members
     _check_targets(out, [*made, *([NOISE] if noise else [])])
     if corr.worth_saving(out):

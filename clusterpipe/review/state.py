@@ -239,7 +239,7 @@ class Review:
         numbers = {int(n[len(UNNAMED_PREFIX) :]) for n in set(where.values()) if is_unnamed(n)}
         # numbers faces.jsonl gave stay reserved (see repair)
         numbers |= {f.cluster for f in self.faces if f.cluster >= 0}
-        return f"{UNNAMED_PREFIX}{next_unnamed(self.out, numbers)}"
+        return next_unnamed(self.out, numbers)
 
     def _target(self, to, where: dict[str, str]) -> str:
         """A folder to move into: an existing one, a valid new name, or a new Face_<n>."""
