@@ -353,6 +353,52 @@ class ExportSettings:
         check_fields(self)
 
 
+INDEXES = ("auto", "flat")  # how a gallery searches (gallery_index.py)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str, name: str = "size") -> int:
+    """Bytes in a size such as 4GB, 512MB, 2GiB or 1e9 (GB is 10**9, as AutoFaiss reads it)."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?i?b?)\s*", str(text).lower())
+    value = float(m.group(1)) * _UNITS.get(m.group(2), 0) if m else 0.0
+    size = int(value) if math.isfinite(value) else 0
+    if size <= 0:
+        raise ClusterpipeError(f"{option_name(name)}: {text!r} is not a size such as 4GB or 512MB")
+    return size
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How a gallery's FAISS index is chosen: exact, or tuned under a memory and time budget."""
+
+    index: str = setting(
+        "auto",
+        "auto: exact search while it answers within --max-query-ms and fits --max-index-memory, "
+        "above that a compressed index (IVF with scalar or product quantization) chosen and "
+        "tuned to that budget, each answer re-checked against the exact vectors kept on disk; "
+        "flat: exact search always. The gallery remembers the choice.",
+        choices=INDEXES,
+    )
+    max_index_memory: str = setting(
+        "4GB", "Most RAM the gallery's index may take (the exact vectors stay on disk)."
+    )
+    max_query_ms: float = setting(
+        10.0, "Most time one face's search may take, in milliseconds.", Bounds(0, lo_open=True)
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        parse_size(self.max_index_memory, "max_index_memory")
+
+    @property
+    def memory_bytes(self) -> int:
+        """max_index_memory in bytes."""
+        return parse_size(self.max_index_memory, "max_index_memory")
+
+
 SHARD_FORMAT = 6  # 2: crops cut by the workers; 3: frame signatures; 4: fine pass;
 # 5: encodings from the frame shrunk to the encoding size; 6: detector landmarks and scores,
 # extra encoders' vectors in a .vectors.npy beside the shard

@@ -8,27 +8,26 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import gallery_index
+from .config import IndexSettings
 from .errors import ClusterpipeError, GalleryError
 from .folders import check_name
+from .gallery_index import IndexPlan
 from .store import FILE_MODE, Lock, read_json, write_json
 
 log = logging.getLogger("clusterpipe")
 
 SIDECAR = "gallery.json"
-GALLERY_FORMAT = 2  # 2: the sidecar names the encoder (format 1 galleries are dlib's)
+# 2: the sidecar names the encoder (format 1 galleries are dlib's); 3: the exact vectors in a
+# .npy beside the index, and the index's settings and plan (gallery_index.py)
+GALLERY_FORMAT = 3
 DIM = 128  # dlib's
-# Exact search below this many vectors, HNSW above. Measured (bench/gallery.py): exact search
-# of 1M faces costs 28 ms per single query (1.2 ms batched), less than encoding one face, while
-# HNSW took 146 s to build and lost 4% of same-person matches at efSearch 128.
-HNSW_MIN = 2_000_000
-# efSearch 256 ships, twice the measured 128, for recall over speed; 256 itself is unmeasured.
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
 # Same-person dlib distances sit mostly below 0.5; measured on the dev photos (README).
 DEFAULT_THRESHOLD = 0.5
 LOCK_WAIT_S = 60.0  # a promote waits this long for another promote into the same gallery
@@ -64,31 +63,93 @@ def encoder_dim(encoder: str) -> int:
     return DIM if encoder == "dlib" else Encoder.get(encoder).dim
 
 
-def build_index(vectors: np.ndarray, dim: int = DIM) -> Any:
-    """Exact L2 index for small galleries, HNSW for large ones."""
-    faiss = _faiss()
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
-    if len(vectors) >= HNSW_MIN:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    else:
-        index = faiss.IndexFlatL2(dim)
-    if len(vectors):
-        index.add(vectors)
-    return index
+def default_threshold(encoder: str) -> float:
+    """Largest distance at which a face is named, per person space (dlib: 0.5)."""
+    from .encoders import Encoder
+
+    return DEFAULT_THRESHOLD if encoder == "dlib" else Encoder.get(encoder).eps
+
+
+def _checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
+    """A file the sidecar names, present and with the SHA-256 it records."""
+    path = folder / Path(str(data[name_key])).name
+    if not path.is_file():
+        raise GalleryError(
+            f"{path}: gallery {what} missing; restore it or rebuild the gallery by promoting "
+            "your runs again"
+        )
+    if _sha256(path) != str(data[sha_key]):
+        raise GalleryError(
+            f"{path}: {what} does not match its sidecar (damaged or tampered with); restore it "
+            "or promote your runs again"
+        )
+    return path
+
+
+def _write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple[Path, str]:
+    """Write a file through write(path) under a fresh temporary name, then rename it to
+    prefix-<sha256[:12]>suffix; return (path, sha256)."""
+    # A fresh, unpredictable name created exclusively: a planted symlink cannot redirect it.
+    fd, name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)
+        sha = _sha256(tmp)
+        final = folder / f"{prefix}-{sha[:12]}{suffix}"
+        os.replace(tmp, final)
+        return final, sha
+    except (RuntimeError, OSError) as e:
+        raise GalleryError(f"{folder}: writing the gallery's {prefix} failed ({e})") from e
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _load_vectors(path: Path, n: int, dim: int) -> np.ndarray:
+    """The exact vectors file, memory-mapped, checked to be n x dim float32."""
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise GalleryError(f"{path}: not a vectors file ({e}); promote your runs again") from e
+    if vectors.dtype != np.float32 or vectors.shape != (n, dim):
+        raise GalleryError(
+            f"{path}: {vectors.dtype} {vectors.shape} vectors for {n} entries of {dim}; "
+            "promote your runs again"
+        )
+    return vectors
+
+
+def _save_npy(array: np.ndarray):
+    def write(path: Path) -> None:
+        with open(path, "wb") as f:
+            np.save(f, np.ascontiguousarray(array, np.float32), allow_pickle=False)
+
+    return write
 
 
 class Gallery:
-    """People's face vectors in one person space (`encoder`); row i of the index is entries[i]
-    of the sidecar."""
+    """People's face vectors in one person space (`encoder`); row i of the index and of the
+    exact vectors is entries[i] of the sidecar."""
 
-    def __init__(self, folder: Path, index, entries: list[dict], encoder: str = "dlib") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        entries: list[dict],
+        vectors: np.ndarray,
+        encoder: str = "dlib",
+        settings: IndexSettings | None = None,
+        built: tuple[Any, IndexPlan] | None = None,
+    ) -> None:
         self.folder = Path(folder)
-        self.index = index
         self.entries = entries
         self.encoder = encoder
         self.dim = encoder_dim(encoder)
+        self.radius = default_threshold(encoder)  # the index is tuned for matches within it
+        self.settings = settings or IndexSettings()
+        self._vectors = vectors
+        self.index, self.plan = built or gallery_index.build(vectors, self.settings, self.radius)
 
     @classmethod
     def open(cls, folder: str | Path, create: bool = False, encoder: str = "dlib") -> Gallery:
@@ -97,8 +158,7 @@ class Gallery:
         meta = folder / SIDECAR
         if not meta.exists():
             if create:
-                dim = encoder_dim(encoder)
-                return cls(folder, build_index(np.zeros((0, dim), np.float32), dim), [], encoder)
+                return cls(folder, [], np.zeros((0, encoder_dim(encoder)), np.float32), encoder)
             raise GalleryError(
                 f"{folder}: no gallery here ({SIDECAR} missing); create one with "
                 "`clusterpipe promote OUT --gallery DIR`"
@@ -112,7 +172,7 @@ class Gallery:
         except ClusterpipeError as e:
             raise GalleryError(str(e)) from e
         try:
-            if data["format"] not in (1, GALLERY_FORMAT):
+            if data["format"] not in (1, 2, GALLERY_FORMAT):
                 raise GalleryError(f"{meta}: gallery format {data['format']} is not supported")
             encoder = str(data.get("encoder", "dlib"))
             try:
@@ -124,24 +184,23 @@ class Gallery:
                     f"{meta}: {encoder} vectors have {dim} values, not {data['dim']}"
                 )
             entries = list(data["entries"])
-            index_path = folder / Path(str(data["index_file"])).name
-            expected_sha = str(data["index_sha256"])
             for entry in entries:
                 check_name(entry["name"])
-        except (KeyError, TypeError) as e:
+            record = data.get("index") or {}
+            settings = IndexSettings(**dict(record.get("settings") or {}))
+            plan = IndexPlan.from_json(record.get("plan") or {})
+            index_path = _checked_file(folder, data, "index_file", "index_sha256", "index")
+            vectors_path = None
+            if data["format"] >= 3:
+                vectors_path = _checked_file(
+                    folder, data, "vectors_file", "vectors_sha256", "vectors"
+                )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
+        except GalleryError:
+            raise
         except ClusterpipeError as e:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e})") from e
-        if not index_path.is_file():
-            raise GalleryError(
-                f"{index_path}: gallery index missing; restore it or rebuild the "
-                "gallery by promoting your runs again"
-            )
-        if _sha256(index_path) != expected_sha:
-            raise GalleryError(
-                f"{index_path}: index does not match its sidecar (damaged or "
-                "tampered with); restore it or promote your runs again"
-            )
         try:
             index = _faiss().read_index(str(index_path))
         except RuntimeError as e:
@@ -151,41 +210,53 @@ class Gallery:
                 f"{index_path}: {index.ntotal} vectors for {len(entries)} entries; "
                 "promote your runs again"
             )
-        return cls(folder, index, entries, encoder)
+        is_ivf = _faiss().try_extract_index_ivf(index) is not None
+        if is_ivf == plan.exact:
+            raise GalleryError(
+                f"{index_path}: a {type(index).__name__} where the sidecar records "
+                f"{plan.key}; promote your runs again"
+            )
+        if vectors_path is None:  # format 1-2: the index holds the exact vectors
+            vectors = np.zeros((0, dim), np.float32)
+            if index.ntotal:
+                vectors = index.reconstruct_n(0, index.ntotal)
+        else:
+            vectors = _load_vectors(vectors_path, len(entries), dim)
+        return cls(folder, entries, vectors, encoder, settings, (index, plan))
 
     def vectors(self) -> np.ndarray:
-        """All vectors, row-aligned with entries."""
-        if self.index.ntotal == 0:
-            return np.zeros((0, self.dim), np.float32)
-        return self.index.reconstruct_n(0, self.index.ntotal)
+        """All exact vectors, row-aligned with entries (memory-mapped from disk when saved)."""
+        return self._vectors
 
-    def replace(self, keep: np.ndarray, new_vectors: np.ndarray, new_entries: list[dict]) -> None:
-        """Keep the rows where `keep` is true, append new ones, rebuild the index."""
+    def replace(
+        self,
+        keep: np.ndarray,
+        new_vectors: np.ndarray,
+        new_entries: list[dict],
+        settings: IndexSettings | None = None,
+    ) -> None:
+        """Keep the rows where `keep` is true, append new ones, rebuild the index (with
+        `settings`, else the gallery's own)."""
         vectors = np.vstack(
             [self.vectors()[keep], np.asarray(new_vectors, np.float32).reshape(-1, self.dim)]
-        )
+        ).astype(np.float32)
         self.entries = [e for e, k in zip(self.entries, keep) if k] + new_entries
-        self.index = build_index(vectors, self.dim)
+        self.settings = settings or self.settings
+        previous = None if self.plan.exact else (self.index, self.plan)
+        self.index, self.plan = gallery_index.build(vectors, self.settings, self.radius, previous)
+        self._vectors = vectors
 
     def save(self) -> None:
-        """Write the index under a content name, then the sidecar (the commit point)."""
+        """Write the index and the exact vectors under content names, then the sidecar (the
+        commit point), then remove the files the sidecar no longer names."""
         faiss = _faiss()
         self.folder.mkdir(parents=True, exist_ok=True)
-        # A fresh, unpredictable name created exclusively: a planted symlink cannot redirect it.
-        fd, name = tempfile.mkstemp(prefix=".index.", suffix=".tmp", dir=self.folder)
-        os.close(fd)
-        tmp = Path(name)
-        try:
-            faiss.write_index(self.index, str(tmp))
-            os.chmod(tmp, FILE_MODE)
-            sha = _sha256(tmp)
-            final = self.folder / f"index-{sha[:12]}.faiss"
-            os.replace(tmp, final)
-        except RuntimeError as e:
-            raise GalleryError(f"{self.folder}: writing the index failed ({e})") from e
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        index_file, index_sha = _write_content_named(
+            self.folder, "index", ".faiss", lambda p: faiss.write_index(self.index, str(p))
+        )
+        vectors_file, vectors_sha = _write_content_named(
+            self.folder, "vectors", ".npy", _save_npy(self._vectors)
+        )
         write_json(
             self.folder / SIDECAR,
             {
@@ -194,32 +265,40 @@ class Gallery:
                 "dim": self.dim,
                 "metric": "l2",
                 "index_type": type(self.index).__name__,
-                "index_file": final.name,
-                "index_sha256": sha,
+                "index_file": index_file.name,
+                "index_sha256": index_sha,
+                "vectors_file": vectors_file.name,
+                "vectors_sha256": vectors_sha,
+                "index": {"settings": asdict(self.settings), "plan": self.plan.to_json()},
                 "entries": self.entries,
             },
         )
-        for old in self.folder.glob("index-*.faiss"):
-            if old != final:
+        for old in [*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")]:
+            if old not in (index_file, vectors_file):
                 old.unlink()
+        self._vectors = _load_vectors(vectors_file, len(self.entries), self.dim)
 
     def people(self) -> dict[str, int]:
         """Name -> number of faces, largest first."""
         return dict(Counter(e["name"] for e in self.entries).most_common())
 
     def identify(self, encodings: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
-        """Nearest gallery face of each encoding; 'unknown' beyond threshold."""
+        """Nearest gallery face of each encoding, at its exact distance; 'unknown' beyond
+        threshold."""
         encodings = np.ascontiguousarray(encodings, np.float32).reshape(-1, self.dim)
         if len(encodings) == 0:
             return []
         if self.index.ntotal == 0:
             return [Match("unknown", float("inf"), "") for _ in encodings]
-        d2, idx = self.index.search(encodings, 1)
         out = []
-        for dist2, i in zip(d2[:, 0], idx[:, 0]):
-            name = self.entries[int(i)]["name"] if i >= 0 else ""
-            dist = float(np.sqrt(max(0.0, float(dist2))))
-            out.append(Match(name if dist <= threshold and name else "unknown", dist, name))
+        for a in range(0, len(encodings), 4096):  # candidates of a batch at a time
+            dist, idx = gallery_index.search(
+                self.index, self.plan, self._vectors, encodings[a : a + 4096]
+            )
+            for d, i in zip(dist[:, 0], idx[:, 0]):
+                name = self.entries[int(i)]["name"] if i >= 0 else ""
+                d = float(d)
+                out.append(Match(name if d <= threshold and name else "unknown", d, name))
         return out
 
     def require(self, encoder: str, what: str) -> None:

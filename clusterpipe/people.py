@@ -13,10 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import EncodeSettings
+from .config import EncodeSettings, IndexSettings
 from .errors import ClusterpipeError, InputError
 from .folders import ClusterTree, check_name, scan
-from .gallery import DEFAULT_THRESHOLD, Gallery, locked
+from .gallery import SIDECAR, Gallery, default_threshold, locked
+from .gallery_index import IndexPlan
 from .layout import is_generated_file
 from .records import Face, person_space
 from .runfiles import attach_vectors, read_run_info
@@ -108,10 +109,21 @@ class PromoteResult:
     added: dict[str, int]
     removed: dict[str, int]
     total: int
+    plan: IndexPlan  # the index the gallery now searches with
 
 
-def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
-    """Make the gallery hold exactly the named folders of this run (idempotent)."""
+def gallery_settings(gallery_dir: str | Path) -> IndexSettings:
+    """The index settings a gallery was built with (the defaults for a new one)."""
+    if not (Path(gallery_dir) / SIDECAR).exists():
+        return IndexSettings()
+    return Gallery.open(gallery_dir).settings
+
+
+def promote(
+    out: str | Path, gallery_dir: str | Path, index: IndexSettings | None = None
+) -> PromoteResult:
+    """Make the gallery hold exactly the named folders of this run (idempotent); with `index`,
+    build the gallery's index with these settings from now on (else the gallery's own)."""
     run = RunFolder.load(out)
     if run.tree.bad_names:
         name, why = next(iter(run.tree.bad_names.items()))
@@ -149,8 +161,8 @@ def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
             for name, f in fresh
         ]
         vectors = person_space([f for _, f in fresh], run.encoder).astype(np.float32)
-        if fresh or not keep.all():
-            g.replace(keep, vectors, entries)
+        if fresh or not keep.all() or (index is not None and index != g.settings):
+            g.replace(keep, vectors, entries, index)
             g.save()
         added: dict[str, int] = defaultdict(int)
         removed: dict[str, int] = defaultdict(int)
@@ -158,7 +170,22 @@ def promote(out: str | Path, gallery_dir: str | Path) -> PromoteResult:
             added[name] += 1
         for _, name in old - new:
             removed[name] += 1
-        return PromoteResult(dict(added), dict(removed), len(g.entries))
+        return PromoteResult(dict(added), dict(removed), len(g.entries), g.plan)
+
+
+@dataclass
+class GalleryInfo:
+    """Who is in a gallery, and how it is searched."""
+
+    people: dict[str, int]
+    plan: IndexPlan
+    settings: IndexSettings
+
+
+def gallery_info(gallery_dir: str | Path) -> GalleryInfo:
+    """The people of a gallery (name -> faces, largest first) and its index."""
+    g = Gallery.open(gallery_dir)
+    return GalleryInfo(g.people(), g.plan, g.settings)
 
 
 def list_people(gallery_dir: str | Path) -> dict[str, int]:
@@ -176,7 +203,7 @@ def remove_person(gallery_dir: str | Path, name: str) -> int:
             raise ClusterpipeError(
                 f"{name!r} is not in the gallery; `clusterpipe gallery {gallery_dir}` lists who is"
             )
-        g.replace(keep, np.zeros((0, 128), np.float32), [])
+        g.replace(keep, np.zeros((0, g.dim), np.float32), [])
         g.save()
         return int((~keep).sum())
 
@@ -244,13 +271,6 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         vectors = found.encodings if found.vectors is None else found.vectors
         for box, e in zip(found.boxes, vectors):
             yield t, box, e
-
-
-def default_threshold(encoder: str) -> float:
-    """Largest distance at which a face is named, per person space (dlib: 0.5)."""
-    from .encoders import Encoder
-
-    return DEFAULT_THRESHOLD if encoder == "dlib" else Encoder.get(encoder).eps
 
 
 def identify(

@@ -163,3 +163,14 @@ def dev_run(data_dir, tmp_path_factory):
     assert result.returncode == 0, result.stderr
     print(f"dev footage run: {time.perf_counter() - t0:.1f} s wall")
     return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_faiss_thread_per_worker():
+    """Two test workers on two cores: faiss's OpenMP threads would spin against each other
+    (a 1-s gallery test took 23 s)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    yield

@@ -4,9 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from clusterpipe import gallery as gallery_mod
 from clusterpipe.errors import ClusterpipeError
-from clusterpipe.gallery import Gallery, GalleryError, build_index
+from clusterpipe.gallery import Gallery, GalleryError
 from clusterpipe.people import list_people, promote, remove_person
 
 from .fake_run import make_run
@@ -127,63 +126,3 @@ def test_damaged_or_tampered_gallery_is_a_clear_error(run_a, tmp_path, damage):
 def test_missing_gallery_says_how_to_make_one(tmp_path):
     with pytest.raises(GalleryError, match="clusterpipe promote"):
         Gallery.open(tmp_path / "nothing")
-
-
-def test_large_galleries_use_hnsw_with_high_recall(monkeypatch):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(5000, 128)).astype(np.float32)
-    monkeypatch.setattr(gallery_mod, "HNSW_MIN", 1000)
-    index = build_index(x)
-    assert type(index).__name__ == "IndexHNSWFlat"
-    q = x[:200] + rng.normal(scale=0.01, size=(200, 128)).astype(np.float32)
-    _, idx = index.search(q, 1)
-    assert (idx[:, 0] == np.arange(200)).mean() >= 0.98
-
-
-def test_identify_takes_gifs_extensionless_images_and_refuses_huge_ones(run_a, tmp_path, data_dir):
-    from PIL import Image
-
-    from clusterpipe.errors import InputError
-    from clusterpipe.people import identify
-
-    out, _ = run_a
-    g = tmp_path / "g"
-    promote(out, g)
-    photo = Image.open(data_dir / "dev" / "group_photos" / "two_people.jpg")
-    photo.save(tmp_path / "two.gif")
-    photo.save(tmp_path / "two_no_suffix", format="PNG")
-    for name in ("two.gif", "two_no_suffix"):
-        rows = list(identify([tmp_path / name], g))
-        assert len(rows) == 2 and {r["time_s"] for r in rows} == {None}, name
-    Image.new("L", (12000, 9000)).save(tmp_path / "huge.png")  # 108 M pixels
-    with pytest.raises(InputError, match="over the limit"):
-        list(identify([tmp_path / "huge.png"], g))
-
-
-def test_identify_json_is_valid_json_with_an_empty_gallery(tmp_path, data_dir):
-    from click.testing import CliRunner
-
-    from clusterpipe.cli import cli
-
-    g = tmp_path / "g"
-    Gallery.open(g, create=True).save()
-    photo = data_dir / "dev" / "group_photos" / "two_people.jpg"
-    result = CliRunner().invoke(cli, ["identify", str(photo), "--gallery", str(g), "--json"])
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.output.splitlines()]
-    assert len(rows) == 2 and all(r["distance"] is None and r["name"] == "unknown" for r in rows)
-    assert "Infinity" not in result.output
-
-
-def test_promote_warns_about_copies_and_crops_of_another_run(run_a, tmp_path, caplog):
-    out, _ = run_a
-    alice = sorted((out / "clusters" / "alice").glob("*.jpg"))
-    (out / "clusters" / "bob" / alice[0].name).write_bytes(alice[0].read_bytes())  # a copy
-    stranger = out / "clusters" / "bob" / "other_clip-1a2b3c4d-0000420-0.jpg"  # another run's
-    stranger.write_bytes(alice[1].read_bytes())
-    with caplog.at_level("WARNING", logger="clusterpipe"):
-        res = promote(out, tmp_path / "g")
-    text = caplog.text
-    assert f"face {alice[0].stem} is in two folders" in text
-    assert f"{stranger.name} is not a face of this run" in text
-    assert res.added == {"alice": 4, "bob": 3}  # each face once, the stranger left out

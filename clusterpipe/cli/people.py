@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
 
-from ..config import FACENET_EPS, EncodeSettings, ExportSettings
+from ..config import FACENET_EPS, EncodeSettings, ExportSettings, IndexSettings
 from ..export.base import Exporter
 from ..gallery import DEFAULT_THRESHOLD
 from .group import cli, one_line
@@ -67,24 +67,40 @@ def status(outs, suggest) -> None:
     "--gallery",
     type=click.Path(path_type=Path),
     required=True,
-    help="Gallery folder (created if missing): a FAISS index plus gallery.json.",
+    help="Gallery folder (created if missing): a FAISS index, the exact vectors and gallery.json.",
 )
-def promote(out, gallery) -> None:
+@settings_options(IndexSettings)
+def promote(out, gallery, **index_options) -> None:
     """Add the faces of every named folder of OUT to a FAISS gallery.
 
     Idempotent: promoting the same run again adds nothing twice, and after a correction
     (crop moved or deleted, folder renamed) it updates the gallery to match the folders.
 
+    The gallery remembers its index options: given once, later promotes keep them, and a
+    promote that gives them rebuilds the index. gallery.json records the index chosen, its
+    size and the recall it measured against exact search.
+
     \b
-    Example:
+    Examples:
       clusterpipe promote footage_out --gallery people
+      clusterpipe promote archive_out --gallery people --max-index-memory 2GB --max-query-ms 5
     """
+    from click.core import ParameterSource
+
+    from ..people import gallery_settings
     from ..people import promote as api_promote
 
-    res = api_promote(out, gallery)
+    ctx = click.get_current_context()
+    given = {
+        k: v
+        for k, v in index_options.items()
+        if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT
+    }
+    index = replace(gallery_settings(gallery), **given) if given else None
+    res = api_promote(out, gallery, index)
     for name in sorted(set(res.added) | set(res.removed)):
         click.echo(f"  {name:30s} +{res.added.get(name, 0)} -{res.removed.get(name, 0)}")
-    click.echo(f"gallery {gallery}: {res.total} faces")
+    click.echo(f"gallery {gallery}: {res.total} faces; index: {res.plan.summary()}")
 
 
 @cli.command("gallery")
@@ -104,15 +120,16 @@ def gallery_cmd(gallery_dir, remove) -> None:
       clusterpipe gallery people
       clusterpipe gallery people --remove alice
     """
-    from ..people import list_people, remove_person
+    from ..people import gallery_info, remove_person
 
     if remove:
         n = remove_person(gallery_dir, remove)
         click.echo(f"removed {remove} ({n} faces)")
-    people = list_people(gallery_dir)
-    for name, n in people.items():
+    info = gallery_info(gallery_dir)
+    for name, n in info.people.items():
         click.echo(f"{name:30s} {n:6d}")
-    click.echo(f"{len(people)} people, {sum(people.values())} faces")
+    click.echo(f"{len(info.people)} people, {sum(info.people.values())} faces")
+    click.echo(f"index: {info.plan.summary()}")
 
 
 @cli.command()
