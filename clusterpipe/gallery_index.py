@@ -84,7 +84,7 @@ class IndexPlan:
         """Read a recorded plan, checking every field's type (gallery.json is untrusted)."""
         if not isinstance(data, dict):
             raise ClusterpipeError("the index record is not an object")
-        kw = {}
+        kw: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
                 continue
