@@ -377,8 +377,8 @@ class IndexSettings:
     index: str = setting(
         "auto",
         "auto: exact search while it answers within --max-query-ms and fits --max-index-memory, "
-        "above that a compressed index (IVF with scalar or product quantization) chosen and "
-        "tuned to that budget, each answer re-checked against the exact vectors kept on disk; "
+        "above that a compressed index (IVF with 4-bit product codes) chosen and tuned to that "
+        "budget, each answer re-checked against the exact vectors kept on disk; "
         "flat: exact search always. The gallery remembers the choice.",
         choices=INDEXES,
     )
