@@ -65,6 +65,9 @@ def main() -> None:
             "encode": encode / n,
             "rest": rest / n,
             "total": r["total_cpu_s"] / n,
+            "run": r["total_cpu_s"],
+            "faces": r["faces"],
+            "encode_ms_face": 1000 * encode / max(1, r["faces"]),
         }
         print(
             f"{name:>36} {n:>6} {r['faces']:>5} | {'':>16} {row['decode']:>6.3f} "
@@ -98,6 +101,13 @@ def main() -> None:
     )
     print(
         f"previous defaults / plain, whole-run CPU per frame: {prev['total'] / plain['total']:.3f}"
+    )
+    # Speed III's targets: the whole run's CPU, and CPU per face found
+    print(
+        f"defaults / plain, whole-run CPU: {new['run'] / plain['run']:.3f} (target <= 1.4); "
+        f"CPU per face: {new['run'] / new['faces'] / (plain['run'] / plain['faces']):.3f} "
+        f"(target <= 0.8); faces {new['faces']} / {plain['faces']}; encoding "
+        f"{new['encode_ms_face']:.0f} / {plain['encode_ms_face']:.0f} ms a face"
     )
 
 

@@ -116,3 +116,33 @@ def test_mtcnn_faces_are_encoded_from_the_dlib_box_of_their_landmarks(
     assert x2 - x1 == y2 - y1
     eyes, mouth = marks[0][:2].mean(axis=0), marks[0][3:].mean(axis=0)
     assert abs((x1 + x2) / 2 - (eyes[0] + mouth[0]) / 2) <= 1
+
+
+def test_a_frames_faces_are_encoded_in_one_batch_equal_to_one_at_a_time(data_dir, mtcnn_encoder):
+    """Speed III: dlib encodes all of a frame's faces in one call (its batch), and the vectors
+    equal those of one call per face."""
+    frame = cv2.imread(str(data_dir / "dev" / "group_photos" / "obama_and_biden.jpg"))
+    det = mtcnn_encoder.locate(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    assert len(det.boxes) >= 2
+    marks = list(det.landmarks)
+    calls = []
+    real = mtcnn_encoder._encoder
+
+    class Spy:
+        def compute_face_descriptor(self, chips, jitters):
+            calls.append(len(chips))
+            return real.compute_face_descriptor(chips, jitters)
+
+    mtcnn_encoder._encoder = Spy()
+    try:
+        batched = mtcnn_encoder.encode_bgr(frame, det.boxes, marks)
+        singles = np.vstack(
+            [
+                mtcnn_encoder.encode_bgr(frame, det.boxes[k : k + 1], marks[k : k + 1])
+                for k in range(len(det.boxes))
+            ]
+        )
+    finally:
+        mtcnn_encoder._encoder = real
+    assert calls == [len(det.boxes)] + [1] * len(det.boxes)
+    assert np.abs(batched - singles).max() <= 1e-5
