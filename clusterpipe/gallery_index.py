@@ -34,6 +34,7 @@ TARGET_RECALL = 0.99  # recall@1 against exact search the recorded plan should r
 # recall is measured again on other faces, and a tuning sample of 500 is noisy by about 0.005.
 TUNE_RECALL = 0.995
 RERANK = 64  # candidates of a compressed index re-checked with exact distances
+MAX_RERANK = 4096  # the most a gallery.json may ask for
 # Exact batch-1 search costs about this many ns per stored value here (bench/gallery.py, faiss
 # 1.15: 5-7 ms at 100k dlib faces, 0.4-0.56 ns; 119 ms at 1M, 0.93 ns, once the vectors no
 # longer fit the caches): the time budget's size limit for exact search (10 ms: ~130k faces).
@@ -100,8 +101,11 @@ class IndexPlan:
                 raise ClusterpipeError(f"index record field {f.name!r} is {value!r}")
             kw[f.name] = value
         plan = cls(**kw)
-        if plan.nprobe < 0 or plan.rerank < 0 or not math.isfinite(plan.recall_at_1):
-            raise ClusterpipeError("index record has negative or non-finite values")
+        # Bounded: a search asks faiss for rerank candidates a query, nprobe lists each.
+        if not (0 <= plan.nprobe <= 65536 and 0 <= plan.rerank <= MAX_RERANK):
+            raise ClusterpipeError(f"index record's nprobe {plan.nprobe} or rerank {plan.rerank}")
+        if not all(math.isfinite(v) for v in (plan.recall_at_1, plan.recall_all, plan.query_ms)):
+            raise ClusterpipeError("index record has non-finite values")
         return plan
 
 

@@ -111,7 +111,8 @@ def _rewrite(path, sidecar, data_bytes, key):
 
 
 @pytest.mark.parametrize(
-    "damage", ["flip_index", "flat_for_ivf", "flip_vectors", "short_vectors", "bad_plan"]
+    "damage",
+    ["flip_index", "flat_for_ivf", "flip_vectors", "short_vectors", "bad_plan", "huge_rerank"],
 )
 def test_tampered_or_mismatched_tuned_index_is_refused(tmp_path, damage):
     g, x, _ = _gallery(tmp_path, SMALL)
@@ -141,6 +142,10 @@ def test_tampered_or_mismatched_tuned_index_is_refused(tmp_path, damage):
     elif damage == "bad_plan":
         d = json.loads(sidecar.read_text())
         d["index"]["plan"]["nprobe"] = "many"
+        sidecar.write_text(json.dumps(d))
+    elif damage == "huge_rerank":  # would make every search allocate n x 10^12 candidates
+        d = json.loads(sidecar.read_text())
+        d["index"]["plan"]["rerank"] = 10**12
         sidecar.write_text(json.dumps(d))
     with pytest.raises(GalleryError) as e:
         Gallery.open(folder)
