@@ -264,7 +264,7 @@ def nearest_clusters(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndar
     return labels[clustered[idx[:, 0]]], np.sqrt(np.maximum(d2[:, 0], 0))
 
 
-def _split_clusters(labels: np.ndarray, split) -> np.ndarray:
+def split_clusters(labels: np.ndarray, split) -> np.ndarray:
     """Apply `split(cluster, members)` (sub-labels 0..k of those faces) to every cluster; each
     piece but the first gets a new label."""
     labels = labels.copy()
@@ -314,7 +314,7 @@ def cluster_faces(
                 )
             return sub
 
-        labels = _split_clusters(labels, by_frames)
+        labels = split_clusters(labels, by_frames)
     if tracks is not None and split_distance > 0 and len(labels):
         tracks = np.asarray(tracks)
 
@@ -324,7 +324,7 @@ def cluster_faces(
                 log.debug("cluster %d: split into %d groups of tracks", c, sub.max() + 1)
             return sub
 
-        labels = _split_clusters(labels, by_tracks)
+        labels = split_clusters(labels, by_tracks)
     if tracks is not None and (split_same_frame or split_distance > 0) and len(labels):
         labels = reunite_tracks(labels, tracks, frames, encodings, tolerance=eps)
     if split_same_frame or split_distance > 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .assign import cluster_vectors
-from .cluster import _split_clusters, cannot_links, split_by_cannot_links
+from .cluster import cannot_links, split_by_cannot_links, split_clusters
 from .corrections import Corrections
 from .errors import ClusterpipeError
 from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
@@ -192,7 +192,7 @@ def _split_faces(x, tracks, frames, eps: float, into: int | None) -> np.ndarray:
         links = cannot_links(frames, x, members, tolerance=eps)
         return split_by_cannot_links(x[members], links)
 
-    return _split_clusters(sub, by_frames)
+    return split_clusters(sub, by_frames)
 
 
 def _together(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
@@ -304,7 +304,8 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     for fid in noise:
         _move_crop(out, fid, view.now[fid], NOISE)
         where[fid] = NOISE
-    looks, attached = look_alikes(view, made, settings.radius, corr)
+    looks = look_alikes(view, made, settings.radius, corr)
+    attached: dict[str, str] = {}
     if attach:
         for unnamed_folder, person, _ in looks:
             for fid in made[unnamed_folder]:

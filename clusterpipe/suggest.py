@@ -29,7 +29,7 @@ class Folders(Protocol):
 
 def look_alikes(
     view: Folders, made: dict[str, set[str]], eps: float, corr: Corrections
-) -> tuple[list[tuple[str, str, float]], dict]:
+) -> list[tuple[str, str, float]]:
     """(unnamed folder, named folder, mean distance) where the mean distance between their
     faces is within eps and no correction or shared frame keeps them apart."""
     from scipy.spatial.distance import cdist
@@ -55,7 +55,7 @@ def look_alikes(
                 best = (person, d)
         if best:
             out.append((folder, best[0], round(best[1], 3)))
-    return out, {}
+    return out
 
 
 @dataclass
@@ -102,5 +102,5 @@ def suggest(out: str | Path) -> Suggestions:
                 fid = view.faces[idx[k]].id
                 misplaced.append((fid, person, hit[0], round(float(d_own[k]), 3), round(hit[1], 3)))
     unnamed = {k: set(view.faces[i].id for i in v) for k, v in members.items() if k not in named}
-    looks, _ = look_alikes(view, unnamed, view.radius, Corrections.load(view.out))
+    looks = look_alikes(view, unnamed, view.radius, Corrections.load(view.out))
     return Suggestions(misplaced, looks)

@@ -40,8 +40,8 @@ class Finite(click.ParamType):
         return self.inner.name.upper()
 
 
-def _base_type(annotation) -> type:
-    hint = eval(annotation, {}, {}) if isinstance(annotation, str) else annotation
+def _base_type(hint) -> type:
+    """The type of an annotation, without its `| None`."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     return hint
@@ -50,11 +50,12 @@ def _base_type(annotation) -> type:
 def settings_options(cls, skip: tuple[str, ...] = ()):
     """A decorator adding one option per exposed field of settings dataclass `cls`."""
     decorators = []
+    hints = typing.get_type_hints(cls)  # the annotations are strings (from __future__)
     for f in dataclasses.fields(cls):
         meta = f.metadata
         if "help" not in meta or f.name in skip:
             continue
-        kind = _base_type(f.type)
+        kind = _base_type(hints[f.name])
         name = option_name(f.name)
         default = f.default
         if kind is bool:

@@ -137,7 +137,7 @@ def suggestions(review: Review) -> dict:
             review.faces,
         )
         unnamed = {w: set(ids) for w, ids in folders.items() if is_unnamed(w)}
-        looks, _ = look_alikes(view, unnamed, review.eps, Corrections.load(review.out))
+        looks = look_alikes(view, unnamed, review.eps, Corrections.load(review.out))
         out: dict[str, list[dict]] = {}
         for folder, person, d in looks:
             faces = folders.get(folder, [])[:4]
