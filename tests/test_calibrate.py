@@ -103,7 +103,7 @@ def test_evidence_and_explicit_eps_through_person_space_of():
     assert ev.frame_pairs == 0 and ev.frame_quantiles == ()
     assert space.settings.radius == space.choice.radius
     # split and noise distances scale with the calibrated radius, as with any default radius
-    assert space.settings.split_distance == pytest.approx(0.55 * space.choice.radius / DLIB_EPS)
+    assert space.settings.split_distance == pytest.approx(0.575 * space.choice.radius / DLIB_EPS)
     fixed = person_space_of(faces, "dlib", ClusterSettings(eps=0.7), tracks)
     assert fixed.settings.radius == 0.7 and fixed.choice.rule == "--eps"
     assert fixed.choice.to_json()["evidence"]["tracks"] == 12

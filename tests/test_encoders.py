@@ -194,7 +194,7 @@ def test_adaptation_needs_enough_tracks():
 
 def test_spaces_resolve_their_own_radius():
     c = ClusterSettings()
-    assert c.in_space("dlib").eps == 0.5 and c.in_space("dlib").split_distance == 0.55
+    assert c.in_space("dlib").eps == 0.5 and c.in_space("dlib").split_distance == 0.575
     fn = c.in_space("facenet")
-    assert fn.eps == 0.9 and fn.split_distance == pytest.approx(0.55 * 0.9 / 0.5)
+    assert fn.eps == 0.9 and fn.split_distance == pytest.approx(0.575 * 0.9 / 0.5)
     assert ClusterSettings(eps=0.7).in_space("facenet").eps == 0.7
