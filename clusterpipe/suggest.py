@@ -39,12 +39,22 @@ def look_alikes(
         if w in view.named:
             named.setdefault(w, []).append(view.by_id[fid])
     frames = {p: {view.frames[i] for i in pidx} for p, pidx in named.items()}
+    people = list(named)
+    centres = [view.space[named[p]].mean(axis=0) for p in people]
     out = []
     for folder, members in sorted(made.items()):
         idx = [view.by_id[i] for i in members]
+        if not idx or not people:
+            continue
         own_frames = {view.frames[i] for i in idx}
+        # The mean distance between two sets is at least the distance between their means
+        # (the norm is convex): people whose mean is beyond eps cannot qualify, nearest first.
+        near = np.linalg.norm(np.array(centres) - view.space[idx].mean(axis=0), axis=1)
         best = None
-        for person, pidx in named.items():
+        for k in np.argsort(near, kind="stable"):
+            person, pidx = people[k], named[people[k]]
+            if near[k] > eps or (best is not None and near[k] >= best[1]):
+                break
             if own_frames & frames[person]:
                 continue  # two faces of one frame are two people
             d = float(cdist(view.space[idx], view.space[pidx]).mean())
