@@ -128,14 +128,16 @@ def dev_photos(distractors: int) -> None:
             v = _largest_face(encoder, f, settings)
             if v is not None:
                 gallery_vectors.append(v)
-                entries.append({"name": person.name, "face_id": f.name})
+                entries.append({"name": person.name, "run": "dev", "face_id": f.name})
         queries += [(f, person.name) for f in files[half:]]
     real = np.vstack(gallery_vectors)
     pad, _ = gallery_like(distractors, seed=7)
     # strangers around the real faces' mean, at the spread of dlib's different-people distances
     pad += real.mean(axis=0)
     vectors = np.vstack([real, pad]).astype(np.float32)
-    names = entries + [{"name": f"stranger{i}", "face_id": f"s{i}"} for i in range(distractors)]
+    names = entries + [
+        {"name": f"stranger{i}", "run": "pad", "face_id": f"s{i}"} for i in range(distractors)
+    ]
     near = _nearest(pad, real)
     same = [
         np.linalg.norm(real[i] - real[j])

@@ -389,7 +389,7 @@ class IndexSettings:
         "4GB", "Most RAM the gallery's index may take (the exact vectors stay on disk)."
     )
     max_query_ms: float = setting(
-        10.0, "Most time one face's search may take, in milliseconds.", Bounds(0, lo_open=True)
+        10.0, "Most time one face's search may take, in milliseconds.", Bounds(0, 1e6, lo_open=True)
     )
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ from .config import IndexSettings
 from .errors import ClusterpipeError, GalleryError
 from .folders import check_name
 from .gallery_index import IndexPlan
+from .runfiles import file_bytes
 from .store import FILE_MODE, Lock, read_json, write_json
 
 log = logging.getLogger("clusterpipe")
@@ -107,6 +108,20 @@ def _write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple
             tmp.unlink()
 
 
+def _settings(raw: Any) -> IndexSettings:
+    """Index settings as recorded in gallery.json, each of its type."""
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "index": str,
+        "max_index_memory": str,
+        "max_query_ms": (int, float),
+    }
+    if not isinstance(raw, dict) or any(
+        k not in kinds or isinstance(v, bool) or not isinstance(v, kinds[k]) for k, v in raw.items()
+    ):
+        raise GalleryError(f"damaged index settings {str(raw)[:80]}")
+    return IndexSettings(**raw)
+
+
 def _load_vectors(path: Path, n: int, dim: int) -> np.ndarray:
     """The exact vectors file, memory-mapped, checked to be n x dim float32."""
     try:
@@ -154,7 +169,19 @@ class Gallery:
     @classmethod
     def open(cls, folder: str | Path, create: bool = False, encoder: str = "dlib") -> Gallery:
         """Load a gallery; with create, an empty one for `encoder` if the folder has none."""
-        folder = Path(folder)
+        for _ in range(3):
+            before = file_bytes(Path(folder) / SIDECAR)
+            try:
+                return cls._open(Path(folder), create, encoder)
+            except GalleryError:
+                # A promote committed between reading the sidecar and its files (it removes
+                # the files the new sidecar no longer names): read the new one.
+                if file_bytes(Path(folder) / SIDECAR) == before:
+                    raise
+        return cls._open(Path(folder), create, encoder)
+
+    @classmethod
+    def _open(cls, folder: Path, create: bool, encoder: str) -> Gallery:
         meta = folder / SIDECAR
         if not meta.exists():
             if create:
@@ -163,6 +190,8 @@ class Gallery:
                 f"{folder}: no gallery here ({SIDECAR} missing); create one with "
                 "`clusterpipe promote OUT --gallery DIR`"
             )
+        if not meta.is_file():
+            raise GalleryError(f"{meta}: not a regular file; restore the gallery's sidecar")
         try:
             data = read_json(
                 meta,
@@ -172,7 +201,7 @@ class Gallery:
         except ClusterpipeError as e:
             raise GalleryError(str(e)) from e
         try:
-            if data["format"] not in (1, 2, GALLERY_FORMAT):
+            if type(data["format"]) is not int or data["format"] not in (1, 2, GALLERY_FORMAT):
                 raise GalleryError(f"{meta}: gallery format {data['format']} is not supported")
             encoder = str(data.get("encoder", "dlib"))
             try:
@@ -186,8 +215,10 @@ class Gallery:
             entries = list(data["entries"])
             for entry in entries:
                 check_name(entry["name"])
+                if not all(isinstance(entry.get(k), str) for k in ("run", "face_id")):
+                    raise GalleryError(f"{meta}: damaged entry {str(entry)[:80]}; restore it")
             record = data.get("index") or {}
-            settings = IndexSettings(**dict(record.get("settings") or {}))
+            settings = _settings(record.get("settings") or {})
             plan = IndexPlan.from_json(record.get("plan") or {})
             index_path = _checked_file(folder, data, "index_file", "index_sha256", "index")
             vectors_path = None
@@ -195,7 +226,7 @@ class Gallery:
                 vectors_path = _checked_file(
                     folder, data, "vectors_file", "vectors_sha256", "vectors"
                 )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
         except GalleryError:
             raise
@@ -205,23 +236,26 @@ class Gallery:
             index = _faiss().read_index(str(index_path))
         except RuntimeError as e:
             raise GalleryError(f"{index_path}: not a FAISS index ({str(e).splitlines()[0]})") from e
-        if index.d != dim or index.ntotal != len(entries):
-            raise GalleryError(
-                f"{index_path}: {index.ntotal} vectors for {len(entries)} entries; "
-                "promote your runs again"
-            )
-        is_ivf = _faiss().try_extract_index_ivf(index) is not None
-        if is_ivf == plan.exact:
-            raise GalleryError(
-                f"{index_path}: a {type(index).__name__} where the sidecar records "
-                f"{plan.key}; promote your runs again"
-            )
+        why = gallery_index.check_index(index, plan, len(entries), dim, vectors_path is None)
+        if why:
+            raise GalleryError(f"{index_path}: {why}; promote your runs again")
         if vectors_path is None:  # format 1-2: the index holds the exact vectors
             vectors = np.zeros((0, dim), np.float32)
             if index.ntotal:
                 vectors = index.reconstruct_n(0, index.ntotal)
         else:
             vectors = _load_vectors(vectors_path, len(entries), dim)
+            rows = np.unique(np.linspace(0, len(entries) - 1, 64).astype(np.int64))
+            if (
+                plan.exact
+                and len(entries)
+                and not np.array_equal(
+                    np.stack([index.reconstruct(int(r)) for r in rows]), vectors[rows]
+                )
+            ):
+                raise GalleryError(
+                    f"{index_path}: its vectors are not the gallery's; promote your runs again"
+                )
         return cls(folder, entries, vectors, encoder, settings, (index, plan))
 
     def vectors(self) -> np.ndarray:
@@ -275,7 +309,10 @@ class Gallery:
         )
         for old in [*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")]:
             if old not in (index_file, vectors_file):
-                old.unlink()
+                try:  # the gallery is saved: a file left over is only untidy
+                    old.unlink()
+                except OSError as e:
+                    log.warning("%s: could not remove %s (%s)", self.folder, old.name, e)
         self._vectors = _load_vectors(vectors_file, len(self.entries), self.dim)
 
     def people(self) -> dict[str, int]:

@@ -35,6 +35,8 @@ TARGET_RECALL = 0.99  # recall@1 against exact search the recorded plan should r
 TUNE_RECALL = 0.995
 RERANK = 64  # candidates of a compressed index re-checked with exact distances
 MAX_RERANK = 4096  # the most a gallery.json may ask for
+SAME = 1e-3  # in tuning, a face this near a held-back face is a copy of it (exact search
+# computes distances as |x|^2 + |y|^2 - 2xy: a copy comes out at up to ~5e-4, not 0)
 # Exact batch-1 search costs about this many ns per stored value here (bench/gallery.py, faiss
 # 1.15: 5-7 ms at 100k dlib faces, 0.4-0.56 ns; 119 ms at 1M, 0.93 ns, once the vectors no
 # longer fit the caches): the time budget's size limit for exact search (10 ms: ~130k faces).
@@ -73,10 +75,10 @@ class IndexPlan:
     def summary(self) -> str:
         """One line for the user: which index, its size, and how it measured."""
         if self.exact:
-            return f"exact search ({self.key}), {self.bytes / 1e6:.1f} MB"
+            return f"exact search ({self.key}), {_size(self.bytes)}"
         return (
             f"{self.key} (nprobe {self.nprobe}, {self.rerank} candidates re-checked exactly), "
-            f"{self.bytes / 1e6:.1f} MB, recall@1 {self.recall_at_1:.3f} against exact search "
+            f"{_size(self.bytes)}, recall@1 {self.recall_at_1:.3f} against exact search "
             f"(faces with a match; {self.recall_all:.3f} over all), "
             f"{self.query_ms:.2f} ms a face"
         )
@@ -102,9 +104,12 @@ class IndexPlan:
             kw[f.name] = value
         plan = cls(**kw)
         # Bounded: a search asks faiss for rerank candidates a query, nprobe lists each.
-        if not (0 <= plan.nprobe <= 65536 and 0 <= plan.rerank <= MAX_RERANK):
+        if not (0 <= plan.nprobe <= 65536 and 0 <= plan.rerank <= MAX_RERANK) or not (
+            0 <= plan.bytes < 2**62 and plan.trained_on >= 0 and plan.key.isprintable()
+        ):
             raise ClusterpipeError(f"index record's nprobe {plan.nprobe} or rerank {plan.rerank}")
-        if not all(math.isfinite(v) for v in (plan.recall_at_1, plan.recall_all, plan.query_ms)):
+        values = (plan.recall_at_1, plan.recall_all, plan.query_ms)
+        if not all(isinstance(v, int) or math.isfinite(v) for v in values) or max(values) > 1e9:
             raise ClusterpipeError("index record has non-finite values")
         return plan
 
@@ -151,10 +156,9 @@ def choose(n: int, dim: int, settings: IndexSettings) -> list[str]:
     if settings.index == "flat":
         return [FLAT]
     budget = settings.memory_bytes
-    flat_fits = options[0][1] <= budget and flat_query_ms(n, dim) <= settings.max_query_ms
-    if flat_fits or len(options) == 1:
-        if options[0][1] > budget:
-            raise _too_small(n, settings, options[0][1])
+    if len(options) == 1:  # too few faces to train on: exact, whatever the budget (< 0.5 MB)
+        return [FLAT]
+    if options[0][1] <= budget and flat_query_ms(n, dim) <= settings.max_query_ms:
         return [FLAT]
     fitting = [key for key, size in options[1:] if size <= budget]
     if not fitting:
@@ -162,10 +166,14 @@ def choose(n: int, dim: int, settings: IndexSettings) -> list[str]:
     return fitting
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
 def _too_small(n: int, settings: IndexSettings, need: int) -> ClusterpipeError:
     return ClusterpipeError(
         f"--max-index-memory {settings.max_index_memory} is too small for {n} faces: the "
-        f"smallest index takes about {need / 1e6:.1f} MB; give more memory"
+        f"smallest index takes about {_size(need)}; give more memory"
     )
 
 
@@ -195,6 +203,11 @@ def build(
     costs an encoding pass, not a training."""
     faiss = _faiss()
     n, dim = vectors.shape
+    if n and not all(np.isfinite(vectors[a : a + (1 << 18)]).all() for a in range(0, n, 1 << 18)):
+        raise ClusterpipeError(
+            "a face's encoding is not a finite float32 (damaged faces.jsonl?); run again with "
+            "--fresh"
+        )
     for key in choose(n, dim, settings):
         if key == FLAT:
             index = faiss.IndexFlatL2(dim)
@@ -231,11 +244,55 @@ def _truth(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     for a in range(0, len(vectors), step):
         flat = faiss.IndexFlatL2(vectors.shape[1])
         flat.add(np.ascontiguousarray(vectors[a : a + step], np.float32))
-        d2, idx = flat.search(queries, 2)
-        d2[idx + a == rows[:, None]] = np.inf  # leave the face itself out
+        d2, idx = flat.search(queries, 8)
+        # Leave the face itself out, and its copies (one face promoted from two runs): a new
+        # face is never an exact copy of a gallery face.
+        d2[(idx + a == rows[:, None]) | (d2 <= SAME**2)] = np.inf
         d2[idx < 0] = np.inf
         best = np.minimum(best, d2.min(axis=1))
     return np.sqrt(np.maximum(best, 0))
+
+
+def _exact(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, rows) of each query's k nearest faces by exact search, in slices."""
+    faiss = _faiss()
+    best_d = np.full((len(queries), k), np.inf, np.float32)
+    best_i = np.full((len(queries), k), -1, np.int64)
+    step = 1 << 18
+    for a in range(0, len(vectors), step):
+        flat = faiss.IndexFlatL2(vectors.shape[1])
+        flat.add(np.ascontiguousarray(vectors[a : a + step], np.float32))
+        d2, idx = flat.search(queries, k)
+        d = np.where(idx >= 0, np.sqrt(np.maximum(d2, 0)), np.inf)
+        both_d, both_i = (
+            np.hstack([best_d, d]),
+            np.hstack([best_i, np.where(idx >= 0, idx + a, -1)]),
+        )
+        order = np.argsort(both_d, axis=1, kind="stable")[:, :k]
+        best_d = np.take_along_axis(both_d, order, axis=1)
+        best_i = np.take_along_axis(both_i, order, axis=1)
+    return best_d, best_i
+
+
+def check_index(index, plan: IndexPlan, n: int, dim: int, legacy: bool) -> str | None:
+    """Why a loaded index is not the one the plan records (None: it is)."""
+    import re
+
+    faiss = _faiss()
+    name = type(index).__name__
+    if index.d != dim or index.ntotal != n:
+        return f"{index.ntotal} vectors of {index.d} values for {n} entries of {dim}"
+    if getattr(index, "metric_type", faiss.METRIC_L2) != faiss.METRIC_L2:
+        return f"a {name} that does not measure L2 distances"
+    if plan.exact:
+        allowed = ("IndexFlatL2", "IndexHNSWFlat") if legacy else ("IndexFlatL2",)
+        return None if name in allowed else f"a {name} where the sidecar records exact search"
+    m = re.fullmatch(r"IVF(\d+),PQ(\d+)x4fs", plan.key)
+    if legacy or name != "IndexIVFPQFastScan" or not m:
+        return f"a {name} where the sidecar records {plan.key}"
+    if index.nlist != int(m[1]) or index.pq.M != int(m[2]):
+        return f"IVF{index.nlist},PQ{index.pq.M}x4fs where the sidecar records {plan.key}"
+    return None
 
 
 def _recall(index, plan: IndexPlan, vectors: np.ndarray, rows: np.ndarray, truth) -> float:
@@ -329,12 +386,17 @@ def search(
         dist = np.sqrt(np.maximum(d2, 0))
     else:
         _, idx = index.search(queries, max(want, plan.rerank))
-        rows = np.where(idx >= 0, idx, 0)
+        valid = (idx >= 0) & (idx < len(vectors))
+        rows = np.where(valid, idx, 0)
         cand = np.asarray(vectors[rows.ravel()], np.float32).reshape(*rows.shape, -1)
         dist = np.sqrt(((cand - queries[:, None, :]) ** 2).sum(axis=2))
-        dist[idx < 0] = np.inf
+        dist[~valid] = np.inf
+        lost = np.flatnonzero(~valid.any(axis=1))
+        if len(lost) and len(vectors) and exclude is None:
+            # No candidate in the lists probed (a face far from every list): search it exactly.
+            dist[lost], idx[lost] = _exact(vectors, queries[lost], dist.shape[1])
     if exclude is not None:
-        dist[idx == np.asarray(exclude)[:, None]] = np.inf
+        dist[(idx == np.asarray(exclude)[:, None]) | (dist <= SAME)] = np.inf
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]
     dist = np.take_along_axis(dist, order, axis=1)
     idx = np.take_along_axis(idx, order, axis=1)

@@ -114,7 +114,8 @@ class Lock:
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a lock file planted as a link must not truncate what it points to
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as e:
             raise _disk_error(self.path.parent, e) from e
         deadline = time.monotonic() + self.wait

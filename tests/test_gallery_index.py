@@ -23,7 +23,9 @@ SMALL = IndexSettings("auto", "400KB", 10.0)  # a 5000-face gallery must be comp
 
 def _gallery(tmp_path, settings, n=5000, seed=0):
     x, labels = gallery_like(n, seed=seed)
-    entries = [{"name": f"p{label}", "face_id": str(i)} for i, label in enumerate(labels)]
+    entries = [
+        {"name": f"p{label}", "run": "r", "face_id": str(i)} for i, label in enumerate(labels)
+    ]
     return Gallery(tmp_path / "g", entries, x, settings=settings), x, labels
 
 
@@ -112,7 +114,19 @@ def _rewrite(path, sidecar, data_bytes, key):
 
 @pytest.mark.parametrize(
     "damage",
-    ["flip_index", "flat_for_ivf", "flip_vectors", "short_vectors", "bad_plan", "huge_rerank"],
+    [
+        "flip_index",
+        "flat_for_ivf",
+        "flip_vectors",
+        "short_vectors",
+        "bad_plan",
+        "huge_rerank",
+        "format_2_over_ivf",  # once a segfault: format 2 reads the vectors back from the index
+        "entry_without_run",
+        "settings_of_another_type",
+        "huge_number",
+        "other_ivf",
+    ],
 )
 def test_tampered_or_mismatched_tuned_index_is_refused(tmp_path, damage):
     g, x, _ = _gallery(tmp_path, SMALL)
@@ -147,6 +161,21 @@ def test_tampered_or_mismatched_tuned_index_is_refused(tmp_path, damage):
         d = json.loads(sidecar.read_text())
         d["index"]["plan"]["rerank"] = 10**12
         sidecar.write_text(json.dumps(d))
+    elif damage in ("format_2_over_ivf", "entry_without_run", "settings_of_another_type"):
+        d = json.loads(sidecar.read_text())
+        if damage == "format_2_over_ivf":
+            d["format"] = 2
+        elif damage == "entry_without_run":
+            del d["entries"][7]["run"]
+        else:
+            d["index"]["settings"]["max_query_ms"] = "5"
+        sidecar.write_text(json.dumps(d))
+    elif damage == "huge_number":
+        sidecar.write_text(sidecar.read_text().replace('"bytes": ', '"bytes": 1' + "0" * 400, 1))
+    elif damage == "other_ivf":  # a valid compressed index, not the one recorded
+        other = gallery_index.build(x, IndexSettings("auto", "150KB"), 0.5)[0]
+        assert type(other).__name__ == "IndexIVFPQFastScan" and other.pq.M != g.index.pq.M
+        _rewrite(index, sidecar, faiss.serialize_index(other).tobytes(), "index_sha256")
     with pytest.raises(GalleryError) as e:
         Gallery.open(folder)
     assert "\n" not in str(e.value)
@@ -184,8 +213,37 @@ def test_promote_remembers_index_options_and_reuses_the_training(tmp_path):
 
 def test_bad_index_options_are_one_line_errors(tmp_path):
     out = tmp_path / "run"
-    make_run(out, {"alice": 3})
+    make_run(out, {"alice": 700, "bob": 600})
     for args in (["--max-index-memory", "lots"], ["--max-index-memory", "1KB"]):
         r = CliRunner().invoke(cli, ["promote", str(out), "--gallery", str(tmp_path / "g"), *args])
         assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert not (tmp_path / "g" / "gallery.json").exists()
+
+
+def test_copies_of_faces_do_not_fool_the_tuning(tmp_path):
+    """One face promoted from two runs is stored twice: a held-back face's copy must not count
+    as found, or nprobe stays at 1 and new faces come back unknown."""
+    x, labels = gallery_like(3000, seed=4)
+    x2 = np.vstack([x, x])
+    entries = [
+        {"name": f"p{label}", "run": "r", "face_id": str(i)} for i, label in enumerate(labels)
+    ]
+    auto = Gallery(tmp_path / "a", entries * 2, x2, settings=SMALL)
+    flat = Gallery(tmp_path / "f", entries * 2, x2, settings=IndexSettings("flat"))
+    assert not auto.plan.exact and auto.plan.recall_at_1 >= 0.99
+    new, _ = gallery_like(3400, seed=4)  # the same people, 400 faces not in the gallery
+    queries = new[3000:]
+    assert [m.name for m in auto.identify(queries)] == [m.name for m in flat.identify(queries)]
+
+
+def test_small_gallery_stays_exact_whatever_the_budget(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 700, "bob": 600})
+    g = tmp_path / "g"
+    r = CliRunner().invoke(
+        cli, ["promote", str(out), "--gallery", str(g), "--max-index-memory", "100KB"]
+    )
+    assert r.exit_code == 0 and "PQ" in r.output, r.output
+    # 700 faces left: too few to train a compressed index, so exact search, over budget or not
+    r = CliRunner().invoke(cli, ["gallery", str(g), "--remove", "bob"])
+    assert r.exit_code == 0 and "exact search" in r.output, r.output

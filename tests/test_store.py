@@ -189,3 +189,18 @@ def test_run_json_of_the_wrong_shape_is_one_line_naming_it(tmp_path, field, valu
     (tmp_path / "run.json").write_text(json.dumps({"run_id": "abc", field: value}))
     with pytest.raises(StoreError, match=rf"run.json: damaged run.json \({why}.*--fresh"):
         read_run_info(tmp_path)
+
+
+def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
+    from clusterpipe.errors import ClusterpipeError
+    from clusterpipe.store import LOCK_FILE, Lock
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    (folder / LOCK_FILE).symlink_to(victim)
+    with pytest.raises(ClusterpipeError):
+        with Lock(folder):
+            pass
+    assert victim.read_text() == "keep me"
