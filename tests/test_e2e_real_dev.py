@@ -13,15 +13,19 @@ from .conftest import run_args
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def test_real_motion_clip_adapts_its_space_and_meets_the_target(data_dir, tmp_path):
-    clip = data_dir / "real_dev" / "montage_cuts"
-    if not (clip / "montage_cuts.mp4").is_file():
+def _run_clip(data_dir, tmp_path, name: str):
+    """(the clip's folder, OUT) after `clusterpipe run` of real_dev's clip `name` (defaults)."""
+    clip = data_dir / "real_dev" / name
+    if not (clip / f"{name}.mp4").is_file():
         pytest.skip(f"real_dev not found under {data_dir}")
-    out = tmp_path / "cuts"
-    result = subprocess.run(
-        run_args(clip / "montage_cuts.mp4", out), capture_output=True, text=True
-    )
+    out = tmp_path / name
+    result = subprocess.run(run_args(clip / f"{name}.mp4", out), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    return clip, out
+
+
+def test_real_motion_clip_adapts_its_space_and_meets_the_target(data_dir, tmp_path):
+    clip, out = _run_clip(data_dir, tmp_path, "montage_cuts")
     info = json.loads((out / "run.json").read_text())
     space = info["person_space"]
     # The tracks of real faces change shape: the space adapts, with a radius of its own.
@@ -45,14 +49,7 @@ def test_real_motion_clip_adapts_its_space_and_meets_the_target(data_dir, tmp_pa
 def test_talking_heads_keep_each_speaker_whole(data_dir, tmp_path):
     """real_dev's quad clip: four talking heads a frame, each speaker recurring. The raw space
     (the heads barely change shape) and the track split must not cut a speaker in two."""
-    clip = data_dir / "real_dev" / "montage_quad"
-    if not (clip / "montage_quad.mp4").is_file():
-        pytest.skip(f"real_dev not found under {data_dir}")
-    out = tmp_path / "quad"
-    result = subprocess.run(
-        run_args(clip / "montage_quad.mp4", out), capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
+    clip, out = _run_clip(data_dir, tmp_path, "montage_quad")
     assert not json.loads((out / "run.json").read_text())["person_space"]["adapted"]
     scored = CliRunner().invoke(
         cli, ["evaluate", str(out), str(clip / "ground_truth.json"), "--json"]
