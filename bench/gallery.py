@@ -49,13 +49,8 @@ def _batch_ms(index, plan, vectors, queries) -> float:
 
 
 def _nearest(base: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Exact distance from each query to its nearest gallery face (in slices of the gallery)."""
-    best = np.full(len(queries), np.inf, np.float32)
-    for a in range(0, len(base), 1 << 20):
-        flat = faiss.IndexFlatL2(base.shape[1])
-        flat.add(base[a : a + (1 << 20)])
-        best = np.minimum(best, flat.search(queries, 1)[0][:, 0])
-    return np.sqrt(np.maximum(best, 0))
+    """Exact distance from each query to its nearest gallery face."""
+    return gallery_index.exact_search(base, np.ascontiguousarray(queries, np.float32), 1)[0][:, 0]
 
 
 def scale(sizes: list[int], n_queries: int, fractions: list[int]) -> None:

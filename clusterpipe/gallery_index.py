@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,7 @@ CHECK_QUERIES = 1000  # other held-back faces that the recorded recall is measur
 TIME_QUERIES = 100  # single queries timed per nprobe
 MIN_MATCHED = 50  # fewer matched held-back faces than this: recall is measured on all
 ID_BYTES = 8  # an inverted list stores a 64-bit id beside each code
+_KINDS: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float)}
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,7 @@ class IndexPlan:
             if f.name not in data:
                 continue
             value = data[f.name]
-            kinds: dict[str, type | tuple[type, ...]] = {
-                "str": str,
-                "int": int,
-                "float": (int, float),
-            }
-            kind = kinds[str(f.type)]
-            if isinstance(value, bool) or not isinstance(value, kind):
+            if isinstance(value, bool) or not isinstance(value, _KINDS[str(f.type)]):
                 raise ClusterpipeError(f"index record field {f.name!r} is {value!r}")
             kw[f.name] = value
         plan = cls(**kw)
@@ -107,7 +102,10 @@ class IndexPlan:
         if not (0 <= plan.nprobe <= 65536 and 0 <= plan.rerank <= MAX_RERANK) or not (
             0 <= plan.bytes < 2**62 and plan.trained_on >= 0 and plan.key.isprintable()
         ):
-            raise ClusterpipeError(f"index record's nprobe {plan.nprobe} or rerank {plan.rerank}")
+            raise ClusterpipeError(
+                f"index record out of range (nprobe {plan.nprobe}, rerank {plan.rerank}, bytes "
+                f"{plan.bytes}, trained_on {plan.trained_on} or key {plan.key!r})"
+            )
         values = (plan.recall_at_1, plan.recall_all, plan.query_ms)
         if not all(isinstance(v, int) or math.isfinite(v) for v in values) or max(values) > 1e9:
             raise ClusterpipeError("index record has non-finite values")
@@ -235,25 +233,7 @@ def build(
     raise _too_small(n, settings, size)
 
 
-def _truth(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Exact distance from each row's face to its nearest other face in the gallery."""
-    faiss = _faiss()
-    queries = np.ascontiguousarray(vectors[rows], np.float32)
-    best = np.full(len(rows), np.inf, np.float32)
-    step = 1 << 18
-    for a in range(0, len(vectors), step):
-        flat = faiss.IndexFlatL2(vectors.shape[1])
-        flat.add(np.ascontiguousarray(vectors[a : a + step], np.float32))
-        d2, idx = flat.search(queries, 8)
-        # Leave the face itself out, and its copies (one face promoted from two runs): a new
-        # face is never an exact copy of a gallery face.
-        d2[(idx + a == rows[:, None]) | (d2 <= SAME**2)] = np.inf
-        d2[idx < 0] = np.inf
-        best = np.minimum(best, d2.min(axis=1))
-    return np.sqrt(np.maximum(best, 0))
-
-
-def _exact(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(distances, rows) of each query's k nearest faces by exact search, in slices."""
     faiss = _faiss()
     best_d = np.full((len(queries), k), np.inf, np.float32)
@@ -272,6 +252,15 @@ def _exact(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray
         best_d = np.take_along_axis(both_d, order, axis=1)
         best_i = np.take_along_axis(both_i, order, axis=1)
     return best_d, best_i
+
+
+def _truth(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Exact distance from each row's face to its nearest other face in the gallery."""
+    dist, idx = exact_search(vectors, np.ascontiguousarray(vectors[rows], np.float32), 8)
+    # Leave the face itself out, and its copies (one face promoted from two runs): a new face
+    # is never an exact copy of a gallery face.
+    dist[(idx == rows[:, None]) | (dist <= SAME)] = np.inf
+    return dist.min(axis=1)
 
 
 def check_index(index, plan: IndexPlan, n: int, dim: int, legacy: bool) -> str | None:
@@ -327,7 +316,7 @@ def tune(
     nlist = _faiss().extract_index_ivf(index).nlist
     best, nprobe, slow = plan, 1, False
     while nprobe <= nlist:
-        trial = _with(plan, nprobe=nprobe)
+        trial = replace(plan, nprobe=nprobe)
         if _time_ms(index, trial, vectors, tune_rows[:TIME_QUERIES]) > settings.max_query_ms:
             slow = nprobe > 1
             if slow:
@@ -340,7 +329,7 @@ def tune(
     recall_all = _recall(index, best, vectors, check_rows, check_truth)
     recall = _recall(index, best, vectors, *_matched(check_rows, check_truth, radius))
     ms = _time_ms(index, best, vectors, check_rows[:TIME_QUERIES])
-    best = _with(
+    best = replace(
         best, recall_at_1=round(recall, 4), recall_all=round(recall_all, 4), query_ms=round(ms, 3)
     )
     if recall < TARGET_RECALL and (slow or nprobe > nlist):  # else a sampling wobble
@@ -352,12 +341,6 @@ def tune(
             "give more --max-query-ms for more" if slow else "give more --max-index-memory",
         )
     return best
-
-
-def _with(plan: IndexPlan, **changes: Any) -> IndexPlan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)
 
 
 def prepare(index, plan: IndexPlan) -> None:
@@ -394,7 +377,7 @@ def search(
         lost = np.flatnonzero(~valid.any(axis=1))
         if len(lost) and len(vectors) and exclude is None:
             # No candidate in the lists probed (a face far from every list): search it exactly.
-            dist[lost], idx[lost] = _exact(vectors, queries[lost], dist.shape[1])
+            dist[lost], idx[lost] = exact_search(vectors, queries[lost], dist.shape[1])
     if exclude is not None:
         dist[(idx == np.asarray(exclude)[:, None]) | (dist <= SAME)] = np.inf
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]
