@@ -19,7 +19,6 @@ from .config import IndexSettings
 from .errors import ClusterpipeError, GalleryError
 from .folders import check_name
 from .gallery_index import IndexPlan
-from .runfiles import file_bytes
 from .store import FILE_MODE, Lock, read_json, write_json
 
 log = logging.getLogger("clusterpipe")
@@ -69,6 +68,15 @@ def default_threshold(encoder: str) -> float:
     from .encoders import Encoder
 
     return DEFAULT_THRESHOLD if encoder == "dlib" else Encoder.get(encoder).eps
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which sidecar is there: a commit renames a new file over it (new inode)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
@@ -170,15 +178,30 @@ class Gallery:
     def open(cls, folder: str | Path, create: bool = False, encoder: str = "dlib") -> Gallery:
         """Load a gallery; with create, an empty one for `encoder` if the folder has none."""
         for _ in range(3):
-            before = file_bytes(Path(folder) / SIDECAR)
+            before = _stamp(Path(folder) / SIDECAR)
             try:
                 return cls._open(Path(folder), create, encoder)
             except GalleryError:
                 # A promote committed between reading the sidecar and its files (it removes
                 # the files the new sidecar no longer names): read the new one.
-                if file_bytes(Path(folder) / SIDECAR) == before:
+                if _stamp(Path(folder) / SIDECAR) == before:
                     raise
         return cls._open(Path(folder), create, encoder)
+
+    @staticmethod
+    def recorded_settings(folder: str | Path) -> IndexSettings:
+        """The index settings a gallery records (the defaults for a new one), from its sidecar
+        alone: no index or vectors file is read."""
+        meta = Path(folder) / SIDECAR
+        if not meta.exists():
+            return IndexSettings()
+        if not meta.is_file():
+            raise GalleryError(f"{meta}: not a regular file; restore the gallery's sidecar")
+        try:
+            record = read_json(meta, "gallery sidecar", "restore it").get("index") or {}
+            return _settings(record.get("settings") or {})
+        except (ClusterpipeError, AttributeError, TypeError, ValueError, OverflowError) as e:
+            raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
 
     @classmethod
     def _open(cls, folder: Path, create: bool, encoder: str) -> Gallery:
@@ -245,17 +268,14 @@ class Gallery:
                 vectors = index.reconstruct_n(0, index.ntotal)
         else:
             vectors = _load_vectors(vectors_path, len(entries), dim)
-            rows = np.unique(np.linspace(0, len(entries) - 1, 64).astype(np.int64))
-            if (
-                plan.exact
-                and len(entries)
-                and not np.array_equal(
+            if plan.exact and len(entries):  # an exact index holds the vectors: a sample agrees
+                rows = np.unique(np.linspace(0, len(entries) - 1, 64).astype(np.int64))
+                if not np.array_equal(
                     np.stack([index.reconstruct(int(r)) for r in rows]), vectors[rows]
-                )
-            ):
-                raise GalleryError(
-                    f"{index_path}: its vectors are not the gallery's; promote your runs again"
-                )
+                ):
+                    raise GalleryError(
+                        f"{index_path}: its vectors are not the gallery's; promote your runs again"
+                    )
         return cls(folder, entries, vectors, encoder, settings, (index, plan))
 
     def vectors(self) -> np.ndarray:
@@ -273,7 +293,7 @@ class Gallery:
         `settings`, else the gallery's own)."""
         vectors = np.vstack(
             [self.vectors()[keep], np.asarray(new_vectors, np.float32).reshape(-1, self.dim)]
-        ).astype(np.float32)
+        ).astype(np.float32, copy=False)
         self.entries = [e for e, k in zip(self.entries, keep) if k] + new_entries
         self.settings = settings or self.settings
         previous = None if self.plan.exact else (self.index, self.plan)

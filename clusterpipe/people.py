@@ -16,7 +16,7 @@ import numpy as np
 from .config import EncodeSettings, IndexSettings
 from .errors import ClusterpipeError, InputError
 from .folders import ClusterTree, check_name, scan
-from .gallery import SIDECAR, Gallery, default_threshold, locked
+from .gallery import Gallery, default_threshold, locked
 from .gallery_index import IndexPlan
 from .layout import is_generated_file
 from .records import Face, person_space
@@ -114,9 +114,7 @@ class PromoteResult:
 
 def gallery_settings(gallery_dir: str | Path) -> IndexSettings:
     """The index settings a gallery was built with (the defaults for a new one)."""
-    if not (Path(gallery_dir) / SIDECAR).exists():
-        return IndexSettings()
-    return Gallery.open(gallery_dir).settings
+    return Gallery.recorded_settings(gallery_dir)
 
 
 def promote(
