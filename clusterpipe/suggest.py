@@ -40,16 +40,18 @@ def look_alikes(
             named.setdefault(w, []).append(view.by_id[fid])
     frames = {p: {view.frames[i] for i in pidx} for p, pidx in named.items()}
     people = list(named)
-    centres = [view.space[named[p]].mean(axis=0) for p in people]
+    if not people:
+        return []
+    centres = np.array([view.space[named[p]].mean(axis=0) for p in people])
     out = []
     for folder, members in sorted(made.items()):
         idx = [view.by_id[i] for i in members]
-        if not idx or not people:
+        if not idx:
             continue
         own_frames = {view.frames[i] for i in idx}
         # The mean distance between two sets is at least the distance between their means
         # (the norm is convex): people whose mean is beyond eps cannot qualify, nearest first.
-        near = np.linalg.norm(np.array(centres) - view.space[idx].mean(axis=0), axis=1)
+        near = np.linalg.norm(centres - view.space[idx].mean(axis=0), axis=1)
         best = None
         for k in np.argsort(near, kind="stable"):
             person, pidx = people[k], named[people[k]]
