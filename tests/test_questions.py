@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from clusterpipe.cli import cli
+from clusterpipe.corrections import Corrections
 from clusterpipe.repair import recluster
 from clusterpipe.review import ReviewServer
+from clusterpipe.review.questions import questions
 from clusterpipe.runview import load_view
 
 from .fake_run import make_run
@@ -184,3 +187,45 @@ def test_a_refused_move_changes_nothing_and_bad_requests_are_400s(asked):
     (out / "corrections.json").write_text("[" * 50000 + "]" * 50000)
     status, err = call(server, "GET", "/api/question")
     assert status == 409 and "corrections.json" in err["error"]
+
+
+def _folders_in_space(spec, seed=0):
+    """Folders of faces around centres (name -> (centre, n faces)), sigma giving a spread of
+    0.09 (faces of one folder ~0.42 apart, RMS)."""
+    rng = np.random.default_rng(seed)
+    where, rows = {}, []
+    for name, (centre, n) in spec.items():
+        for k in range(n):
+            where[f"{name}-{k}"] = name
+            rows.append(centre + rng.normal(0, 0.3 / np.sqrt(128), 128))
+    return where, np.array(rows), {fid: k for k, fid in enumerate(where)}
+
+
+def test_odds_are_calibrated_on_folders_seen_together():
+    """Two large folders as far apart as the people this run saw side by side are two people:
+    a small fragment near a folder is asked about first, though the pair moves more faces."""
+    axes = np.eye(128)
+    at = lambda *k: sum(0.6 / np.sqrt(2) * axes[i] for i in k)  # noqa: E731 (0.6 apart)
+    spec = {
+        "Face_0": (at(0), 30),  # seen with Face_1..3 in crowd frames
+        "Face_1": (at(1), 30),
+        "Face_2": (at(2), 30),
+        "Face_3": (at(3), 30),
+        "Face_4": (at(4), 30),  # Face_4 and Face_5: never together, two people
+        "Face_5": (at(5), 30),
+        "Face_6": (at(0) + 0.3 * axes[6], 4),  # a fragment of Face_0
+    }
+    where, space, row = _folders_in_space(spec)
+    frame_of = {fid: fid for fid in where}
+    for k in range(5):  # crowd frames: Face_0..3 side by side
+        for p in range(4):
+            frame_of[f"Face_{p}-{k}"] = ("crowd", k)
+    asked = questions(where, space, row, 0.5, set(), "noise", Corrections(), (), frame_of)
+    merges = [(q.a.folder, q.b.folder) for q in asked if q.kind == "merge"]
+    assert merges[0] == ("Face_0", "Face_6")
+    big = [q.value for q in asked if {q.a.folder, q.b.folder} == {"Face_4", "Face_5"}]
+    assert not big or big[0] < 0.5
+    # With nobody seen together, the fixed curve on the centres stands in (the pair first).
+    alone = {fid: fid for fid in where}
+    asked = questions(where, space, row, 0.5, set(), "noise", Corrections(), (), alone)
+    assert [(q.a.folder, q.b.folder) for q in asked if q.kind == "merge"][0] != ("Face_0", "Face_6")

@@ -7,6 +7,12 @@ Three kinds, each from the run's own person space and radius:
 - noise: a face in noise near a folder.
 Each is worth (faces the answer moves) x (how likely the answer moves them). Pairs the user
 already kept apart or together, and questions skipped this session, are not asked again.
+
+How likely two folders are one person is calibrated on the run itself: folders seen in one frame
+are two people for sure, and a folder's own faces are (mostly) one person. Two folders are
+compared by the RMS distance between their faces; the odds fall from even halfway between the
+typical "one person" and "two people" values. Without folders seen together, a fixed curve on
+the centres' distance over the radius stands in.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ MIN_VALUE = 0.05  # below this a question is not worth the user's time
 # How likely two groups are one person, from their centres' distance over the radius: DBSCAN
 # separated them, so they sit above it; one person's pieces stay within ~1.4 radii.
 SAME_AT, SAME_SLOPE = 1.4, 8.0
+# The calibrated odds (bench/ask.py: dev_hard, the harder real set, real_dev): even at MIDWAY
+# between the run's "one person" and "two people" RMS distances, falling at SLOPE per unit of
+# that gap; calibrated only with MIN_APART pairs of folders seen in one frame.
+MIDWAY, SLOPE, MIN_APART = 0.5, 10.0, 3
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,47 @@ class Question:
 
 def _same(d: float, eps: float) -> float:
     return float(1 / (1 + np.exp((d / eps - SAME_AT) * SAME_SLOPE)))
+
+
+@dataclass(frozen=True)
+class Odds:
+    """How likely two folders are one person, from their faces (see the module's docstring)."""
+
+    eps: float
+    one: float | None = None  # typical RMS distance between two faces of one folder
+    two: float | None = None  # typical RMS distance between faces of folders seen together
+
+    @classmethod
+    def of(
+        cls,
+        centres: Mapping[str, np.ndarray],
+        spread: Mapping[str, float],
+        together: Sequence[tuple[str, str]],
+        eps: float,
+    ) -> Odds:
+        """Calibrated on the folders' centres and spreads (mean squared distance to the centre;
+        0 for one face) and the pairs of folders seen in one frame."""
+        one = [np.sqrt(2 * s) for s in spread.values() if s > 0]
+        if len(together) < MIN_APART or not one:
+            return cls(eps)
+        two = float(
+            np.median([_rms(centres[p], spread[p], centres[q], spread[q]) for p, q in together])
+        )
+        if two <= float(np.median(one)):
+            return cls(eps)
+        return cls(eps, float(np.median(one)), two)
+
+    def same(self, cp: np.ndarray, sp: float, cq: np.ndarray, sq: float) -> float:
+        """The odds that two folders (centre, spread each) are one person."""
+        if self.one is None or self.two is None:
+            return _same(float(np.linalg.norm(cp - cq)), self.eps)
+        z = (_rms(cp, sp, cq, sq) - self.one) / (self.two - self.one)
+        return float(1 / (1 + np.exp((z - MIDWAY) * SLOPE)))
+
+
+def _rms(cp: np.ndarray, sp: float, cq: np.ndarray, sq: float) -> float:
+    """RMS distance over every pair of faces (one of each folder), from centres and spreads."""
+    return float(np.sqrt(((cp - cq) ** 2).sum() + sp + sq))
 
 
 def _shown(x: np.ndarray, ids: Sequence[str]) -> tuple[str, ...]:
@@ -157,6 +208,11 @@ def questions(
     centres = {n: xs[n].mean(axis=0) for n in names}
     shown = {n: _shown(xs[n], folders[n]) for n in names}
     seen_in = {n: {frame_of[i] for i in folders[n]} if frame_of else set() for n in names}
+    together = [
+        (p, q) for i, p in enumerate(names) for q in names[i + 1 :] if seen_in[p] & seen_in[q]
+    ]
+    spread = {n: float(((xs[n] - centres[n]) ** 2).sum(axis=1).mean()) for n in names}
+    odds = Odds.of(centres, spread, together, eps)
     out: list[Question] = []
 
     def add(kind, a: Side, b: Side, why: str, value: float) -> None:
@@ -183,7 +239,7 @@ def questions(
                 Side(shown[p], p, tuple(folders[p])),
                 Side(shown[q], q, tuple(folders[q])),
                 f"{p} and {q} may be one person (centres {d:.2f} apart, radius {eps:.2f})",
-                moved * _same(d, eps),
+                moved * odds.same(centres[p], spread[p], centres[q], spread[q]),
             )
     for p in names:
         if p in named and len(folders[p]) < 4:
