@@ -19,9 +19,9 @@ from .assign import cluster_vectors
 from .cluster import cannot_links, split_by_cannot_links, split_clusters
 from .corrections import Corrections
 from .errors import ClusterpipeError
-from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, UNNAMED_PREFIX, is_unnamed
-from .places import move_face, next_unnamed, own_dir
-from .runview import NOISE, RunView, load_view
+from .layout import CLUSTERS_DIR, is_unnamed
+from .outdir import NOISE, OutDir, is_folder, unnamed_number
+from .runview import RunView, load_view
 from .store import FACES_FILE, RUN_FILE, Lock, write_faces, write_json
 from .suggest import look_alikes, suggest, suggestion_line
 
@@ -49,33 +49,9 @@ def update_corrections(view: RunView, save: bool = True) -> Corrections:
     return corr
 
 
-def _number(folder: str) -> int:
-    return int(folder[len(UNNAMED_PREFIX) :])
-
-
-def _parts(folder: str) -> tuple[str, ...]:
-    """OUT's folder of a location (NOISE = OUT/noise)."""
-    return (NOISE_DIR,) if folder == NOISE else (CLUSTERS_DIR, folder)
-
-
-def _move_crop(out: Path, fid: str, src: str | None, dst: str) -> None:
-    """Move a face's crop and label between folders, only into OUT's own (places.py)."""
-    if src == dst or src is None:
-        return
-    move_face(out, fid, out.joinpath(*_parts(src)), _parts(dst))
-
-
-def _check_targets(out: Path, folders) -> None:
-    """Refuse, before anything moves, a target folder that is a link or outside OUT."""
-    for folder in set(folders):
-        own_dir(out, *_parts(folder), create=False)
-
-
-def _remove_if_empty(out: Path, folder: str) -> None:
-    path = out / CLUSTERS_DIR / folder
-    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-        path.rmdir()
-        (out / MONTAGES_DIR / f"{folder}.jpg").unlink(missing_ok=True)
+def _taken(view: RunView) -> set[int]:
+    """Face_<n> numbers in use now or written by the run (reserved)."""
+    return OutDir.taken(view.now.values(), clusters=(f.cluster for f in view.faces))
 
 
 def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
@@ -85,7 +61,7 @@ def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
 
     folders = sorted({w for w in where.values() if w not in (None, NOISE)})
     unnamed = [f for f in folders if is_unnamed(f)]
-    label = {f: _number(f) for f in unnamed}
+    label = {f: unnamed_number(f) for f in unnamed}
     nxt = max(label.values(), default=-1) + 1
     for f in folders:
         if f not in label:
@@ -151,19 +127,19 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
             f"{folder}: its faces look like one person (no split below {eps:.2f}); "
             "split it into K groups anyway with --into K (on the review page: give K)"
         )
-    taken = {_number(f) for f in view.now.values() if f and is_unnamed(f)}
-    taken |= {_number(f) for f in view.last.values() if is_unnamed(f)}
+    taken = _taken(view)
     where = dict(view.now)
     made = {}
-    names = [next_unnamed(out, taken) for _ in groups]  # free in every form (folder, file, link)
+    od = OutDir(out)
+    names = [od.new_unnamed(taken) for _ in groups]  # free in every form (folder, file, link)
     corr.apart.append([list(g) for g in groups])
     corr.save(out)
     for name, g in zip(names, sorted(groups, key=len, reverse=True)):
         for fid in g:
-            _move_crop(out, fid, folder, name)
+            od.move(fid, folder, name)
             where[fid] = name
         made[name] = len(g)
-    _remove_if_empty(out, folder)
+    od.remove_if_empty(folder)
     _write_back(view, where)
     return SplitResult(made)
 
@@ -283,37 +259,38 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     before: dict[str, set[str]] = {}
     for fid in free_ids:
         w = view.now[fid]
-        if w is not None and w != NOISE:
+        if is_folder(w):
             before.setdefault(w, set()).add(fid)
     numbers = {frozenset(v): k for k, v in before.items()}
-    taken = {_number(f) for f in before} | {_number(f) for f in view.last.values() if is_unnamed(f)}
+    taken = _taken(view)
     where = dict(view.now)
     made: dict[str, set[str]] = {}
+    od = OutDir(out)
     for members in sorted(groups.values(), key=len, reverse=True):
         name = numbers.get(frozenset(members))
         if name is None:
-            name = next_unnamed(out, taken)
+            name = od.new_unnamed(taken)
         made[name] = members
-    _check_targets(out, [*made, *([NOISE] if noise else [])])
+    od.check_targets([*made, *([NOISE] if noise else [])])
     if corr.worth_saving(out):
         corr.save(out)
     for name, members in made.items():
         for fid in members:
-            _move_crop(out, fid, view.now[fid], name)
+            od.move(fid, view.now[fid], name)
             where[fid] = name
     for fid in noise:
-        _move_crop(out, fid, view.now[fid], NOISE)
+        od.move(fid, view.now[fid], NOISE)
         where[fid] = NOISE
     looks = look_alikes(view, made, settings.radius, corr)
     attached: dict[str, str] = {}
     if attach:
         for unnamed_folder, person, _ in looks:
             for fid in made[unnamed_folder]:
-                _move_crop(out, fid, unnamed_folder, person)
+                od.move(fid, unnamed_folder, person)
                 where[fid] = person
             attached[unnamed_folder] = person
     for w in set(before) | set(made):
-        _remove_if_empty(out, w)
+        od.remove_if_empty(w)
     sizes = _write_back(view, where)
     folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
     return ReclusterResult(folders, len(noise), looks, attached)

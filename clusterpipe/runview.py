@@ -12,14 +12,12 @@ from .assign import PersonSpace, face_tracks, person_space_of
 from .config import ClusterSettings
 from .errors import ClusterpipeError
 from .folders import scan
-from .layout import NOISE_DIR, UNNAMED_PREFIX
-from .places import crops_in
+from .layout import UNNAMED_PREFIX
+from .outdir import NOISE, REJECTED, OutDir
 from .records import Face
 from .runfiles import attach_vectors, read_run_info
 from .store import FACES_FILE, RUN_FILE, read_faces
 from .tuning import load_samples
-
-NOISE = "\0noise"  # where a face is when its crop is in OUT/noise
 
 
 @dataclass
@@ -101,14 +99,8 @@ def load_view(out: str | Path) -> RunView:
     by_id = {f.id: i for i, f in enumerate(faces)}
     tree = scan(out, set(by_id))
     now: dict[str, str | None] = dict.fromkeys(by_id)
-    for folder in tree.folders:
-        for fid in folder.face_ids:
-            now[fid] = folder.name
-    noise = out / NOISE_DIR
-    if noise.is_dir() and not noise.is_symlink():
-        for fid in crops_in(noise, by_id):
-            if now[fid] is None:  # a crop in a folder too: the folder's
-                now[fid] = NOISE
+    # A rejected face (review page) is out of every folder, as a deleted crop is.
+    now.update({f: w for f, w in OutDir(out).locate(by_id, tree).items() if w != REJECTED})
     names = _folder_names(info)
     last = {
         f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")

@@ -17,22 +17,15 @@ from urllib.parse import quote
 import numpy as np
 
 from ..errors import BadNameError, ClusterpipeError
-from ..folders import check_name, ignored, scan, spelled_on_disk
-from ..layout import (
-    CLUSTERS_DIR,
-    MONTAGES_DIR,
-    NOISE_DIR,
-    REJECTED_DIR,
-    UNNAMED_PREFIX,
-    is_unnamed,
-)
-from ..places import crops_in, face_file, face_files, move_face, next_unnamed, own_dir
+from ..folders import check_name, ignored, spelled_on_disk
+from ..layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, REJECTED_DIR, is_unnamed
+from ..outdir import NOISE, REJECTED, OutDir
+from ..places import own_dir
 from ..records import Face
 from ..runfiles import run_file_bytes
 from ..runview import load_view
 from ..store import FACES_FILE, Lock, atomic_open
 
-NOISE, REJECTED = "\0noise", "\0rejected"  # where a face is besides a folder
 UNDO_DEPTH = 50
 
 
@@ -52,6 +45,7 @@ class Review:
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
+        self.dir = OutDir(self.out)
         if not (self.out / FACES_FILE).is_file():
             raise ClusterpipeError(f"{self.out}: no faces.jsonl; run `clusterpipe run` first")
         self._faces_key: tuple | None = None
@@ -85,16 +79,7 @@ class Review:
     def locations(self) -> dict[str, str]:
         """Face id -> folder name, NOISE or REJECTED, for every crop of this run on disk."""
         self._load()
-        where: dict[str, str] = {}
-        for d, loc in ((REJECTED_DIR, REJECTED), (NOISE_DIR, NOISE)):
-            path = self.out / d
-            if path.is_dir() and not path.is_symlink():
-                for fid in crops_in(path, self.by_id):
-                    where[fid] = loc
-        if (self.out / CLUSTERS_DIR).is_dir():
-            for folder in scan(self.out, set(self.by_id)).folders:
-                for fid in folder.face_ids:
-                    where[fid] = folder.name
+        where = self.dir.locate(self.by_id)
         self._where = where
         return where
 
@@ -186,38 +171,12 @@ class Review:
             return None
         for where in (self._where, None):  # the crop moved since: look again
             loc = (where if where is not None else self.locations()).get(fid)
-            if loc is None:
-                continue
-            for p in face_files(self._dir(loc), fid):
-                if face_file(p.name) == (fid, True):
-                    return p
+            crop = None if loc is None else self.dir.crop(fid, loc)
+            if crop is not None:
+                return crop
         return None
 
     # ---- actions -------------------------------------------------------------------------
-
-    @staticmethod
-    def _parts(loc: str) -> tuple[str, ...]:
-        if loc == NOISE:
-            return (NOISE_DIR,)
-        if loc == REJECTED:
-            return (REJECTED_DIR,)
-        return (CLUSTERS_DIR, loc)
-
-    def _dir(self, loc: str) -> Path:
-        return self.out.joinpath(*self._parts(loc))
-
-    def _move(self, fid: str, src: str, dst: str) -> None:
-        """Move a face's crop and YOLO label into OUT's own folder (never through a link, never
-        over another file: places.move_face)."""
-        if src != dst:
-            move_face(self.out, fid, self._dir(src), self._parts(dst))
-
-    def _remove_if_empty(self, loc: str) -> None:
-        if loc in (NOISE, REJECTED):
-            return
-        path = self._dir(loc)
-        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-            path.rmdir()
 
     def _faces_at(self, ids, where: dict[str, str]) -> list[str]:
         if not isinstance(ids, list) or not ids:
@@ -236,10 +195,8 @@ class Review:
         return name
 
     def _new_unnamed(self, where: dict[str, str]) -> str:
-        numbers = {int(n[len(UNNAMED_PREFIX) :]) for n in set(where.values()) if is_unnamed(n)}
-        # numbers faces.jsonl gave stay reserved (see repair)
-        numbers |= {f.cluster for f in self.faces if f.cluster >= 0}
-        return next_unnamed(self.out, numbers)
+        taken = OutDir.taken(where.values(), clusters=(f.cluster for f in self.faces))
+        return self.dir.new_unnamed(taken)
 
     def _target(self, to, where: dict[str, str]) -> str:
         """A folder to move into: an existing one, a valid new name, or a new Face_<n>."""
@@ -260,26 +217,11 @@ class Review:
     def _apply_moves(self, change: Change, ids, where, dst: str) -> set[str]:
         """Move faces to dst, all or nothing: a move refused halfway (a file in the way) puts
         back the ones already moved before the error goes up."""
-        own_dir(self.out, *self._parts(dst), create=False)  # a link: refused before any move
-        touched = {dst}
-        done: list[tuple[str, str, str]] = []
-        try:
-            for fid in ids:
-                src = where[fid]
-                if src != dst:
-                    self._move(fid, src, dst)
-                    done.append((fid, src, dst))
-        except BaseException:
-            for fid, src, _ in reversed(done):
-                self._move(fid, dst, src)
-            self._remove_if_empty(dst)
-            raise
-        for fid, src, _ in done:
-            change.moves.append((fid, src, dst))
-            touched.add(src)
-            where[fid] = dst
+        done = self.dir.move_all(ids, where, dst)
+        change.moves += done
+        touched = {dst} | {src for _, src, _ in done}
         for loc in touched:
-            self._remove_if_empty(loc)
+            self.dir.remove_if_empty(loc, keep=change.files)  # undo puts its montage back
         return touched
 
     def _move_all(self, action: str, faces: object, dst) -> dict:
@@ -322,7 +264,7 @@ class Review:
                 ids = [i for i, w in where.items() if w == src]
                 touched = self._apply_moves(change, ids, where, dst)
             else:
-                os.rename(self._dir(src), self._dir(dst))
+                os.rename(self.dir.dir(src), self.dir.dir(dst))
                 change.renamed = (src, dst)
                 touched = {src, dst}
                 where.update({i: dst for i, w in where.items() if w == src})
@@ -385,18 +327,18 @@ class Review:
             touched: set[str] = set()
             if change.renamed:
                 old, new = change.renamed
-                if self._dir(old).exists():
+                if self.dir.dir(old).exists():
                     raise ClusterpipeError(f"cannot undo the rename: {old} exists again")
-                os.rename(self._dir(new), self._dir(old))
+                os.rename(self.dir.dir(new), self.dir.dir(old))
                 touched |= {old, new}
             where = self.locations()
             for fid, src, dst in reversed(change.moves):
                 if where.get(fid) == dst:
-                    self._move(fid, dst, src)
+                    self.dir.move(fid, dst, src)
                     where[fid] = src
                     touched |= {src, dst}
             for loc in touched:
-                self._remove_if_empty(loc)
+                self.dir.remove_if_empty(loc)
             self.restore(change.files)
             for d in change.made:  # a folder the action made, empty again: gone again
                 path = self.out / d
