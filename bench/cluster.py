@@ -18,7 +18,7 @@ def measure(method: str, n: int) -> dict:
     """Run one clustering in this process; print a JSON line with time and peak memory."""
     import numpy as np
 
-    from clusterpipe.testing import face_like
+    from tests.helpers import face_like
 
     x, _ = face_like(n, seed=n)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -28,7 +28,7 @@ def measure(method: str, n: int) -> dict:
 
         labels = DBSCAN(eps=0.5, min_samples=2).fit_predict(x.astype(np.float64))
     else:
-        from clusterpipe.dbscan_faiss import faiss_dbscan
+        from clusterpipe.cluster.dbscan_faiss import faiss_dbscan
 
         labels = faiss_dbscan(x, 0.5, 2)
     wall = time.perf_counter() - t

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clip import make_clip
 
-from clusterpipe.video import sample_frames
+from clusterpipe.sample.video import sample_frames
 
 
 def cpu() -> float:

@@ -26,11 +26,11 @@ import cv2
 import faiss
 import numpy as np
 
-from clusterpipe import gallery_index
 from clusterpipe.config import EncodeSettings, IndexSettings
-from clusterpipe.gallery import DEFAULT_THRESHOLD, Gallery
-from clusterpipe.people import identify
-from clusterpipe.testing import gallery_like
+from clusterpipe.gallery import index as gallery_index
+from clusterpipe.gallery.identify import identify
+from clusterpipe.gallery.store import DEFAULT_THRESHOLD, Gallery
+from tests.helpers import gallery_like
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -94,7 +94,7 @@ def scale(sizes: list[int], n_queries: int, fractions: list[int]) -> None:
 
 
 def _largest_face(encoder, path: Path, settings: EncodeSettings):
-    from clusterpipe.encode import detect_and_encode
+    from clusterpipe.encode.frame import detect_and_encode
 
     image = cv2.imread(str(path))
     if image is None:
@@ -107,7 +107,7 @@ def _largest_face(encoder, path: Path, settings: EncodeSettings):
 
 
 def dev_photos(distractors: int) -> None:
-    from clusterpipe.faces import FaceEncoder
+    from clusterpipe.encode.dlib import FaceEncoder
 
     photos = DATA / "dev" / "photos"
     if not photos.is_dir():

@@ -22,8 +22,8 @@ import numpy as np
 
 def synthetic_run(out: Path, n_faces: int, seed: int = 0) -> None:
     """faces.jsonl, run.json and one crop + label per face in 120 folders (12 named)."""
-    from clusterpipe.records import Face
-    from clusterpipe.store import write_faces
+    from clusterpipe.store.files import write_faces
+    from clusterpipe.store.records import Face
 
     rng = np.random.default_rng(seed)
     sizes = rng.lognormal(0, 1.0, 120)  # a few big folders, many small ones
@@ -72,7 +72,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from clusterpipe.review import ReviewServer
-    from clusterpipe.testing import CHROMIUM_FLAGS
+    from tests.helpers import CHROMIUM_FLAGS
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-review-"))
     try:

@@ -19,11 +19,11 @@ _API = {
     "run": "api",
     "evaluate_run": "api",
     "tune": "api",
-    "status": "people",
-    "promote": "people",
-    "identify": "people",
-    "split": "repair",
-    "recluster": "repair",
+    "status": "people.status",
+    "promote": "gallery.promote",
+    "identify": "gallery.identify",
+    "split": "people.repair",
+    "recluster": "people.repair",
 }
 
 

@@ -18,33 +18,26 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .assign import assign_clusters, cluster_run, face_tracks
-from .cluster import CLUSTER_MODULES
+from .cluster.clusterer import assign_clusters, cluster_run, face_tracks
+from .cluster.dbscan import CLUSTER_MODULES
 from .config import RunSettings, default_workers
+from .encode.dlib import check_models
 from .engines import EncodeStats, Engine, Job
 from .errors import InputError, StoreError
-from .faces import check_models
-from .gallery import Gallery
+from .evaluate.tune import evaluate_run, tune
+from .gallery.identify import name_clusters
+from .gallery.store import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
 from .generate.swap import remove_generated
-from .layout import CLUSTERS_DIR
-from .people import name_clusters
-from .records import VideoInfo, person_space
-from .runfiles import read_before, read_run_info
-from .store import (
-    FACES_FILE,
-    RUN_FILE,
-    VECTORS_FILE,
-    Lock,
-    ShardStore,
-    read_faces,
-    write_faces,
-    write_json,
-    write_vectors,
-)
-from .tuning import evaluate_run, tune
-from .video import probe
+from .sample.video import probe
+from .store.atomic import write_json
+from .store.files import read_faces, write_faces, write_vectors
+from .store.layout import CLUSTERS_DIR, FACES_FILE, RUN_FILE, VECTORS_FILE
+from .store.lock import Lock
+from .store.records import VideoInfo, person_space
+from .store.runinfo import read_run_info
+from .store.shards import ShardStore, read_before
 
 log = logging.getLogger("clusterpipe")
 
@@ -150,7 +143,7 @@ def _before_reclustering(out: Path, named: bool) -> tuple[dict[str, int], dict] 
     """Take the user's corrections from the files before anything changes, and what
     clusterpipe last wrote (face id -> cluster label, run.json); None where there are no named
     folders and no corrections, so the run may regenerate everything."""
-    from .repair import load_view, update_corrections
+    from .people.repair import load_view, update_corrections
 
     view = load_view(out)
     corr = update_corrections(view)
@@ -164,7 +157,7 @@ def _recluster_around_named(
 ) -> RunResult:
     """New faces go to noise/ first, then everything not in a named folder is re-clustered."""
     from .generate import write_crops
-    from .repair import recluster_locked
+    from .people.repair import recluster_locked
 
     clusters, old_info = before
     new = [f for f in faces if f.id not in clusters]

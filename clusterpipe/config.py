@@ -9,11 +9,19 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .encoders import ENCODERS, Encoder
 from .errors import ClusterpipeError
 
-DETECTORS = ("mtcnn", "hog", "cnn")  # faces.Detector's registry; checked in test_config
-DECODERS = ("pyav", "opencv")  # decoders.Decoder's registry; checked in test_config
+DETECTORS = ("mtcnn", "hog", "cnn")  # detect.Detector's registry; checked in test_layout
+DECODERS = ("pyav", "opencv")  # sample.decoders.Decoder's registry; checked in test_layout
+DLIB_EPS = 0.5  # dlib's documented DBSCAN radius; split and noise distances are set against it
+# FaceNet's best DBSCAN radius, with tracks and the splits: dev 0.85-0.95 (BCubed F1 1.000), the
+# Hamilton clip 0.9 (1.000); a sitcom scene's best was 0.74 (issue #19): thresholds in this
+# space transfer between footage less well than dlib's.
+FACENET_EPS = 0.9
+# Each person space's radius: "dlib" (in every record) first, then encode.base's registry of
+# extra encoders (checked in test_layout).
+SPACE_EPS = {"dlib": DLIB_EPS, "facenet": FACENET_EPS}
+ENCODERS = tuple(SPACE_EPS)
 ADAPTS = ("auto", "none", "tracks")
 # --fast: mtcnn's pyramid starts at 40 px faces instead of 20 (dev_hard: a quarter less CPU,
 # detection recall 0.965 -> 0.935 at --min-score 0.7; MTCNN still finds most faces somewhat
@@ -164,19 +172,19 @@ class EncodeSettings:
         return bool(self.fine_width and self.fine_height)
 
 
-DLIB_EPS = 0.5  # dlib's documented DBSCAN radius; split and noise distances are set against it
 # Radius in an adapted space where no calibration is at hand (tune scales its grid by it);
 # runs calibrate it on the footage (calibrate.py).
 ADAPTED_EPS = 0.95
-FACENET_EPS = Encoder.get("facenet").eps
-ENGINES = ("local", "dask")  # engines.Engine's registry; checked in test_config
+ENGINES = ("local", "dask")  # engines.Engine's registry; checked in test_layout
 
 
 def space_eps(encoder: str, adapt: str = "none") -> float:
     """The default DBSCAN radius of a person space."""
     if adapt != "none":
         return ADAPTED_EPS
-    return DLIB_EPS if encoder == "dlib" else Encoder.get(encoder).eps
+    if encoder not in SPACE_EPS:
+        raise ClusterpipeError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    return SPACE_EPS[encoder]
 
 
 @dataclass(frozen=True)

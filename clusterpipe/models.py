@@ -65,3 +65,39 @@ def model_file(model: PackagedModel) -> Path:
     if problem:
         raise ModelError(f"model file {path} {problem}; reinstall it with `{model.install}`")
     return path
+
+
+MODEL_FILES = {
+    "landmarks5": "shape_predictor_5_face_landmarks.dat",
+    "encoder": "dlib_face_recognition_resnet_model_v1.dat",
+    "cnn": "mmod_human_face_detector.dat",
+}
+
+
+def model_dir() -> Path:
+    """Folder of face_recognition_models' .dat files, found without importing the package."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the face models are not installed: run `pip install face_recognition_models`"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def model_path(name: str, folder: Path | None = None) -> Path:
+    """Path of one model file; a clear error if it is missing."""
+    path = (folder or model_dir()) / MODEL_FILES[name]
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ModelError(
+            f"face model file missing: {path}; reinstall it with "
+            "`pip install --force-reinstall face_recognition_models`"
+        )
+    return path
+
+
+def _dlib():
+    try:
+        import dlib
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ModelError(f"dlib cannot be imported ({e}): run `pip install dlib-bin`") from e
+    return dlib

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from clusterpipe.boxes import portrait_box
-from clusterpipe.records import Face
-from clusterpipe.store import write_faces
+from clusterpipe.detect.boxes import portrait_box
+from clusterpipe.store.files import write_faces
+from clusterpipe.store.records import Face
 
 FRAME = (640, 360)
 

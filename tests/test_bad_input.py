@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from clusterpipe.store import Lock
-from clusterpipe.video import sample_frames
+from clusterpipe.sample.video import sample_frames
+from clusterpipe.store.lock import Lock
 
 from .conftest import CLI, coded_frame, read_code, write_mp4
 
@@ -208,7 +208,7 @@ def test_a_second_concurrent_run_refuses(tmp_path):
 def test_identify_rejects_a_fake_image(tmp_path, data_dir):
     fake = tmp_path / "photo.jpg"
     fake.write_text("not an image")
-    from clusterpipe.gallery import Gallery
+    from clusterpipe.gallery.store import Gallery
 
     g = Gallery.open(tmp_path / "g", create=True)
     g.save()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterpipe import calibrate
-from clusterpipe.assign import cluster_vectors, person_space_of
+from clusterpipe.cluster import calibrate
+from clusterpipe.cluster.clusterer import cluster_vectors, person_space_of
 from clusterpipe.config import ADAPTED_EPS, DLIB_EPS, ClusterSettings
-from clusterpipe.records import Face
+from clusterpipe.store.records import Face
 
 SHAPE = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], float)
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from clusterpipe.cluster import (
+from clusterpipe.cluster.dbscan import (
     cannot_links,
     cluster_faces,
     dbscan,

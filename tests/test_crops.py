@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from clusterpipe.boxes import crop_labels, portrait_box, yolo_line, yolo_to_box
+from clusterpipe.detect.boxes import crop_labels, portrait_box, yolo_line, yolo_to_box
 
 
 @pytest.mark.parametrize(

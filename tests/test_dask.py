@@ -204,7 +204,7 @@ def _live_mkv(src, dst):
 
 
 def test_dask_resume_of_a_video_without_duration_reads_it_to_the_end(faces_video, tmp_path):
-    from clusterpipe.video import probe
+    from clusterpipe.sample.video import probe
 
     live = _live_mkv(faces_video, tmp_path / "live.mkv")
     assert probe(live).duration_s == 0  # what the container reports

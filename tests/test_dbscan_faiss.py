@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from sklearn.cluster import DBSCAN
 
-from clusterpipe.cluster import dbscan
-from clusterpipe.dbscan_faiss import faiss_dbscan
-from clusterpipe.testing import face_like
+from clusterpipe.cluster.dbscan import dbscan
+from clusterpipe.cluster.dbscan_faiss import faiss_dbscan
+from tests.helpers import face_like
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_small_and_degenerate_inputs():
 
 
 def test_cluster_dbscan_switches_to_faiss_above_the_threshold(monkeypatch):
-    import clusterpipe.cluster as cluster
+    import clusterpipe.cluster.dbscan as cluster
 
     x, _ = face_like(3000, seed=3)
     expected = DBSCAN(eps=0.5, min_samples=2).fit_predict(x.astype(np.float64))

@@ -7,7 +7,7 @@ import pytest
 
 from clusterpipe.config import EncodeSettings
 from clusterpipe.errors import ClusterpipeError
-from clusterpipe.video import ReadReport, sample_frames
+from clusterpipe.sample.video import ReadReport, sample_frames
 
 from .conftest import BITS, coded_frame, read_code, write_mp4
 
@@ -174,7 +174,7 @@ def test_frames_after_a_groups_last_sample_are_dropped_exactly(tmp_path, kind):
 
 
 def test_held_packets_are_decoded_past_the_memory_bound(tmp_path, monkeypatch):
-    from clusterpipe import decoders
+    from clusterpipe.sample import decoders
 
     options = {"preset": "veryfast", "x264-params": "keyint=90:min-keyint=90:scenecut=0"}
     path = str(

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from clusterpipe.boxes import iou_matrix, yolo_to_box
 from clusterpipe.cli import cli
 from clusterpipe.config import EncodeSettings
-from clusterpipe.evaluate import load_ground_truth, match_boxes
-from clusterpipe.faces import FaceEncoder
+from clusterpipe.detect.boxes import iou_matrix, yolo_to_box
+from clusterpipe.encode.dlib import FaceEncoder
+from clusterpipe.evaluate.metrics import load_ground_truth, match_boxes
 
 from .conftest import run_args
 from .test_export import check_coco, check_imagefolder, check_yolo

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from clusterpipe.boxes import yolo_to_box
 from clusterpipe.config import EncodeSettings
-from clusterpipe.encode import detect_and_encode, process_frame
-from clusterpipe.faces import FaceEncoder, dlib_box
-from clusterpipe.video import resize_to_fit
+from clusterpipe.detect.boxes import yolo_to_box
+from clusterpipe.encode.dlib import FaceEncoder, dlib_box
+from clusterpipe.encode.frame import detect_and_encode, process_frame
+from clusterpipe.sample.video import resize_to_fit
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,14 @@ import shutil
 import numpy as np
 import pytest
 
-from clusterpipe import adapt
 from clusterpipe.api import run, tune
-from clusterpipe.cluster import cluster_faces
+from clusterpipe.cluster import adapt
+from clusterpipe.cluster.dbscan import cluster_faces
 from clusterpipe.config import ClusterSettings, EncodeSettings, RunSettings
-from clusterpipe.gallery import Gallery, GalleryError
-from clusterpipe.people import identify, promote
-from clusterpipe.store import read_faces
+from clusterpipe.gallery.identify import identify
+from clusterpipe.gallery.promote import promote
+from clusterpipe.gallery.store import Gallery, GalleryError
+from clusterpipe.store.files import read_faces
 
 
 def _settings(**kw):

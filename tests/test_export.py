@@ -185,12 +185,12 @@ def test_export_never_touches_a_sibling_named_like_its_temp_folder(run_dir, tmp_
 
 
 def test_aligned_chips_put_the_eyes_where_the_template_says(data_dir, tmp_path):
-    from clusterpipe.boxes import portrait_box
+    from clusterpipe.detect.boxes import portrait_box
+    from clusterpipe.detect.mtcnn import Mtcnn
     from clusterpipe.export.aligned import CHIP, TEMPLATE
     from clusterpipe.export.base import Item
     from clusterpipe.export.imagefolder import _chip
-    from clusterpipe.mtcnn import Mtcnn
-    from clusterpipe.records import Face
+    from clusterpipe.store.records import Face
 
     bgr = cv2.imread(str(data_dir / "dev" / "group_photos" / "two_people.jpg"))
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -222,7 +222,7 @@ def test_aligned_export_is_an_imagefolder_of_112_px_chips(data_dir, tmp_path):
 def _unit_items(spec):
     """Items of one class per shot: spec is (class, shots, images per shot); and the cuts."""
     from clusterpipe.export.base import Item
-    from clusterpipe.records import Face
+    from clusterpipe.store.records import Face
 
     items, cuts, k = [], [], 0
     for c, shots, per in spec:

@@ -16,7 +16,7 @@ import yaml
 from clusterpipe.api import run
 from clusterpipe.config import RunSettings
 from clusterpipe.export import export
-from clusterpipe.store import read_faces
+from clusterpipe.store.files import read_faces
 
 from .conftest import write_video
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from clusterpipe import facenet
+from clusterpipe.encode import facenet
 
 REFERENCE = Path(__file__).parent / "data" / "facenet_reference.json"
 

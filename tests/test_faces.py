@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from clusterpipe.config import EncodeSettings
+from clusterpipe.encode.dlib import FaceEncoder
 from clusterpipe.errors import ModelError
-from clusterpipe.faces import FaceEncoder, model_dir
+from clusterpipe.models import model_dir
 
 HOG = EncodeSettings(detector="hog")  # face_recognition's own detector, for the oracle
 
@@ -45,7 +46,7 @@ def test_works_without_pkg_resources(two_people, tmp_path):
     code = (
         "import sys; sys.modules['pkg_resources'] = None\n"
         "import numpy as np\n"
-        "from clusterpipe.faces import FaceEncoder\n"
+        "from clusterpipe.encode.dlib import FaceEncoder\n"
         "from clusterpipe.config import EncodeSettings\n"
         f"img = np.load({str(tmp_path / 'img.npy')!r})\n"
         "boxes, enc = FaceEncoder(EncodeSettings(detector='hog'))(img)\n"

@@ -3,8 +3,8 @@ import unicodedata
 
 import pytest
 
-from clusterpipe.folders import BadNameError, check_name, scan
-from clusterpipe.people import status
+from clusterpipe.people.status import status
+from clusterpipe.store.folders import BadNameError, check_name, scan
 
 from .fake_run import make_run
 

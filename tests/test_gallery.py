@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from clusterpipe.errors import ClusterpipeError
-from clusterpipe.gallery import Gallery, GalleryError
-from clusterpipe.people import list_people, promote, remove_person
+from clusterpipe.gallery.promote import list_people, promote, remove_person
+from clusterpipe.gallery.store import Gallery, GalleryError
 
 from .fake_run import make_run
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from clusterpipe import gallery_index
 from clusterpipe.cli import cli
 from clusterpipe.config import IndexSettings, parse_size
 from clusterpipe.errors import ClusterpipeError, GalleryError
-from clusterpipe.gallery import Gallery
-from clusterpipe.testing import gallery_like
+from clusterpipe.gallery import index as gallery_index
+from clusterpipe.gallery.store import Gallery
+from tests.helpers import gallery_like
 
 from .fake_run import make_run
 

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from clusterpipe import config
 from clusterpipe.cli import cli
 from clusterpipe.config import ClusterSettings, EncodeSettings, ExportSettings, RunSettings
-from clusterpipe.decoders import Decoder
-from clusterpipe.encoders import ENCODERS
+from clusterpipe.detect.base import Detector
+from clusterpipe.encode.base import Encoder
 from clusterpipe.engines import Engine
 from clusterpipe.errors import ClusterpipeError
 from clusterpipe.export.base import Exporter
-from clusterpipe.faces import Detector
+from clusterpipe.sample.decoders import Decoder
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clusterpipe"
 
@@ -80,11 +80,85 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycles():
     graph = import_graph()
-    assert "clusterpipe.video" in graph and "clusterpipe.cli.run" in graph
+    assert "clusterpipe.sample.video" in graph and "clusterpipe.cli.run" in graph
     assert cycles(graph) == []
     # The check finds one where there is one.
-    planted = {**graph, "clusterpipe.samples": graph["clusterpipe.samples"] | {"clusterpipe.video"}}
-    assert cycles(planted) == [["clusterpipe.decoders", "clusterpipe.samples", "clusterpipe.video"]]
+    samples, video = "clusterpipe.sample.samples", "clusterpipe.sample.video"
+    planted = {**graph, samples: graph[samples] | {video}}
+    assert cycles(planted) == [["clusterpipe.sample.decoders", samples, video]]
+
+
+# The stage packages, lowest first: a module imports only from its own package or a lower layer
+# (so store <- cluster <- people <- review/cli); peers in one layer do not import each other,
+# but for the core modules of the first.
+LAYERS = [
+    {"clusterpipe", "errors", "registry", "_moved", "models", "config"},
+    {"store"},
+    {"sample", "detect"},
+    {"cluster", "generate"},
+    {"encode"},
+    {"engines", "people", "evaluate"},
+    {"gallery", "export", "review"},
+    {"api"},
+    {"cli"},
+    {"__main__"},
+]
+
+
+def shims() -> list[str]:
+    """The old module names (0.2) kept for one release: top-level modules that only forward."""
+    return sorted(
+        p.stem
+        for p in PACKAGE.glob("*.py")
+        if p.read_text().startswith('"""Deprecated (kept for one release)')
+    )
+
+
+def unit(module: str) -> str:
+    """The package (or top-level module) a module belongs to: clusterpipe.store.lock -> store."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    layer = {u: k for k, us in enumerate(LAYERS) for u in us}
+    layer.update({s: len(LAYERS) for s in shims()})
+    bad = []
+    for mod, targets in graph.items():
+        for t in targets:
+            a, b = unit(mod), unit(t)
+            if a != b and (layer[b] > layer[a] or layer[b] == layer[a] > 0):
+                bad.append(f"{mod} -> {t}")
+    return sorted(bad)
+
+
+def test_stages_import_only_lower_layers():
+    graph = import_graph()
+    units = {unit(m) for m in graph}
+    assert units <= set().union(*LAYERS, shims()), "a new package needs its place in LAYERS"
+    assert layer_violations(graph) == []
+    planted = {**graph, "clusterpipe.store.files": {"clusterpipe.people.status"}}
+    assert layer_violations(planted) == ["clusterpipe.store.files -> clusterpipe.people.status"]
+    planted = {**graph, "clusterpipe.engines.local": {"clusterpipe.people.status"}}
+    assert layer_violations(planted) == ["clusterpipe.engines.local -> clusterpipe.people.status"]
+
+
+def test_old_import_paths_work_for_one_release_with_a_warning():
+    import importlib
+
+    assert len(shims()) >= 20
+    for old in shims():
+        forward = importlib.import_module(f"clusterpipe.{old}").__getattr__.__closure__
+        targets = next(c.cell_contents for c in forward if isinstance(c.cell_contents, tuple))
+        new = importlib.import_module(targets[0])
+        name = next(n for n in vars(new) if not n.startswith("_") and n != "annotations")
+        with pytest.warns(DeprecationWarning, match=f"import {name} from {targets[0]}"):
+            assert getattr(importlib.import_module(f"clusterpipe.{old}"), name) is vars(new)[name]
+    with pytest.warns(DeprecationWarning):
+        from clusterpipe.faces import FaceEncoder
+    from clusterpipe.encode.dlib import FaceEncoder as moved
+
+    assert FaceEncoder is moved
 
 
 def test_modules_are_small_enough_to_read_in_one_sitting():
@@ -98,7 +172,8 @@ def test_choices_are_the_registries():
     assert set(config.ENGINES) == set(Engine.registry)
     kinds = {k for cls in Exporter.registry.values() for k in cls.images}
     assert kinds == set(config.IMAGE_KINDS)
-    assert ENCODERS[0] == "dlib" and "facenet" in ENCODERS
+    assert config.ENCODERS == ("dlib", *Encoder.registry)
+    assert all(config.SPACE_EPS[n] == cls.eps for n, cls in Encoder.registry.items())
     with pytest.raises(
         ClusterpipeError, match="unknown detector 'x'; choose one of hog, cnn, mtcnn"
     ):

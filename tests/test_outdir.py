@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clusterpipe.errors import StoreError
-from clusterpipe.outdir import NOISE, REJECTED, OutDir, is_folder
+from clusterpipe.store.outdir import NOISE, REJECTED, OutDir, is_folder
 
 from .fake_run import make_run
 

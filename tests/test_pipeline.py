@@ -10,7 +10,7 @@ import pytest
 from clusterpipe.api import run
 from clusterpipe.config import ClusterSettings, EncodeSettings, RunSettings
 from clusterpipe.errors import StoreError
-from clusterpipe.store import read_faces
+from clusterpipe.store.files import read_faces
 
 pytestmark = pytest.mark.slow  # whole runs with worker processes
 
@@ -230,7 +230,7 @@ def test_the_users_own_files_in_out_are_never_removed(first_run, tmp_path):
 
 
 def test_a_corrected_gallery_folder_is_never_regenerated(first_run, faces_video, tmp_path):
-    from clusterpipe.people import promote
+    from clusterpipe.gallery.promote import promote
 
     named = _copy(first_run, tmp_path)
     (named / "clusters" / "Face_0").rename(named / "clusters" / "alice")

@@ -8,11 +8,11 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from clusterpipe import places
 from clusterpipe.cli import cli
 from clusterpipe.errors import StoreError
-from clusterpipe.repair import recluster, split
-from clusterpipe.runview import load_view
+from clusterpipe.people.repair import recluster, split
+from clusterpipe.people.runview import load_view
+from clusterpipe.store import places
 
 from .fake_run import make_run
 from .test_review import call, served  # noqa: F401 - the review server fixture

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from clusterpipe.cli import cli
-from clusterpipe.corrections import Corrections
-from clusterpipe.repair import recluster
+from clusterpipe.people.repair import recluster
+from clusterpipe.people.runview import load_view
 from clusterpipe.review import ReviewServer
 from clusterpipe.review.questions import questions
-from clusterpipe.runview import load_view
+from clusterpipe.store.corrections import Corrections
 
 from .fake_run import make_run
 from .test_review import call

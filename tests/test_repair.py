@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from clusterpipe.cli import cli
 from clusterpipe.errors import ClusterpipeError
-from clusterpipe.repair import Corrections, recluster, split
-from clusterpipe.store import read_faces, write_faces
+from clusterpipe.people.repair import Corrections, recluster, split
+from clusterpipe.store.files import read_faces, write_faces
 
 from .fake_run import make_run
 
@@ -157,7 +157,7 @@ def test_status_suggests_misplaced_crops_and_look_alikes(tmp_path):
 def test_split_keeps_tracks_whole_and_separates_look_alikes_a_track_bridged():
     import numpy as np
 
-    from clusterpipe.repair import _split_faces
+    from clusterpipe.people.repair import _split_faces
 
     rng = np.random.default_rng(0)
     a, b = np.zeros(128), np.zeros(128)

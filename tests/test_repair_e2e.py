@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from clusterpipe.evaluate import evaluate, load_ground_truth
+from clusterpipe.evaluate.metrics import evaluate, load_ground_truth
 
 from .conftest import CLI, run_args
 
@@ -30,7 +30,7 @@ def _folder_scores(out, gt) -> dict:
 
 def _truth_by_folder(out, gt) -> dict[str, Counter]:
     """What a person looking at the crops would see: the people in each folder."""
-    from clusterpipe.boxes import iou_matrix
+    from clusterpipe.detect.boxes import iou_matrix
 
     where = {p.stem: p.parent.name for p in out.glob("clusters/*/*.jpg")}
     frames = {int(f["time_s"]): f for f in gt["frames"]}
@@ -48,7 +48,7 @@ def _truth_by_folder(out, gt) -> dict[str, Counter]:
 
 def _two_people_in_one_frame(out, gt) -> int:
     """Cluster-frames where one cluster holds faces of two people (same matching as above)."""
-    from clusterpipe.boxes import iou_matrix
+    from clusterpipe.detect.boxes import iou_matrix
 
     frames = {int(f["time_s"]): f for f in gt["frames"]}
     seen: dict[tuple, set] = defaultdict(set)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from clusterpipe.generate.report import render, write_report
-from clusterpipe.records import Face
-from clusterpipe.testing import CHROMIUM_FLAGS
+from clusterpipe.store.records import Face
+from tests.helpers import CHROMIUM_FLAGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

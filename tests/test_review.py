@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
+from clusterpipe.people.runview import load_view
 from clusterpipe.review import ReviewServer
-from clusterpipe.runview import load_view
-from clusterpipe.store import Lock
+from clusterpipe.store.lock import Lock
 
 from .conftest import CLI
 from .fake_run import make_run

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from clusterpipe.review import ReviewServer
-from clusterpipe.testing import CHROMIUM_FLAGS
+from tests.helpers import CHROMIUM_FLAGS
 
 from .fake_run import make_run
 

@@ -11,9 +11,9 @@ import pytest
 
 from clusterpipe.api import run
 from clusterpipe.config import RunSettings
+from clusterpipe.people.runview import load_view
 from clusterpipe.review import ReviewServer
-from clusterpipe.runview import load_view
-from clusterpipe.video import sample_frames
+from clusterpipe.sample.video import sample_frames
 
 from .test_review import call
 

@@ -3,10 +3,13 @@ import os
 
 import pytest
 
-from clusterpipe.encode import FrameResult
+from clusterpipe.encode.frame import FrameResult
 from clusterpipe.errors import StoreError
-from clusterpipe.records import Face, VideoInfo
-from clusterpipe.store import Lock, ShardStore, atomic_open, read_faces, write_faces, write_json
+from clusterpipe.store.atomic import atomic_open, write_json
+from clusterpipe.store.files import read_faces, write_faces
+from clusterpipe.store.lock import Lock
+from clusterpipe.store.records import Face, VideoInfo
+from clusterpipe.store.shards import ShardStore
 
 
 def _face(i=0, cluster=-1):
@@ -184,7 +187,7 @@ def _current_umask() -> int:
     ],
 )
 def test_run_json_of_the_wrong_shape_is_one_line_naming_it(tmp_path, field, value, why):
-    from clusterpipe.runfiles import read_run_info
+    from clusterpipe.store.runinfo import read_run_info
 
     (tmp_path / "run.json").write_text(json.dumps({"run_id": "abc", field: value}))
     with pytest.raises(StoreError, match=rf"run.json: damaged run.json \({why}.*--fresh"):
@@ -193,7 +196,8 @@ def test_run_json_of_the_wrong_shape_is_one_line_naming_it(tmp_path, field, valu
 
 def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
     from clusterpipe.errors import ClusterpipeError
-    from clusterpipe.store import LOCK_FILE, Lock
+    from clusterpipe.store.layout import LOCK_FILE
+    from clusterpipe.store.lock import Lock
 
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")

@@ -3,8 +3,8 @@ import pytest
 from click.testing import CliRunner
 
 from clusterpipe.cli import cli
-from clusterpipe.cluster import cluster_faces, merge_by_tracks, nearest_clusters
-from clusterpipe.tracks import build_tracks, frame_signature, is_cut
+from clusterpipe.cluster.dbscan import cluster_faces, merge_by_tracks, nearest_clusters
+from clusterpipe.cluster.tracks import build_tracks, frame_signature, is_cut
 
 
 def _shot(colour, n=1):
@@ -76,7 +76,7 @@ def test_noise_faces_report_and_attach_to_nearest_cluster():
     # Through the run's own clustering: --assign-noise attaches the near one only.
     from clusterpipe.api import assign_clusters
     from clusterpipe.config import ClusterSettings, RunSettings
-    from clusterpipe.records import Face
+    from clusterpipe.store.records import Face
 
     faces = [Face(f"v-{i}", "v", i, float(i), (0, 0, 9, 9), e.tolist()) for i, e in enumerate(enc)]
     for attach, want in ((False, [0, 0, 0, -1, -1]), (True, [0, 0, 0, 0, -1])):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from clusterpipe.errors import InputError
-from clusterpipe.video import ReadReport, fit_size, probe, resize_to_fit, sample_frames
+from clusterpipe.sample.video import ReadReport, fit_size, probe, resize_to_fit, sample_frames
 
 from .conftest import read_code
 

@@ -12,7 +12,7 @@ import click
 
 from ..config import FACENET_EPS, EncodeSettings, ExportSettings, IndexSettings
 from ..export.base import Exporter
-from ..gallery import DEFAULT_THRESHOLD
+from ..gallery.store import DEFAULT_THRESHOLD
 from .group import cli, one_line
 from .options import settings_options
 
@@ -32,7 +32,7 @@ def status(outs, suggest) -> None:
     Example:
       clusterpipe status footage_out --suggest
     """
-    from ..people import status as api_status
+    from ..people.status import status as api_status
 
     st = api_status(outs)
     for r in st.runs:
@@ -50,8 +50,8 @@ def status(outs, suggest) -> None:
     for p in st.problems:
         click.echo(f"problem: {p}")
     if suggest:
-        from ..repair import suggest as api_suggest
-        from ..repair import suggestion_line
+        from ..people.repair import suggest as api_suggest
+        from ..people.repair import suggestion_line
 
         for out in outs:
             sug = api_suggest(out)
@@ -87,8 +87,8 @@ def promote(out, gallery, **index_options) -> None:
     """
     from click.core import ParameterSource
 
-    from ..people import gallery_settings
-    from ..people import promote as api_promote
+    from ..gallery.promote import gallery_settings
+    from ..gallery.promote import promote as api_promote
 
     ctx = click.get_current_context()
     given = {
@@ -120,7 +120,7 @@ def gallery_cmd(gallery_dir, remove) -> None:
       clusterpipe gallery people
       clusterpipe gallery people --remove alice
     """
-    from ..people import gallery_info, remove_person
+    from ..gallery.promote import gallery_info, remove_person
 
     if remove:
         n = remove_person(gallery_dir, remove)
@@ -163,7 +163,7 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     Example:
       clusterpipe identify photo.jpg clip.mp4 --gallery people
     """
-    from ..people import identify as api_identify
+    from ..gallery.identify import identify as api_identify
 
     errors: dict[str, str] = {}
     for rec in api_identify(inputs, gallery, threshold, EncodeSettings(fps=fps), errors):

@@ -30,7 +30,7 @@ def split(out, folder, into) -> None:
     Example:
       clusterpipe split footage_out Face_3
     """
-    from ..repair import split as api_split
+    from ..people.repair import split as api_split
 
     res = api_split(out, folder, into)
     for name, n in res.folders.items():
@@ -62,7 +62,7 @@ def recluster(out, eps, attach) -> None:
     Example:
       clusterpipe recluster footage_out
     """
-    from ..repair import recluster as api_recluster
+    from ..people.repair import recluster as api_recluster
 
     res = api_recluster(out, eps, attach)
     for name, n in res.folders.items():

@@ -16,7 +16,7 @@ from ..config import (
     RunSettings,
     default_workers,
 )
-from ..gallery import DEFAULT_THRESHOLD
+from ..gallery.store import DEFAULT_THRESHOLD
 from .group import cli, one_line, progress_logging
 from .options import pop_settings, settings_options
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..evaluate import MATCH_IOU
+from ..evaluate.metrics import MATCH_IOU
 from .group import cli
 from .options import Finite
 

@@ -6,7 +6,7 @@ package registers both (Dask itself is imported only when that engine runs).
 
 from __future__ import annotations
 
-from ..samples import segment_of
+from ..store.shards import segment_of
 from . import dask_engine, local
 from .base import EncodeStats, Engine, Job
 

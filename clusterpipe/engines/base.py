@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..config import EncodeSettings
-from ..records import VideoInfo
 from ..registry import Registered
-from ..store import ShardStore
+from ..store.records import VideoInfo
+from ..store.shards import ShardStore
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
-from ..records import VideoInfo
-from ..samples import segment_of
-from ..store import ShardStore
-from ..video import ReadReport, sample_frames
+from ..sample.video import ReadReport, sample_frames
+from ..store.records import VideoInfo
+from ..store.shards import ShardStore, segment_of
 from .base import EncodeStats, Engine, Job
 from .processes import keep_frame_buffers
 
@@ -35,8 +34,8 @@ def encode_segment(
     video: dict, segment: int, segment_seconds: float, settings: dict, out: str, fingerprint: str
 ) -> dict:
     """On a worker: sample, detect and encode one segment, write its shard; return counts."""
-    from ..encode import process_frame
-    from ..faces import FaceEncoder
+    from ..encode.dlib import FaceEncoder
+    from ..encode.frame import process_frame
 
     info = VideoInfo(**video)
     enc = EncodeSettings(**settings)

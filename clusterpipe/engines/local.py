@@ -24,9 +24,8 @@ import numpy as np
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, WorkerError
-from ..records import VideoInfo
-from ..samples import segment_of
-from ..store import ShardStore
+from ..store.records import VideoInfo
+from ..store.shards import ShardStore, segment_of
 from .base import EncodeStats, Engine, Job
 from .processes import FrameRing, child_setup, get, own_cpu, put
 
@@ -57,7 +56,7 @@ def _reader(
     result_q,
     stop,
 ):
-    from ..video import ReadReport, sample_frames
+    from ..sample.video import ReadReport, sample_frames
 
     child_setup()
     try:
@@ -130,8 +129,8 @@ def _worker(wid: int, enc: EncodeSettings, ring: FrameRing, frame_q, result_q, c
     try:
         import cv2
 
-        from ..encode import process_frame
-        from ..faces import FaceEncoder
+        from ..encode.dlib import FaceEncoder
+        from ..encode.frame import process_frame
 
         cv2.setNumThreads(1)
         encoder = FaceEncoder(enc)

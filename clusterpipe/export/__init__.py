@@ -9,13 +9,13 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..boxes import portrait_box, yolo_line
 from ..config import ExportSettings
+from ..detect.boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
-from ..layout import CLUSTERS_DIR
-from ..people import RunFolder
-from ..records import Face
-from ..runfiles import read_run_info
+from ..people.status import RunFolder
+from ..store.layout import CLUSTERS_DIR
+from ..store.records import Face
+from ..store.runinfo import read_run_info
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
 from .card import Card
@@ -98,7 +98,7 @@ def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], 
 
 def _cuts(out: Path) -> dict[str, list[int]] | None:
     """Where the run's shots start, or None where its shards are gone (then: time blocks)."""
-    from ..tuning import load_samples
+    from ..store.shards import load_samples
 
     try:
         samples = load_samples(out)
@@ -109,8 +109,8 @@ def _cuts(out: Path) -> dict[str, list[int]] | None:
 
 def _rejected(out: Path) -> set[str]:
     """Faces the user rejected: in corrections.json, in OUT/rejected/, or with no crop left."""
-    from ..corrections import Corrections
-    from ..runview import load_view
+    from ..people.runview import load_view
+    from ..store.corrections import Corrections
 
     view = load_view(out)
     return set(Corrections.load(out).rejected) | {f for f, w in view.now.items() if w is None}
@@ -161,7 +161,7 @@ def export(
 
 
 def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> dict:
-    from ..tuning import load_samples
+    from ..store.shards import load_samples
 
     run = RunFolder.load(out)
     # Frames exports label the frames, not the crops: those are read (and checked) only for

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ..records import Face
 from ..registry import Registered
+from ..store.records import Face
 
 
 @dataclass(frozen=True)

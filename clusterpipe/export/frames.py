@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..layout import JPEG_QUALITY
-from ..people import RunFolder
-from ..records import Face
-from ..runfiles import read_run_info, sampling
+from ..people.status import RunFolder
+from ..store.layout import JPEG_QUALITY
+from ..store.records import Face
+from ..store.runinfo import read_run_info, sampling
 from .base import Item
 
 FACE_CLASS = "face"  # faces of people not named (or named, but under --min-faces)
@@ -65,7 +65,7 @@ def frame_items(
 ) -> FrameSet:
     """Items of the frames holding a named face (any face with single_class), decoded again
     from the videos into `folder`, and the class list. People not in `classes` are `face`."""
-    from ..video import sample_frames
+    from ..sample.video import sample_frames
 
     person = {f.id: name for name, f in run.named_faces()}
     by_frame: dict[tuple[str, int], list[Face]] = defaultdict(list)

@@ -44,7 +44,7 @@ def shot_units(items: Sequence[Item], cuts: dict[str, list[int]] | None) -> list
 def shot_starts(samples: Sequence[tuple]) -> dict[str, list[int]]:
     """Frame index where each shot after the first starts, per video, from a run's samples
     ((video, frame_index, signature) in time order)."""
-    from ..tracks import is_cut
+    from ..cluster.tracks import is_cut
 
     starts: dict[str, list[int]] = defaultdict(list)
     prev: dict[str, Sequence[float] | None] = {}

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 from imutils import build_montages
 
-from ..boxes import PORTRAIT_ASPECT, PORTRAIT_WIDTH
+from ..detect.boxes import PORTRAIT_ASPECT, PORTRAIT_WIDTH
 from ..errors import StoreError
-from ..layout import (
+from ..store.layout import (
     CLUSTERS_DIR,
     JPEG_QUALITY,
     MONTAGES_DIR,
@@ -24,8 +24,8 @@ from ..layout import (
     cluster_folder,
     is_unnamed,
 )
-from ..places import own_dir
-from ..records import Face
+from ..store.places import own_dir
+from ..store.records import Face
 from .swap import swap_in
 
 log = logging.getLogger("clusterpipe")

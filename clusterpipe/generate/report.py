@@ -8,9 +8,9 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
-from ..layout import REPORT_FILE, UNNAMED_PREFIX, cluster_folder
-from ..records import Face
-from ..store import atomic_open
+from ..store.atomic import atomic_open
+from ..store.layout import REPORT_FILE, UNNAMED_PREFIX, cluster_folder
+from ..store.records import Face
 
 MAX_NOISE_SHOWN = 300
 _CSS = """

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, is_generated_file
+from ..store.layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, is_generated_file
 
 log = logging.getLogger("clusterpipe")
 
@@ -56,7 +56,7 @@ def swap_in(stage: Path, out: Path, ours: Callable[[str], bool]) -> None:
     """Replace what clusterpipe wrote before with the staged clusters/, noise/, montages/.
     Every place written is OUT's own (places.own_dir): a link there is refused, with one line,
     before anything is removed or moved."""
-    from ..places import own_dir
+    from ..store.places import own_dir
 
     try:
         for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..corrections import CORRECTIONS_FILE, Corrections
 from ..errors import ClusterpipeError
-from ..layout import is_unnamed
-from ..runfiles import file_bytes
-from ..store import Lock
+from ..store.corrections import CORRECTIONS_FILE, Corrections
+from ..store.layout import is_unnamed
+from ..store.lock import Lock
+from ..store.runinfo import file_bytes
 from .questions import questions
 from .state import NOISE, REJECTED, Change, Review
 
@@ -115,7 +115,7 @@ class _Folders:
 def suggestions(review: Review) -> dict:
     """Unnamed folders that look like a named person (status --suggest's evidence), per person,
     with a few faces each, for accept (a merge: rename) and reject (keep_apart) on the page."""
-    from ..suggest import look_alikes
+    from ..people.suggest import look_alikes
 
     with Lock(review.out):
         where = review.locations()

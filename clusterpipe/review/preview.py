@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 
 from ..errors import ClusterpipeError, InputError
-from ..layout import JPEG_QUALITY
-from ..runfiles import read_run_info, sampling
+from ..store.layout import JPEG_QUALITY
+from ..store.runinfo import read_run_info, sampling
 from .state import Review
 
 MAX_WIDTH = 1280  # the frame is shrunk to fit this width: a preview, not the original
@@ -36,7 +36,7 @@ def describe(review: Review, fid: object) -> dict:
 
 def frame_jpeg(review: Review, fid: str) -> bytes:
     """The face's source frame as JPEG, its box drawn (a 409 with a reason if the video is gone)."""
-    from ..video import sample_frames
+    from ..sample.video import sample_frames
 
     review._load()
     if fid not in review.by_id:

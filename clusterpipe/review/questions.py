@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..corrections import Corrections
+from ..store.corrections import Corrections
 
 SHOWN = 6  # faces shown for a folder or group: those nearest its centre
 MAX_QUESTIONS = 200  # ranked per call; the page asks for the first

@@ -9,8 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..evaluate import evaluate, load_ground_truth, match_boxes
-from ..runview import load_view
+from ..evaluate.metrics import evaluate, load_ground_truth, match_boxes
+from ..people.runview import load_view
 from .answers import answer, question
 from .state import NOISE, Review
 

@@ -17,14 +17,22 @@ from urllib.parse import quote
 import numpy as np
 
 from ..errors import BadNameError, ClusterpipeError
-from ..folders import check_name, ignored, spelled_on_disk
-from ..layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, REJECTED_DIR, is_unnamed
-from ..outdir import NOISE, REJECTED, OutDir
-from ..places import own_dir
-from ..records import Face
-from ..runfiles import run_file_bytes
-from ..runview import load_view
-from ..store import FACES_FILE, Lock, atomic_open
+from ..people.runview import load_view
+from ..store.atomic import atomic_open
+from ..store.folders import check_name, ignored, spelled_on_disk
+from ..store.layout import (
+    CLUSTERS_DIR,
+    FACES_FILE,
+    MONTAGES_DIR,
+    NOISE_DIR,
+    REJECTED_DIR,
+    is_unnamed,
+)
+from ..store.lock import Lock
+from ..store.outdir import NOISE, REJECTED, OutDir
+from ..store.places import own_dir
+from ..store.records import Face
+from ..store.runinfo import run_file_bytes
 
 UNDO_DEPTH = 50
 
@@ -274,7 +282,7 @@ class Review:
     def split(self, folder: object, into: object = None) -> dict:
         """Split a folder into new Face_<n> folders (the repair loop's split), into `into`
         groups if given."""
-        from ..repair import split_locked
+        from ..people.repair import split_locked
 
         if into is not None and (isinstance(into, bool) or not isinstance(into, int) or into < 2):
             raise ClusterpipeError("into must be a whole number of 2 or more")
@@ -286,7 +294,7 @@ class Review:
 
     def recluster(self) -> dict:
         """Re-cluster every face that is not in a named folder (the repair loop's recluster)."""
-        from ..repair import recluster_locked
+        from ..people.repair import recluster_locked
 
         with Lock(self.out):
             where = self.locations()

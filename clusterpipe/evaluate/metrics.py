@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from .boxes import iou_matrix
-from .errors import InputError
+from ..detect.boxes import iou_matrix
+from ..errors import InputError
 
 # A prediction matches a ground-truth face at this IoU or more (the scorer's rule).
 MATCH_IOU = 0.3

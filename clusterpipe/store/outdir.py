@@ -12,14 +12,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from .folders import ClusterTree, scan
-from .layout import (
-    CLUSTERS_DIR,
-    MONTAGES_DIR,
-    NOISE_DIR,
-    REJECTED_DIR,
-    UNNAMED_PREFIX,
-    is_unnamed,
-)
+from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, REJECTED_DIR, UNNAMED_PREFIX, is_unnamed
 from .places import crops_in, face_file, face_files, move_face, next_unnamed, own_dir
 
 # Where a face is besides a folder of OUT/clusters. A location is a folder name or one of these

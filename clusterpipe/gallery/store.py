@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from . import gallery_index
-from .config import IndexSettings
-from .errors import ClusterpipeError, GalleryError
-from .folders import check_name
-from .gallery_index import IndexPlan
-from .store import FILE_MODE, Lock, read_json, write_json
+from ..config import IndexSettings
+from ..errors import ClusterpipeError, GalleryError
+from ..store.atomic import FILE_MODE, read_json, write_json
+from ..store.folders import check_name
+from ..store.lock import Lock
+from . import index as gallery_index
+from .index import IndexPlan
 
 log = logging.getLogger("clusterpipe")
 
@@ -58,14 +59,14 @@ def _sha256(path: Path) -> str:
 
 def encoder_dim(encoder: str) -> int:
     """Vector size of a person space."""
-    from .encoders import Encoder
+    from ..encode.base import Encoder
 
     return DIM if encoder == "dlib" else Encoder.get(encoder).dim
 
 
 def default_threshold(encoder: str) -> float:
     """Largest distance at which a face is named, per person space (dlib: 0.5)."""
-    from .encoders import Encoder
+    from ..encode.base import Encoder
 
     return DEFAULT_THRESHOLD if encoder == "dlib" else Encoder.get(encoder).eps
 

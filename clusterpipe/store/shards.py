@@ -1,147 +1,29 @@
-"""The output folder on disk: atomic writes, JSON shards, resume, lock, faces.jsonl."""
+"""JSON shards under OUT/shards: one per video segment, checked when read back, for resume."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import logging
 import math
-import os
 import shutil
-import tempfile
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .config import SHARD_FORMAT
-from .errors import BusyError, StoreError
+from ..config import SHARD_FORMAT
+from ..errors import StoreError
+from .atomic import atomic_open, read_json, write_json
+from .files import read_vectors, write_vectors
+from .layout import SHARDS_DIR
 from .records import Face, VideoInfo, face_id
+from .runinfo import read_run_info
 
 log = logging.getLogger("clusterpipe")
 
-FACES_FILE = "faces.jsonl"
-RUN_FILE = "run.json"
-VECTORS_FILE = "vectors.npy"  # the extra encoder's vectors, row i = line i of faces.jsonl
-SHARDS_DIR = "shards"
-LOCK_FILE = ".clusterpipe.lock"
 
-
-def _disk_error(path: Path, e: OSError) -> StoreError:
-    if e.errno == errno.ENOSPC:
-        return StoreError(
-            f"{path}: no space left on the device; free some space and run again "
-            "(finished shards are kept)"
-        )
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
-        return StoreError(f"{path}: cannot write here ({e.strerror}); choose another --out")
-    return StoreError(f"{path}: write failed ({e.strerror or e})")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# Read once, at import (os.umask can only be read by setting it, which is not thread-safe).
-FILE_MODE = 0o666 & ~_umask()
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w") -> Iterator:
-    """Open a temp file beside `path`; on success fsync and rename it over `path`."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise _disk_error(path, e) from e
-    try:
-        # mkstemp makes the file 0600; outputs are shared like any tool's: 0666 less umask.
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise _disk_error(path, e) from e
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, data: object, readable: bool = True) -> None:
-    """Write JSON atomically; indented for people, or compact for data only code reads."""
-    # json.dumps without indent is CPython's C encoder; json.dump, or any indent, is the pure
-    # Python one: ~10x slower on shards of 128-float encodings (bench/README.md).
-    text = json.dumps(data, indent=1) if readable else json.dumps(data, separators=(",", ":"))
-    with atomic_open(path) as f:
-        f.write(text)
-
-
-def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict:
-    """Read a JSON object; a clear StoreError (ending with `advice`) if it is damaged."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise StoreError(f"{path}: damaged {what} ({e}); {advice}") from e
-    except RecursionError:  # nested deeper than Python's parser recurses: not ours
-        raise StoreError(f"{path}: damaged {what} (nested too deep); {advice}") from None
-    if not isinstance(data, dict):
-        raise StoreError(f"{path}: damaged {what} (not a JSON object); {advice}")
-    return data
-
-
-class Lock:
-    """An exclusive lock on an output folder, so two runs never interleave shards. With `wait`,
-    a command that only needs the folder briefly (promote) waits that long for it."""
-
-    def __init__(self, folder: Path, wait: float = 0.0) -> None:
-        self.path = Path(folder) / LOCK_FILE
-        self.wait = wait
-        self._fd: int | None = None
-
-    def __enter__(self) -> Lock:
-        import fcntl
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # O_NOFOLLOW: a lock file planted as a link must not truncate what it points to
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError as e:
-            raise _disk_error(self.path.parent, e) from e
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() < deadline:
-                    time.sleep(0.1)
-                    continue
-                os.close(self._fd)
-                self._fd = None
-                waited = f" (waited {self.wait:.0f} s)" if self.wait else ""
-                raise BusyError(
-                    f"{self.path.parent} is in use by another clusterpipe command{waited}; "
-                    "wait for it to finish, or use another folder"
-                ) from None
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, str(os.getpid()).encode())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the flock, even after kill -9
-            self._fd = None
+def segment_of(time_s: float, segment_seconds: float) -> int:
+    """Index of the segment (--segment-seconds, the unit of shards) holding a timestamp."""
+    return int(math.floor(time_s / segment_seconds + 1e-9))
 
 
 class ShardStore:
@@ -330,6 +212,8 @@ def _check_shard(path: Path, data: dict, pack_size: int) -> None:
 
 # A valid face record, to check a frame's index and time with Face.from_json's rules.
 _PROBE = {"id": "x-0000000-0", "video": "", "box": [0, 0, 1, 1], "encoding": [0.0] * 128}
+
+
 SIGNATURE_LEN = 72
 
 
@@ -339,45 +223,39 @@ def _diff(old: dict, new: dict) -> str:
     return ", ".join(parts) or "format changed"
 
 
-def read_vectors(path: Path, rows: int, dim: int) -> np.ndarray:
-    """A float32 (rows, dim) .npy written by clusterpipe; ValueError if it is anything else."""
-    with open(path, "rb") as f:
-        vec = np.load(f, allow_pickle=False)
-    if vec.dtype != np.float32 or vec.shape != (rows, dim) or not np.isfinite(vec).all():
-        raise ValueError(f"{path.name}: not {rows}x{dim} finite float32 vectors")
-    return vec
+def load_samples(out: Path) -> list[tuple]:
+    """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
+    info = read_run_info(Path(out))
+    fingerprint = info.get("settings", {}).get("shard_fingerprint", "")
+    store = ShardStore(Path(out), fingerprint)
+    samples = []
+    for v in info.get("inputs", []):
+        if "key" not in v:
+            continue
+        for shard in store.iter_shards(v["key"]):
+            samples += [(v["path"], fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+    return samples
 
 
-def write_vectors(path: Path, vectors: np.ndarray) -> None:
-    """Write a float32 .npy atomically (no pickle)."""
-    with atomic_open(path, "wb") as f:
-        np.save(f, np.asarray(vectors, np.float32), allow_pickle=False)
+READ_SUMMARY = ("frames_read", "last_time_s", "damaged_frames")
 
 
-def write_faces(path: Path, faces: Iterable[Face]) -> int:
-    """Write faces.jsonl atomically, one face per line; return the count."""
-    n = 0
-    with atomic_open(path) as f:
-        for face in faces:
-            f.write(json.dumps(face.to_json(), separators=(",", ":")))
-            f.write("\n")
-            n += 1
-    return n
-
-
-def read_faces(path: Path) -> list[Face]:
-    """Read faces.jsonl; a clear error naming the line if it is damaged."""
-    faces = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for no, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        faces.append(Face.from_json(json.loads(line)))
-                    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                        raise StoreError(f"{path}:{no}: damaged face record ({e})") from e
-    except FileNotFoundError:
-        raise StoreError(f"{path}: not found; is this a clusterpipe output folder?") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StoreError(f"{path}: cannot be read ({e})") from e
-    return faces
+def read_before(
+    key: str, done: Collection[int], previous: dict, segment_seconds: float
+) -> dict | None:
+    """The read summary (run.json) of a video that an earlier run read to its end and whose
+    every segment up to there has a finished shard (`done`): nothing of it needs a process.
+    None otherwise; `previous` is the earlier run.json, checked here like any file read back."""
+    for v in previous.get("inputs", []):
+        if not isinstance(v, dict) or v.get("key") != key or v.get("ended_early"):
+            continue
+        try:
+            summary = {k: v[k] for k in READ_SUMMARY}
+            last = float(summary["last_time_s"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not math.isfinite(last) or last < 0 or not isinstance(summary["frames_read"], int):
+            return None
+        if set(range(segment_of(last, segment_seconds) + 1)) <= set(done):
+            return summary
+    return None

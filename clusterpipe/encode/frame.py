@@ -9,11 +9,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .boxes import crop_labels, portrait_box
-from .config import EncodeSettings
-from .layout import JPEG_QUALITY
-from .tracks import frame_signature
-from .video import resize_to_fit
+from ..cluster.tracks import frame_signature
+from ..config import EncodeSettings
+from ..detect.boxes import crop_labels, portrait_box
+from ..sample.video import resize_to_fit
+from ..store.layout import JPEG_QUALITY
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""Scoring a finished run against ground truth, and sweeping its clustering settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..cluster import adapt
+from ..cluster.clusterer import assign_clusters, cluster_run, face_tracks
+from ..config import RunSettings
+from ..errors import ClusterpipeError
+from ..store.files import read_faces
+from ..store.layout import FACES_FILE
+from ..store.records import person_space
+from ..store.runinfo import attach_vectors
+from ..store.shards import load_samples
+from .metrics import MATCH_IOU, evaluate, load_ground_truth
+
+
+def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:
+    """Score OUT/faces.jsonl against a ground-truth file."""
+    faces = read_faces(Path(out) / FACES_FILE)
+    gt = load_ground_truth(ground_truth)
+    if not faces:
+        raise ClusterpipeError(f"{out}: the run found no faces; nothing to evaluate")
+    return evaluate(
+        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt, iou
+    )
+
+
+def tune(
+    out: str | Path,
+    ground_truth: str | Path,
+    eps_values: Sequence[float],
+    min_samples_values: Sequence[int],
+) -> list[dict]:
+    """BCubed F1 of every clustering setting in the grid, best first, and of the settings a run
+    calibrates with no ground truth (rows with "calibrated": True, one per space).
+
+    Every person space the run holds is tried (dlib, and its --encoder if another), as encoded
+    and adapted to its tracks; eps values are dlib's, scaled for other spaces by their default
+    radius."""
+    from ..config import DLIB_EPS, ClusterSettings, EncodeSettings, space_eps
+
+    out = Path(out)
+    faces = read_faces(out / FACES_FILE)
+    if not faces:
+        raise ClusterpipeError(f"{out}: the run found no faces; nothing to tune")
+    encoder = attach_vectors(out, faces)
+    gt = load_ground_truth(ground_truth)
+    track_ids = face_tracks(faces, load_samples(out))  # the same for every setting tried
+    rows = []
+    score_of = lambda: evaluate(  # noqa: E731
+        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt
+    )
+    for space in dict.fromkeys(("dlib", encoder)):
+        # What a run decides with no ground truth (calibrate.py), to set beside the best.
+        settings = RunSettings(encode=EncodeSettings(encoder=space), workers=1)
+        done = cluster_run(faces, settings, tracks=track_ids)
+        assert done.choice is not None and done.settings is not None
+        rows.append(
+            {
+                "space": space,
+                "adapt": "tracks" if done.choice.adapted else "none",
+                "eps": done.settings.radius,
+                "min_samples": done.settings.min_samples,
+                "tracks": done.settings.tracks,
+                "split_same_frame": done.settings.split_same_frame,
+                "split_distance": done.settings.split_distance,
+                "calibrated": True,
+                **score_of(),
+            }
+        )
+    for space in dict.fromkeys(("dlib", encoder)):
+        adaptable = adapt.fit(person_space(faces, space), track_ids) is not None
+        for adapt_mode in ("none", "tracks") if adaptable else ("none",):
+            scale = space_eps(space, adapt_mode) / DLIB_EPS
+            for eps in eps_values:
+                for ms in min_samples_values:
+                    for tracks, split_distance in (
+                        (True, ClusterSettings.split_distance * scale),
+                        (True, 0.0),
+                        (False, 0.0),
+                    ):
+                        for split in (True, False):
+                            c = ClusterSettings(
+                                eps=min(1.999, eps * scale),
+                                min_samples=ms,
+                                tracks=tracks,
+                                split_same_frame=split,
+                                split_distance=split_distance,
+                                adapt=adapt_mode,
+                            )
+                            settings = RunSettings(
+                                encode=EncodeSettings(encoder=space), cluster=c, workers=1
+                            )
+                            assign_clusters(faces, settings, tracks=track_ids)
+                            score = score_of()
+                            rows.append(
+                                {
+                                    "space": space,
+                                    "adapt": adapt_mode,
+                                    "eps": c.eps,
+                                    "min_samples": ms,
+                                    "tracks": tracks,
+                                    "split_same_frame": split,
+                                    "split_distance": split_distance,
+                                    "calibrated": False,
+                                    **score,
+                                }
+                            )
+    rows.sort(key=lambda r: (-r["bcubed_f1"], -r["pairwise_f1"]))
+    return rows

@@ -1,0 +1,155 @@
+"""Recognise gallery people in photos and videos, and name the folders of a run."""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import EncodeSettings
+from ..errors import InputError
+from ..store.records import Face, person_space
+from .store import Gallery, default_threshold
+
+IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+# Decoding a 20000x20000 image takes 1.2 GB before a face is looked for: refuse larger ones.
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header alone, or None if it is not one."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: our limit speaks instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except Exception:  # any unreadable header: not an image Pillow knows
+        return None
+
+
+def _read_image(path: Path):
+    """The BGR pixels of an image input, checked against MAX_IMAGE_PIXELS first."""
+    size = _image_size(path)
+    if size and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise InputError(
+            f"{path}: {size[0]}x{size[1]} pixels is over the limit of {MAX_IMAGE_PIXELS:,}; "
+            "shrink the image first"
+        )
+    image = cv2.imread(str(path))
+    if image is None and path.suffix.lower() == ".gif":
+        cap = cv2.VideoCapture(str(path))  # OpenCV reads GIFs as videos: take the first frame
+        ok, image = cap.read()
+        cap.release()
+        image = image if ok else None
+    return image
+
+
+def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
+    """(time_s or None, box in original pixels, encoding) for each face of an image or video."""
+    from ..encode.frame import detect_and_encode
+    from ..sample.video import probe, sample_frames
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give image or video files")
+    image = None
+    frames: Iterable[tuple[float | None, np.ndarray]]
+    if path.suffix.lower() in IMAGE_INPUTS or not path.suffix:
+        image = _read_image(path)  # an extension-less file may be an image or a video
+        if image is None and path.suffix:
+            raise InputError(f"{path}: not an image OpenCV can read (damaged or not an image)")
+    if image is not None:
+        frames = [(None, image)]
+    else:
+        info = probe(path)
+        frames = (
+            (s.time_s, s.image)
+            for s in sample_frames(info.path, settings.fps, decoder=settings.decoder)
+        )
+    for t, image in frames:
+        found = detect_and_encode(encoder, image, settings)
+        vectors = found.encodings if found.vectors is None else found.vectors
+        for box, e in zip(found.boxes, vectors):
+            yield t, box, e
+
+
+def identify(
+    inputs: Sequence[str | Path],
+    gallery_dir: str | Path,
+    threshold: float | None = None,
+    settings: EncodeSettings | None = None,
+    errors: dict[str, str] | None = None,
+) -> Iterator[dict]:
+    """For each face in images/videos: its best gallery name (or 'unknown') and distance.
+
+    Faces are encoded in the gallery's person space; the threshold defaults to that space's.
+    Inputs that cannot be read are skipped and their error put in `errors`.
+    """
+    from ..encode.dlib import FaceEncoder
+
+    gallery = Gallery.open(gallery_dir)
+    settings = replace(settings or EncodeSettings(), encoder=gallery.encoder)
+    if threshold is None:
+        threshold = default_threshold(gallery.encoder)
+    encoder = FaceEncoder(settings)
+    for inp in inputs:
+        path = Path(inp)
+        try:
+            faces = list(_encode_input(path, encoder, settings))
+        except InputError as e:
+            if errors is None:
+                raise
+            errors[str(inp)] = str(e)
+            continue
+        matches = gallery.identify(np.array([e for _, _, e in faces]), threshold)
+        for (t, box, _), m in zip(faces, matches):
+            yield {
+                "input": str(inp),
+                "time_s": t,
+                "box": box,
+                "name": m.name,
+                "distance": round(m.distance, 4),
+                "nearest": m.nearest,
+            }
+
+
+def name_clusters(
+    faces: Sequence[Face],
+    gallery_dir: str | Path,
+    threshold: float | None = None,
+    encoder: str = "dlib",
+    min_share: float = 0.5,
+) -> dict[int, str]:
+    """Cluster label -> gallery name, where most of a cluster's faces match one known person."""
+    gallery = Gallery.open(gallery_dir)
+    gallery.require(encoder, "this run")
+    if threshold is None:
+        threshold = default_threshold(encoder)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, f in enumerate(faces):
+        if f.cluster >= 0:
+            members[f.cluster].append(i)
+    if not members:
+        return {}
+    matches = gallery.identify(person_space(faces, encoder).astype(np.float32), threshold)
+    names: dict[int, str] = {}
+    for label, idx in members.items():
+        votes: dict[str, int] = defaultdict(int)
+        for i in idx:
+            if matches[i].name != "unknown":
+                votes[matches[i].name] += 1
+        if votes:
+            best = max(votes, key=lambda n: votes[n])
+            if votes[best] >= min_share * len(idx):
+                names[label] = best
+    return names

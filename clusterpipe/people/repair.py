@@ -1,0 +1,298 @@
+"""The repair loop, with the files as the truth: split a mixed folder, re-cluster the faces that
+are not in named folders, and remember what the user corrected (OUT/corrections.json).
+
+Corrections are derived from what the files show against what clusterpipe last wrote
+(faces.jsonl): a crop deleted from every folder is rejected and never comes back; a crop moved
+out of a folder is another person than the faces it was taken from; the groups a split made are
+different people. Every later command obeys them, whatever the folders look like by then.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..cluster.clusterer import cluster_vectors
+from ..cluster.dbscan import cannot_links, split_by_cannot_links, split_clusters
+from ..errors import ClusterpipeError
+from ..store.atomic import write_json
+from ..store.corrections import Corrections
+from ..store.files import write_faces
+from ..store.layout import CLUSTERS_DIR, FACES_FILE, RUN_FILE, is_unnamed
+from ..store.lock import Lock
+from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
+from .runview import RunView, load_view
+from .suggest import look_alikes, suggest, suggestion_line
+
+log = logging.getLogger("clusterpipe")
+
+
+def update_corrections(view: RunView, save: bool = True) -> Corrections:
+    """The stored corrections plus what the files show changed since clusterpipe last wrote;
+    saved unless `save` is False (a command that may still refuse saves them once it acts)."""
+    corr = Corrections.load(view.out)
+    stayed: dict[str, list[str]] = {}  # folder -> the faces still where clusterpipe put them
+    for fid, where in view.now.items():
+        if where is not None and where == view.last[fid]:
+            stayed.setdefault(where, []).append(fid)
+    for fid, where in view.now.items():
+        was = view.last[fid]
+        if where is None:
+            corr.rejected.add(fid)
+        elif fid in corr.rejected:
+            corr.rejected.discard(fid)  # the user put the crop back
+        elif where != was and was != NOISE and stayed.get(was):
+            corr.apart.append([[fid], list(stayed[was])])
+    if save and corr.worth_saving(view.out):
+        corr.save(view.out)
+    return corr
+
+
+def _taken(view: RunView) -> set[int]:
+    """Face_<n> numbers in use now or written by the run (reserved)."""
+    return OutDir.taken(view.now.values(), clusters=(f.cluster for f in view.faces))
+
+
+def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
+    """Rewrite faces.jsonl, run.json's folder names, montages and report to match `where`."""
+    from ..generate import folder_montage
+    from ..generate.report import write_report
+
+    folders = sorted({w for w in where.values() if w not in (None, NOISE)})
+    unnamed = [f for f in folders if is_unnamed(f)]
+    label = {f: unnamed_number(f) for f in unnamed}
+    nxt = max(label.values(), default=-1) + 1
+    for f in folders:
+        if f not in label:
+            label[f] = nxt
+            nxt += 1
+    for face in view.faces:
+        w = where.get(face.id)
+        face.cluster = label[w] if w not in (None, NOISE) else -1
+        face.nearest = None
+    write_faces(view.out / FACES_FILE, view.faces)
+    names = {lab: f for f, lab in label.items() if not is_unnamed(f)}
+    info = dict(view.info)
+    info["folder_names"] = {str(lab): f for f, lab in label.items()}
+    # Folders a gallery named keep that status under their new label (see api.run).
+    gallery = set((view.info.get("gallery_names") or {}).values())
+    info["gallery_names"] = {str(lab): f for f, lab in label.items() if f in gallery}
+    write_json(view.out / RUN_FILE, info)
+    for f in folders:
+        folder_montage(view.out, f)
+    sug = suggest(view.out)
+    info["suggestions"] = [suggestion_line(*m) for m in sug.misplaced] + [
+        f"{folder} looks like {person} ({d:.2f})" for folder, person, d in sug.looks_like
+    ]
+    write_report(view.out, view.faces, info, names)
+    return {f: sum(1 for w in where.values() if w == f) for f in folders}
+
+
+@dataclass
+class SplitResult:
+    """The new folders a split made, and their sizes."""
+
+    folders: dict[str, int]
+
+
+def split(out: str | Path, folder: str, into: int | None = None) -> SplitResult:
+    """Re-cluster the faces of one folder (named or not) into new Face_<n> folders."""
+    out = Path(out)
+    with Lock(out):
+        return split_locked(out, folder, into)
+
+
+def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult:
+    """split, for a caller that holds OUT's lock (the review page)."""
+    view = load_view(out)
+    corr = update_corrections(view, save=False)  # a split that refuses changes nothing
+    ids = [fid for fid, w in view.now.items() if w == folder]
+    if not ids:
+        raise ClusterpipeError(f"{out / CLUSTERS_DIR / folder}: no faces of this run here")
+    if into is not None and into > len(ids):
+        raise ClusterpipeError(
+            f"{folder}: {len(ids)} faces split into at most {len(ids)} groups, not {into}"
+        )
+    idx = np.array([view.by_id[i] for i in ids])
+    # The run's own space and radius: adapted and calibrated where the run was, so that a
+    # folder of look-alike relatives splits where the run's space tells them apart.
+    x = view.space[idx]
+    eps = view.radius
+    sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
+    sub = _apart(_together(sub, ids, corr), ids, corr)
+    groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
+    if len(groups) < 2:
+        raise ClusterpipeError(
+            f"{folder}: its faces look like one person (no split below {eps:.2f}); "
+            "split it into K groups anyway with --into K (on the review page: give K)"
+        )
+    taken = _taken(view)
+    where = dict(view.now)
+    made = {}
+    od = OutDir(out)
+    names = [od.new_unnamed(taken) for _ in groups]  # free in every form (folder, file, link)
+    corr.apart.append([list(g) for g in groups])
+    corr.save(out)
+    for name, g in zip(names, sorted(groups, key=len, reverse=True)):
+        for fid in g:
+            od.move(fid, folder, name)
+            where[fid] = name
+        made[name] = len(g)
+    od.remove_if_empty(folder)
+    _write_back(view, where)
+    return SplitResult(made)
+
+
+def _split_faces(x, tracks, frames, eps: float, into: int | None) -> np.ndarray:
+    """Groups of faces: average linkage on the mean of each track (a track is one person), cut
+    at the space's radius or into `into` groups; then no group keeps two faces of one frame."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    _, unit = np.unique(tracks, return_inverse=True)
+    n_units = unit.max() + 1
+    means = np.zeros((n_units, x.shape[1]))
+    np.add.at(means, unit, x)
+    means /= np.bincount(unit)[:, None]
+    if n_units == 1:
+        lab = np.zeros(1, dtype=np.int64)
+    else:
+        tree = linkage(means, method="average")
+        if into:
+            lab = fcluster(tree, into, "maxclust") - 1
+        else:
+            lab = fcluster(tree, eps, "distance") - 1
+    sub = np.asarray(lab)[unit]
+
+    def by_frames(c, members):
+        links = cannot_links(frames, x, members, tolerance=eps)
+        return split_by_cannot_links(x[members], links)
+
+    return split_clusters(sub, by_frames)
+
+
+def _together(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
+    """Obey the "same person" answers: the faces of each together group present here join the
+    cluster most of them are in (noise included: a group all in noise becomes a cluster)."""
+    pos = {fid: k for k, fid in enumerate(ids)}
+    labels = labels.copy()
+    nxt = int(labels.max(initial=-1)) + 1
+    for group in corr.together:
+        here = [pos[i] for i in group if i in pos]
+        if len(here) < 2:
+            continue
+        clustered = [int(labels[k]) for k in here if labels[k] >= 0]
+        if clustered:
+            target = max(set(clustered), key=clustered.count)
+        else:
+            target, nxt = nxt, nxt + 1
+        for c in {int(labels[k]) for k in here} - {-1, target}:
+            labels[labels == c] = target  # the rest of that cluster is the same person too
+        labels[here] = target
+    return labels
+
+
+def _apart(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
+    """Obey the corrections: where a group holds faces of two groups a correction keeps apart,
+    the faces of the group with most of them stay and each other group's leave (a single face
+    left alone is noise)."""
+    pos = {fid: k for k, fid in enumerate(ids)}
+    labels = labels.copy()
+    nxt = int(labels.max(initial=-1)) + 1
+    for entry in corr.apart:
+        groups = [[pos[i] for i in g if i in pos] for g in entry]
+        if sum(1 for g in groups if g) < 2:
+            continue
+        for c in {int(labels[k]) for g in groups for k in g} - {-1}:
+            present = [[k for k in g if labels[k] == c] for g in groups]
+            present = [g for g in present if g]
+            if len(present) < 2:
+                continue
+            keep = max(present, key=len)
+            for g in present:
+                if g is not keep:
+                    labels[g] = nxt if len(g) > 1 else -1
+                    nxt += 1
+    return labels
+
+
+@dataclass
+class ReclusterResult:
+    """What recluster did: unnamed folders and their sizes, look-alikes of named people."""
+
+    folders: dict[str, int]
+    noise: int
+    looks_like: list[tuple[str, str, float]]  # (unnamed folder, named folder, distance)
+    attached: dict[str, str] = field(default_factory=dict)
+
+
+def recluster(out: str | Path, eps: float | None = None, attach: bool = False) -> ReclusterResult:
+    """Re-cluster the faces that are not in named folders, obeying every correction."""
+    out = Path(out)
+    with Lock(out):
+        return recluster_locked(out, eps, attach)
+
+
+def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterResult:
+    """recluster, for a caller that holds OUT's lock (run on a folder with named people)."""
+    view = load_view(out)
+    corr = update_corrections(view, save=False)  # saved once nothing can refuse any more
+    free_ids = [
+        f.id
+        for f in view.faces
+        if view.now[f.id] not in view.named
+        and view.now[f.id] is not None
+        and f.id not in corr.rejected
+    ]
+    # The run's settings (run.json) in the run's space: recluster clusters as the run did.
+    space = view.person_space(eps)
+    settings = space.settings
+    idx = np.array([view.by_id[i] for i in free_ids], dtype=np.int64)
+    labels = np.zeros(0, dtype=np.int64)
+    if len(idx):
+        frames = [view.frames[i] for i in idx]
+        labels = cluster_vectors(space.vectors[idx], frames, view.tracks[idx], settings)
+        labels = _apart(_together(labels, free_ids, corr), free_ids, corr)
+    groups = {int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)}
+    noise = groups.pop(-1, set())
+    # A folder whose membership did not change keeps its number; the rest get new ones.
+    before: dict[str, set[str]] = {}
+    for fid in free_ids:
+        w = view.now[fid]
+        if is_folder(w):
+            before.setdefault(w, set()).add(fid)
+    numbers = {frozenset(v): k for k, v in before.items()}
+    taken = _taken(view)
+    where = dict(view.now)
+    made: dict[str, set[str]] = {}
+    od = OutDir(out)
+    for members in sorted(groups.values(), key=len, reverse=True):
+        name = numbers.get(frozenset(members))
+        if name is None:
+            name = od.new_unnamed(taken)
+        made[name] = members
+    od.check_targets([*made, *([NOISE] if noise else [])])
+    if corr.worth_saving(out):
+        corr.save(out)
+    for name, members in made.items():
+        for fid in members:
+            od.move(fid, view.now[fid], name)
+            where[fid] = name
+    for fid in noise:
+        od.move(fid, view.now[fid], NOISE)
+        where[fid] = NOISE
+    looks = look_alikes(view, made, settings.radius, corr)
+    attached: dict[str, str] = {}
+    if attach:
+        for unnamed_folder, person, _ in looks:
+            for fid in made[unnamed_folder]:
+                od.move(fid, unnamed_folder, person)
+                where[fid] = person
+            attached[unnamed_folder] = person
+    for w in set(before) | set(made):
+        od.remove_if_empty(w)
+    sizes = _write_back(view, where)
+    folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
+    return ReclusterResult(folders, len(noise), looks, attached)

@@ -1,0 +1,1 @@
+"""Sampling frames from videos: probing, decoding backends, packets and sample times."""

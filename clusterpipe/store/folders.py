@@ -1,0 +1,144 @@
+"""The filesystem is the truth: read people's names and faces from OUT/clusters/."""
+
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BadNameError, ClusterpipeError
+from .layout import CLUSTERS_DIR, is_unnamed
+from .places import face_file
+
+log = logging.getLogger("clusterpipe")
+
+MAX_NAME = 100
+MAX_NAME_BYTES = 200  # a file name may hold 255 bytes: room for suffixes such as ".jpg"
+_PUNCT = set(" .'-_")
+
+
+def check_name(name: str) -> str:
+    """The person's name of a folder, NFC-normalised (macOS writes names decomposed, NFD), if
+    it is a safe name: letters of any script with their marks, digits, space . ' - _; raise
+    with what to change otherwise."""
+    if not isinstance(name, str) or not name:
+        raise BadNameError("a person's name cannot be empty")
+    if "\x00" in name or "/" in name or "\\" in name:
+        raise BadNameError(f"name {name!r} contains / \\ or NUL; use letters, digits, . ' - _")
+    name = unicodedata.normalize("NFC", name)
+    if len(name) > MAX_NAME or len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise BadNameError(
+            f"name {name[:20]!r}... is too long: at most {MAX_NAME} characters and "
+            f"{MAX_NAME_BYTES} bytes in UTF-8"
+        )
+    if name in (".", "..") or name.startswith("."):
+        raise BadNameError(f"name {name!r} starts with a dot; start it with a letter or digit")
+    kinds = [unicodedata.category(c)[0] for c in name]
+    bad = [c for c, k in zip(name, kinds) if k not in "LMN" and c not in _PUNCT]
+    if bad or kinds[0] not in "LN" or name != name.strip():
+        raise BadNameError(
+            f"name {name!r} has characters other than letters, digits, space . ' - _, "
+            "or leading/trailing spaces (it must start with a letter or digit)"
+        )
+    return name
+
+
+def spelled_on_disk(out: Path, name: str) -> str:
+    """The folder of OUT/clusters that holds this person's name however it was typed (NFC or
+    NFD, as macOS writes it): its spelling on disk, or the name NFC-normalised if none does."""
+    want = unicodedata.normalize("NFC", name)
+    root = Path(out) / CLUSTERS_DIR
+    if (root / want).is_dir() and not (root / want).is_symlink():
+        return want
+    if root.is_dir():
+        with os.scandir(root) as it:
+            for e in it:
+                if unicodedata.normalize("NFC", e.name) == want and not e.is_symlink():
+                    return e.name
+    return want
+
+
+def ignored(entry: str) -> bool:
+    """Files and folders that tools leave (.DS_Store, .ipynb_checkpoints, __MACOSX...): not a
+    person, not a problem."""
+    return entry.startswith(".") or entry in ("__MACOSX", "Thumbs.db", "desktop.ini", "@eaDir")
+
+
+@dataclass
+class Folder:
+    """One folder of OUT/clusters: its name and the face ids of the crops it holds."""
+
+    name: str  # as on disk
+    named: bool
+    face_ids: list[str] = field(default_factory=list)
+
+    @property
+    def person(self) -> str:
+        """The person's name: the folder's, NFC-normalised (the same name however it was typed)."""
+        return unicodedata.normalize("NFC", self.name)
+
+
+@dataclass
+class ClusterTree:
+    """What the user's folders say, plus everything odd about them."""
+
+    folders: list[Folder] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)  # files whose face id is unknown
+    bad_names: dict[str, str] = field(default_factory=dict)  # folder -> why
+    skipped_links: list[str] = field(default_factory=list)
+    in_two_folders: list[str] = field(default_factory=list)  # face ids copied, not moved
+
+    @property
+    def named(self) -> list[Folder]:
+        return [f for f in self.folders if f.named]
+
+
+def scan(out: Path, known_ids: set[str]) -> ClusterTree:
+    """Read OUT/clusters: folders, their crops mapped to face ids; symlinks are not followed."""
+    root = Path(out) / CLUSTERS_DIR
+    tree = ClusterTree()
+    seen: set[str] = set()
+    if not root.is_dir():
+        raise ClusterpipeError(f"{root}: not found; run `clusterpipe run` first")
+    for entry in sorted(root.iterdir()):
+        if ignored(entry.name):
+            continue
+        if entry.is_symlink():
+            tree.skipped_links.append(str(entry.relative_to(out)))
+            continue
+        if not entry.is_dir():
+            tree.unmapped.append(str(entry.relative_to(out)))
+            continue
+        named = not is_unnamed(entry.name)
+        if named:
+            try:
+                check_name(entry.name)
+            except BadNameError as e:
+                tree.bad_names[entry.name] = str(e)
+                continue
+        folder = Folder(entry.name, named)
+        # os.scandir: its entries know whether they are links or files without another stat
+        # (a run's folders hold 10,000s of crops and the review page scans them every action).
+        with os.scandir(entry) as it:
+            files = sorted(it, key=lambda e: e.name)
+        for f in files:
+            if ignored(f.name):
+                continue
+            kind = face_file(f.name)
+            stem = kind[0] if kind else ""
+            if f.is_symlink():
+                tree.skipped_links.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
+            elif kind and kind[1] and f.is_file():
+                if stem in seen:
+                    tree.in_two_folders.append(stem)
+                elif stem in known_ids:
+                    seen.add(stem)
+                    folder.face_ids.append(stem)
+                else:
+                    tree.unmapped.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
+            elif not kind or kind[1]:  # a face's label beside its crop is expected
+                tree.unmapped.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
+        tree.folders.append(folder)
+    return tree
