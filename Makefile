@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-fast test-latest lock clean
+.PHONY: install demo lint test test-fast test-latest lock clean docs
 
 # The test environment is installed from the committed lock (requirements/ci.txt): every package,
 # direct and transitive, at an exact version, checked by hash, nothing resolved here. So a new
@@ -47,6 +47,19 @@ test-fast: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow and not browser" -q -n 2
 
+# The architecture notes and the API reference (mkdocs + mkdocstrings, from the docstrings, read
+# statically: the docs environment has none of the package's dependencies) into site/; open
+# site/index.html. Its own venv, from its own hashed lock.
+DOCS_VENV := .venv-docs
+$(DOCS_VENV)/.installed: requirements/docs.txt
+	rm -rf $(DOCS_VENV)
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r requirements/docs.txt
+	touch $@
+
+docs: $(DOCS_VENV)/.installed
+	$(DOCS_VENV)/bin/mkdocs build -q
+
 # Refresh the lock from pyproject.toml's ranges (needs the package index). uv resolves for every
 # platform (--universal) from Python 3.11 on; commit the result after `make test` passes on it.
 lock:
@@ -57,6 +70,8 @@ lock:
 		pyproject.toml requirements/build.in -o $(LOCK)
 	.venv-lock/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
 		--custom-compile-command "make lock" --no-deps requirements/oracle.in -o $(ORACLE)
+	.venv-lock/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" requirements/docs.in -o requirements/docs.txt
 
 # Not in CI: the newest versions pyproject.toml allows, in a venv of their own, and the fast
 # tests, so that an upstream release that breaks clusterpipe is seen on purpose. `pip list`
@@ -71,4 +86,4 @@ test-latest:
 	.venv-latest/bin/python -m pytest -m "not slow and not browser" -q -n 2 -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-lock demo_out examples/demo.mp4 .pytest_cache
+	rm -rf $(VENV) .venv-latest .venv-lock .venv-docs site demo_out examples/demo.mp4 .pytest_cache
