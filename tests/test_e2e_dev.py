@@ -22,7 +22,7 @@ from clusterpipe.encode.dlib import FaceEncoder
 from clusterpipe.evaluate.metrics import load_ground_truth, match_boxes
 
 from .conftest import run_args
-from .test_export import check_coco, check_imagefolder, check_yolo
+from .export.test_export import check_coco, check_imagefolder, check_yolo
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # the CLI on the dev footage
 

@@ -219,3 +219,10 @@ def test_settings_refuse_nan_from_the_api_too():
     ):
         with pytest.raises(ClusterpipeError, match="must be in"):
             bad()
+
+
+def test_tests_mirror_the_packages():
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders and folders <= packages, folders - packages

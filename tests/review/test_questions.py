@@ -17,7 +17,7 @@ from clusterpipe.review import ReviewServer
 from clusterpipe.review.questions import questions
 from clusterpipe.store.corrections import Corrections
 
-from .fake_run import make_run
+from ..fake_run import make_run
 from .test_review import call
 
 

@@ -89,7 +89,7 @@ def test_noise_faces_report_and_attach_to_nearest_cluster():
 
 
 def test_tune_prints_a_grid_with_the_best_first(tmp_path):
-    from .fake_run import make_run
+    from ..fake_run import make_run
 
     out = tmp_path / "run"
     faces = make_run(out, {"alice": 4, "bob": 4})

@@ -13,7 +13,7 @@ import pytest
 
 from clusterpipe.encode import facenet
 
-REFERENCE = Path(__file__).parent / "data" / "facenet_reference.json"
+REFERENCE = Path(__file__).parents[1] / "data" / "facenet_reference.json"
 
 
 @pytest.fixture(scope="module")

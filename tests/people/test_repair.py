@@ -12,7 +12,7 @@ from clusterpipe.errors import ClusterpipeError
 from clusterpipe.people.repair import Corrections, recluster, split
 from clusterpipe.store.files import read_faces, write_faces
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 
 def _crops(out, folder) -> set[str]:

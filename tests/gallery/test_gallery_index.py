@@ -16,7 +16,7 @@ from clusterpipe.gallery import index as gallery_index
 from clusterpipe.gallery.store import Gallery
 from tests.helpers import gallery_like
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 SMALL = IndexSettings("auto", "400KB", 10.0)  # a 5000-face gallery must be compressed for it
 

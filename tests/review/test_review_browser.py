@@ -12,7 +12,7 @@ import pytest
 from clusterpipe.review import ReviewServer
 from tests.helpers import CHROMIUM_FLAGS
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

@@ -8,7 +8,7 @@ from clusterpipe.errors import ClusterpipeError
 from clusterpipe.gallery.promote import list_people, promote, remove_person
 from clusterpipe.gallery.store import Gallery, GalleryError
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from clusterpipe.errors import InputError
 from clusterpipe.sample.video import ReadReport, fit_size, probe, resize_to_fit, sample_frames
 
-from .conftest import read_code
+from ..conftest import read_code
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from clusterpipe.errors import StoreError
 from clusterpipe.store.outdir import NOISE, REJECTED, OutDir, is_folder
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 
 @pytest.fixture

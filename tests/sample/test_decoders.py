@@ -9,7 +9,7 @@ from clusterpipe.config import EncodeSettings
 from clusterpipe.errors import ClusterpipeError
 from clusterpipe.sample.video import ReadReport, sample_frames
 
-from .conftest import BITS, coded_frame, read_code, write_mp4
+from ..conftest import BITS, coded_frame, read_code, write_mp4
 
 # x264 with B-frames (some of them references, b-pyramid) and a long keyframe interval: the
 # stream structure of real footage, where skipping non-reference frames pays.

@@ -14,8 +14,8 @@ from clusterpipe.people.repair import recluster, split
 from clusterpipe.people.runview import load_view
 from clusterpipe.store import places
 
-from .fake_run import make_run
-from .test_review import call, served  # noqa: F401 - the review server fixture
+from ..fake_run import make_run
+from ..review.test_review import call, served  # noqa: F401 - the review server fixture
 
 
 def _tree(root):

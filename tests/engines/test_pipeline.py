@@ -251,7 +251,7 @@ def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
 ):
     import cv2
 
-    from .conftest import write_video
+    from ..conftest import write_video
 
     out = _copy(first_run, tmp_path)
     (out / "clusters" / "Face_0").rename(out / "clusters" / "alice")

@@ -12,7 +12,7 @@ from clusterpipe.errors import ClusterpipeError, StoreError
 from clusterpipe.export import BLOCK_SECONDS, collect, export, split_items
 from clusterpipe.export.split import GAP_SECONDS
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 # torchvision.datasets.folder.IMG_EXTENSIONS
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")

@@ -11,7 +11,7 @@ import pytest
 
 from clusterpipe.evaluate.metrics import evaluate, load_ground_truth
 
-from .conftest import CLI, run_args
+from ..conftest import CLI, run_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -14,7 +14,7 @@ import pytest
 from clusterpipe.review import ReviewServer
 from clusterpipe.review import server as server_module
 
-from .fake_run import make_run
+from ..fake_run import make_run
 from .test_review import call
 
 

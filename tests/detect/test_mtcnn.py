@@ -18,7 +18,7 @@ from clusterpipe.errors import ModelError
 from tests.conftest import CLI
 from tests.data.make_mtcnn_reference import shrink
 
-REFERENCE = Path(__file__).parent / "data" / "mtcnn_reference.json"
+REFERENCE = Path(__file__).parents[1] / "data" / "mtcnn_reference.json"
 
 
 @pytest.fixture(scope="module")

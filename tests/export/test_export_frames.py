@@ -18,7 +18,7 @@ from clusterpipe.config import RunSettings
 from clusterpipe.export import export
 from clusterpipe.store.files import read_faces
 
-from .conftest import write_video
+from ..conftest import write_video
 
 pytestmark = pytest.mark.slow  # one whole run
 

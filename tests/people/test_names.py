@@ -8,8 +8,8 @@ import unicodedata
 from clusterpipe.gallery.promote import list_people, promote, remove_person
 from clusterpipe.people.status import status
 
-from .fake_run import make_run
-from .test_review import call, served  # noqa: F401 - the review server fixture
+from ..fake_run import make_run
+from ..review.test_review import call, served  # noqa: F401 - the review server fixture
 
 NFC = unicodedata.normalize("NFC", "José")
 NFD = unicodedata.normalize("NFD", "José")

@@ -6,7 +6,7 @@ import pytest
 from clusterpipe.people.status import status
 from clusterpipe.store.folders import BadNameError, check_name, scan
 
-from .fake_run import make_run
+from ..fake_run import make_run
 
 
 @pytest.mark.parametrize("name", ["alice", "Zoë Müller", "O'Brien", "jean-luc", "a_b 2", "李雷"])

@@ -17,8 +17,8 @@ from clusterpipe.people.runview import load_view
 from clusterpipe.review import ReviewServer
 from clusterpipe.store.lock import Lock
 
-from .conftest import CLI
-from .fake_run import make_run
+from ..conftest import CLI
+from ..fake_run import make_run
 
 
 @pytest.fixture

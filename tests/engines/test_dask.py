@@ -15,7 +15,7 @@ pytest.importorskip("distributed", reason="the dask extra is not installed")
 from clusterpipe.api import run
 from clusterpipe.config import RunSettings
 
-from .conftest import run_args
+from ..conftest import run_args
 
 pytestmark = pytest.mark.slow  # Dask clusters, whole runs of the dev footage
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_args
+from ..conftest import run_args
 
 pytestmark = pytest.mark.slow  # kill -9 and Ctrl-C of whole runs
 
