@@ -176,7 +176,7 @@ def _recluster_around_named(
         "settings": {**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
         "vectors": vectors,
         "versions": _versions(),
-        "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
+        "inputs": _inputs(infos, stats),
         "failed_inputs": failed,
     }
     write_json(out / RUN_FILE, info)
@@ -200,6 +200,14 @@ def _recluster_around_named(
     return RunResult(
         out, len(faces), len(res.folders), res.noise, wall, infos, failed, stage_s, {}, damaged
     )
+
+
+def _inputs(infos: Sequence[VideoInfo], stats: EncodeStats) -> list[dict]:
+    """run.json's inputs: each video as probed, and what reading it saw (where it was read)."""
+    return [
+        {**asdict(v), **(stats.videos[v.key].to_json() if v.key in stats.videos else {})}
+        for v in infos
+    ]
 
 
 def _previous_run(out: Path) -> dict:
@@ -280,14 +288,14 @@ def run(
             if summary is not None:
                 stats.videos[key] = summary
         stage_s["detect_encode"] = time.perf_counter() - t
-        for key, info in stats.videos.items():
+        for key, vs in stats.videos.items():
             path = next(v.path for v in infos if v.key == key)
-            if "error" in info:
-                failed[path] = info["error"]
-            elif info.get("ended_early"):
+            if vs.error is not None:
+                failed[path] = vs.error
+            elif vs.ended_early:
                 damaged[path] = (
-                    f"damaged or truncated: read up to {info['last_time_s']:.1f} s, "
-                    f"skipped {info.get('skipped_s', 0):.1f} s (see run.json)"
+                    f"damaged or truncated: read up to {vs.last_time_s:.1f} s, "
+                    f"skipped {vs.skipped_s:.1f} s (see run.json)"
                 )
 
         t = time.perf_counter()
@@ -351,7 +359,7 @@ def run(
             # The space clustered in, adapted or not and why, its radius and the evidence.
             "person_space": clustering.choice.to_json() if clustering.choice else None,
             "versions": _versions(),
-            "inputs": [{**asdict(v), **stats.videos.get(v.key, {})} for v in infos],
+            "inputs": _inputs(infos, stats),
             "failed_inputs": failed,
             "counts": {
                 "faces": len(faces),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..config import EncodeSettings
 from ..registry import Registered
-from ..store.records import VideoInfo
+from ..store.records import VideoInfo, VideoStats
 from ..store.shards import ShardStore
 
 
@@ -35,7 +36,28 @@ class EncodeStats:
     # None where the engine does not measure them (Dask).
     reader_cpu_s: float | None = None
     encoder_process_cpu_s: float | None = None
-    videos: dict[str, dict] = field(default_factory=dict)
+    videos: dict[str, VideoStats] = field(default_factory=dict)  # by video key
+
+
+log = logging.getLogger("clusterpipe")
+
+
+def read_stats(
+    video: VideoInfo, frames_read: int | None, last_t: float, damaged: int
+) -> VideoStats:
+    """A video's read stats (VideoStats.read), with a warning where it ended early."""
+    stats = VideoStats.read(video, frames_read, last_t, damaged)
+    if stats.ended_early:
+        read = f"frame {frames_read} of {video.frame_count}" if frames_read is not None else ""
+        log.warning(
+            "%s: decoding stopped at %.1f s of %.1f s%s: the file looks truncated or damaged; "
+            "the rest was skipped",
+            video.path,
+            last_t,
+            video.duration_s,
+            f" ({read})" if read else "",
+        )
+    return stats
 
 
 class Engine(Registered, abc.ABC):

@@ -19,9 +19,9 @@ from pathlib import Path
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
 from ..sample.video import ReadReport, sample_frames
-from ..store.records import VideoInfo
+from ..store.records import VideoInfo, VideoStats
 from ..store.shards import ShardStore, segment_of
-from .base import EncodeStats, Engine, Job
+from .base import EncodeStats, Engine, Job, read_stats
 from .processes import keep_frame_buffers
 
 log = logging.getLogger("clusterpipe")
@@ -70,6 +70,8 @@ def encode_segment(
         "detect_cpu_s": detect_cpu,
         "eof": not report.stopped_early,
         "faces": sum(len(r[2].boxes) for r in results),
+        "last_time_s": report.last_time_s,
+        "damaged_frames": report.damaged_frames,
     }
 
 
@@ -174,6 +176,7 @@ class DaskEngine(Engine):
             while queue and running.count() < limit:
                 submit(*queue.pop(0))
             failed: dict[int, str] = {}
+            reads: dict[int, list] = {}  # video -> last time, damaged frames, read to its end
             for fut in running:
                 vi = owner.pop(fut.key)
                 try:
@@ -188,6 +191,10 @@ class DaskEngine(Engine):
                     ) from e
                 bar.update(1)
                 if r is not None:
+                    read = reads.setdefault(vi, [0.0, 0, False])
+                    read[0] = max(read[0], r["last_time_s"])
+                    read[1] += r["damaged_frames"]
+                    read[2] = read[2] or r["eof"]
                     stats.frames += r["frames"]
                     stats.faces += r["faces"]
                     stats.cpu_s += r["cpu_s"]
@@ -203,8 +210,16 @@ class DaskEngine(Engine):
                     submit(*queue.pop(0))
             bar.close()
             for vi, text in failed.items():
-                stats.videos[jobs[vi].video.key] = {"error": text}
+                stats.videos[jobs[vi].video.key] = VideoStats(error=text)
                 log.error("%s", text)
+            # Segments overlap (each seeks back before its start): frames are not counted, so
+            # a video that ended early is judged by its last timestamp, where a task of this
+            # run read it to its end (a resumed video's tail may be from an earlier run).
+            for vi, (last_t, damaged, eof) in reads.items():
+                if vi not in failed and eof:
+                    stats.videos[jobs[vi].video.key] = read_stats(
+                        jobs[vi].video, None, last_t, damaged
+                    )
         finally:
             client.close()
             if cluster is not None:

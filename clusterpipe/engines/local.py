@@ -24,9 +24,9 @@ import numpy as np
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, WorkerError
-from ..store.records import VideoInfo
+from ..store.records import VideoStats
 from ..store.shards import ShardStore, segment_of
-from .base import EncodeStats, Engine, Job
+from .base import EncodeStats, Engine, Job, read_stats
 from .processes import FrameRing, child_setup, get, own_cpu, put
 
 log = logging.getLogger("clusterpipe")
@@ -252,12 +252,12 @@ def encode_videos(
                 segments.close(*msg[1:])
             elif kind == "videodone":
                 _, vi, frames_read, last_t, damaged = msg
-                stats.videos[jobs[vi].video.key] = _read_summary(
+                stats.videos[jobs[vi].video.key] = read_stats(
                     jobs[vi].video, frames_read, last_t, damaged
                 )
             elif kind == "videoerror":
                 _, vi, text = msg
-                stats.videos[jobs[vi].video.key] = {"error": text}
+                stats.videos[jobs[vi].video.key] = VideoStats(error=text)
                 log.error("%s", text)
             elif kind == "workerdone":
                 children.alive.discard(msg[1])
@@ -286,27 +286,6 @@ def _expected_samples(job: Job, fps: float, seg_s: float) -> int:
         return 0
     n = math.floor(d * fps - 1e-9) + 1
     return sum(1 for k in range(n) if segment_of(k / fps, seg_s) not in job.done)
-
-
-def _read_summary(video: VideoInfo, frames_read: int, last_t: float, damaged: int) -> dict:
-    summary = {
-        "frames_read": frames_read,
-        "last_time_s": round(last_t, 3),
-        "damaged_frames": damaged,
-    }
-    if video.frame_count and frames_read < 0.98 * video.frame_count - 2:
-        summary["ended_early"] = True
-        summary["skipped_s"] = round(max(0.0, video.duration_s - last_t), 3)
-        log.warning(
-            "%s: decoding stopped at %.1f s of %.1f s (frame %d of %d): the file looks "
-            "truncated or damaged; the rest was skipped",
-            video.path,
-            last_t,
-            video.duration_s,
-            frames_read,
-            video.frame_count,
-        )
-    return summary
 
 
 @dataclass

@@ -29,6 +29,64 @@ class VideoInfo:
 
 
 @dataclass
+class VideoStats:
+    """What reading one video saw (beside its VideoInfo in run.json's inputs): frames read, the
+    last timestamp decoded, damaged frames skipped; whether it ended before the container said
+    and how much was skipped; or why it failed."""
+
+    frames_read: int | None = None  # None where the engine reads a video in overlapping parts
+    last_time_s: float = 0.0
+    damaged_frames: int = 0
+    ended_early: bool = False
+    skipped_s: float = 0.0
+    error: str | None = None
+
+    @classmethod
+    def read(cls, video: VideoInfo, frames_read: int | None, last_t: float, damaged: int):
+        """The stats of a finished read, judged against what the container said: a read that
+        stops short of it (by frames where counted, else by time) ended early."""
+        if frames_read is not None and video.frame_count:
+            early = frames_read < 0.98 * video.frame_count - 2
+        else:
+            fps = video.fps if video.fps > 0 else 30.0
+            early = video.duration_s > 0 and last_t < 0.98 * video.duration_s - 2 / fps
+        return cls(
+            frames_read,
+            round(last_t, 3),
+            damaged,
+            bool(early),
+            round(max(0.0, video.duration_s - last_t), 3) if early else 0.0,
+        )
+
+    def to_json(self) -> dict:
+        """run.json's fields (a failed read: only its error)."""
+        if self.error is not None:
+            return {"error": self.error}
+        d: dict = {"last_time_s": self.last_time_s, "damaged_frames": self.damaged_frames}
+        if self.frames_read is not None:
+            d["frames_read"] = self.frames_read
+        if self.ended_early:
+            d.update(ended_early=True, skipped_s=self.skipped_s)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> VideoStats:
+        """From run.json (untrusted): ValueError unless every field is what to_json writes."""
+        if "error" in d:
+            if not isinstance(d["error"], str):
+                raise ValueError("error is not a string")
+            return cls(error=d["error"])
+        frames = d.get("frames_read")
+        return cls(
+            None if frames is None else _int(frames, 0),
+            _finite(d["last_time_s"]),
+            _int(d.get("damaged_frames", 0), 0),
+            d.get("ended_early", False) is True,
+            _finite(d.get("skipped_s", 0.0)),
+        )
+
+
+@dataclass
 class Face:
     """One detected face; `cluster` is -1 for noise until clustering assigns it."""
 

@@ -15,7 +15,7 @@ from ..errors import StoreError
 from .atomic import atomic_open, read_json, write_json
 from .files import read_vectors, write_vectors
 from .layout import SHARDS_DIR
-from .records import Face, VideoInfo, face_id
+from .records import Face, VideoInfo, VideoStats, face_id
 from .runinfo import read_run_info
 
 log = logging.getLogger("clusterpipe")
@@ -237,25 +237,21 @@ def load_samples(out: Path) -> list[tuple]:
     return samples
 
 
-READ_SUMMARY = ("frames_read", "last_time_s", "damaged_frames")
-
-
 def read_before(
     key: str, done: Collection[int], previous: dict, segment_seconds: float
-) -> dict | None:
-    """The read summary (run.json) of a video that an earlier run read to its end and whose
+) -> VideoStats | None:
+    """The read stats (run.json) of a video that an earlier run read to its end and whose
     every segment up to there has a finished shard (`done`): nothing of it needs a process.
     None otherwise; `previous` is the earlier run.json, checked here like any file read back."""
     for v in previous.get("inputs", []):
         if not isinstance(v, dict) or v.get("key") != key or v.get("ended_early"):
             continue
         try:
-            summary = {k: v[k] for k in READ_SUMMARY}
-            last = float(summary["last_time_s"])
+            stats = VideoStats.from_json(v)
         except (KeyError, TypeError, ValueError):
             return None
-        if not math.isfinite(last) or last < 0 or not isinstance(summary["frames_read"], int):
+        if stats.error is not None or stats.frames_read is None or stats.last_time_s < 0:
             return None
-        if set(range(segment_of(last, segment_seconds) + 1)) <= set(done):
-            return summary
+        if set(range(segment_of(stats.last_time_s, segment_seconds) + 1)) <= set(done):
+            return stats
     return None

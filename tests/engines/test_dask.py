@@ -223,3 +223,28 @@ def test_dask_resume_of_a_video_without_duration_reads_it_to_the_end(faces_video
         result = subprocess.run(dask_args, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         assert_same_result(local, out)
+
+
+def test_dask_reports_a_truncated_video_as_the_local_engine_does(tmp_path):
+    """VideoStats, filled by both engines: a video cut in half is read up to the cut, reported
+    as ended early with the seconds skipped (run.json), and the run exits 2 saying so."""
+    from ..conftest import CLI, write_mp4
+
+    full = write_mp4(tmp_path / "full.mp4", 200, 10)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    inputs = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / engine
+        result = subprocess.run(
+            [*CLI, "run", cut, "--out", out, "--no-progress", "-j", "1", "--engine", engine],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "truncated or damaged" in result.stderr and "read up to 9.6 s" in result.stderr
+        inputs[engine] = json.loads((out / "run.json").read_text())["inputs"][0]
+    local, dask = inputs["local"], inputs["dask"]
+    assert dask["ended_early"] is local["ended_early"] is True
+    assert dask["last_time_s"] == local["last_time_s"] and dask["skipped_s"] == local["skipped_s"]
+    assert "frames_read" in local and "frames_read" not in dask  # segments overlap: not counted
