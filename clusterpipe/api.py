@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +31,12 @@ from .generate import generate, named_folders
 from .generate.report import write_report
 from .generate.swap import remove_generated
 from .sample.video import probe
-from .store.atomic import write_json
 from .store.files import read_faces, write_faces, write_vectors
 from .store.layout import CLUSTERS_DIR, FACES_FILE, RUN_FILE, VECTORS_FILE
 from .store.lock import Lock
-from .store.records import VideoInfo, person_space
-from .store.runinfo import read_run_info
-from .store.shards import ShardStore, read_before
+from .store.records import Face, VideoInfo, person_space
+from .store.runinfo import RunInfo, RunInput, read_run_info
+from .store.shards import MergeResult, ShardStore, read_before
 
 log = logging.getLogger("clusterpipe")
 
@@ -120,10 +119,10 @@ def _capped_workers(settings: RunSettings, jobs: Sequence[Job]) -> int:
     return workers
 
 
-def _untouched_gallery_folders(out: Path, previous: dict) -> set[str]:
+def _untouched_gallery_folders(out: Path, previous: RunInfo | None) -> set[str]:
     """Folders the last run named from a gallery and the user has not changed since (a crop
     moved in or out, or deleted, makes a folder the user's: it is never regenerated)."""
-    names = previous.get("gallery_names", {})
+    names = previous.gallery_names if previous else {}
     if not names or not (out / FACES_FILE).exists():
         return set()
     expected: dict[str, set[str]] = defaultdict(set)
@@ -139,81 +138,251 @@ def _untouched_gallery_folders(out: Path, previous: dict) -> set[str]:
     return untouched
 
 
-def _before_reclustering(out: Path, named: bool) -> tuple[dict[str, int], dict] | None:
-    """Take the user's corrections from the files before anything changes, and what
-    clusterpipe last wrote (face id -> cluster label, run.json); None where there are no named
-    folders and no corrections, so the run may regenerate everything."""
+def _previous_run(out: Path, fresh: bool) -> RunInfo | None:
+    """The run.json an earlier run left in OUT (None with --fresh: starting over is a new
+    run, and promote must not take it for the earlier one)."""
+    return None if fresh or not (out / RUN_FILE).exists() else read_run_info(out)
+
+
+@dataclass
+class _Run:
+    """What a run carries from stage to stage."""
+
+    out: Path
+    settings: RunSettings
+    videos: list[VideoInfo]
+    failed: dict[str, str]  # path -> why it could not be read
+    previous: RunInfo | None
+    auto_named: set[str]  # folders a gallery named that the user left alone: regenerated
+    named: list[str]  # folders the user named
+    t0: float = field(default_factory=time.perf_counter)
+    stage_s: dict[str, float] = field(default_factory=dict)
+    damaged: dict[str, str] = field(default_factory=dict)
+    stats: EncodeStats = field(default_factory=EncodeStats)
+    reused: int = 0
+
+    def timed(self, stage: str, fn, *args, **kw):
+        """fn(*args, **kw), its wall time recorded under `stage`."""
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kw)
+        finally:
+            self.stage_s[stage] = self.stage_s.get(stage, 0.0) + time.perf_counter() - t
+
+    def result(self, faces: int, clusters: int, noise: int, names: dict[int, str]) -> RunResult:
+        return RunResult(
+            out=self.out,
+            faces=faces,
+            clusters=clusters,
+            noise=noise,
+            wall_s=time.perf_counter() - self.t0,
+            videos=self.videos,
+            failed=self.failed,
+            stage_s=self.stage_s,
+            names=names,
+            damaged=self.damaged,
+        )
+
+
+def _start(videos: Sequence[str], out: Path, settings: RunSettings, gallery) -> _Run:
+    """Everything checked before any work: OUT, the gallery, the models, the videos; what an
+    earlier run left in OUT and the folders the user named there."""
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a folder; choose another --out")
+    if gallery:  # a missing, damaged or other-space gallery fails before any work
+        Gallery.open(gallery).require(settings.encode.encoder, "this run")
+    check_models(settings.encode)
+    infos, failed = _probe_all(videos)
+    previous = _previous_run(out, settings.fresh)
+    auto_named = _untouched_gallery_folders(out, previous)
+    named = [n for n in named_folders(out) if n not in auto_named]
+    # Folders the user named are kept: new faces and the unnamed rest are re-clustered around
+    # them as `recluster` does (people/repair.py), obeying every correction.
+    if named and settings.fresh:
+        log.warning(
+            "--fresh: discarding the faces of %d named folders (%s); their other files stay",
+            len(named),
+            ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""),
+        )
+    elif named:
+        log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
+    return _Run(out, settings, infos, failed, previous, auto_named, named)
+
+
+def _encode(r: _Run) -> ShardStore:
+    """Encode every segment without a finished shard (an engine's processes or tasks)."""
+    settings = r.settings
+    store = ShardStore(r.out, settings.shard_fingerprint())
+    store.prepare(settings.fresh, settings.shard_settings())
+    if settings.fresh:  # the user asked to discard the folders, named ones included
+        remove_generated(r.out, lambda name: True)
+    jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in r.videos]
+    r.reused = sum(len(j.done) for j in jobs)
+    if r.reused:
+        log.info("resuming: %d finished shards reused", r.reused)
+    seg_s = settings.segment_seconds
+    read = {j.video.key: read_before(j.video.key, j.done, r.previous, seg_s) for j in jobs}
+    todo = [j for j in jobs if read[j.video.key] is None]
+    if todo:
+        # The parent mostly waits while the encoders run: import clustering meanwhile rather
+        # than before they start or after they finish, when a core would stand idle.
+        threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
+        engine = Engine.get(settings.engine)(
+            workers=_capped_workers(settings, todo),
+            segment_seconds=seg_s,
+            progress=settings.progress,
+            address=settings.address,
+        )
+        r.stats = r.timed("detect_encode", engine.encode, todo, settings.encode, store)
+    else:
+        r.stage_s["detect_encode"] = 0.0
+        log.info("every video is already encoded: no worker started")
+    for key, summary in read.items():
+        if summary is not None:
+            r.stats.videos[key] = summary
+    for key, vs in r.stats.videos.items():
+        path = next(v.path for v in r.videos if v.key == key)
+        if vs.error is not None:
+            r.failed[path] = vs.error
+        elif vs.ended_early:
+            r.damaged[path] = (
+                f"damaged or truncated: read up to {vs.last_time_s:.1f} s, "
+                f"skipped {vs.skipped_s:.1f} s (see run.json)"
+            )
+    return store
+
+
+def _corrections_before(r: _Run) -> tuple[dict[str, int], RunInfo] | None:
+    """Where the user named folders or corrected the files (a crop deleted or moved), what
+    clusterpipe last wrote (face id -> cluster label, run.json), after taking the corrections
+    from the files; None where the run may regenerate everything. Read after encoding, so
+    that what the user changed meanwhile counts too."""
     from .people.repair import load_view, update_corrections
 
+    out = r.out
+    if r.settings.fresh or not (out / FACES_FILE).exists() or not (out / RUN_FILE).exists():
+        return None
+    named_now = [n for n in named_folders(out) if n not in r.auto_named]
+    if set(named_now) - set(r.named):
+        log.info("keeping folders named during encoding too: %s", ", ".join(named_now))
     view = load_view(out)
     corr = update_corrections(view)
-    if not named and not corr.rejected and not corr.apart and not corr.together:
+    if not named_now and not corr.rejected and not corr.apart and not corr.together:
         return None
     return {f.id: f.cluster for f in view.faces}, view.info
 
 
-def _recluster_around_named(
-    out, settings, faces, crops, before, infos, failed, damaged, stats, t0, stage_s, attach
-) -> RunResult:
-    """New faces go to noise/ first, then everything not in a named folder is re-clustered."""
+def _write_vectors(out: Path, faces: list[Face], encoder: str) -> dict | None:
+    """OUT/vectors.npy for a space other than dlib's (run.json's `vectors`); an earlier
+    run's, with another encoder, removed."""
+    if encoder == "dlib":
+        with contextlib.suppress(FileNotFoundError):
+            (out / VECTORS_FILE).unlink()  # ours, from an earlier run with another encoder
+        return None
+    space = person_space(faces, encoder)
+    write_vectors(out / VECTORS_FILE, space)
+    return {"encoder": encoder, "dim": int(space.shape[1]), "file": VECTORS_FILE}
+
+
+def _run_info(r: _Run, faces: list[Face], base: RunInfo | None = None, **fields) -> RunInfo:
+    """run.json for this run: settings, versions, inputs and what they did (on `base`: the
+    earlier run.json where the run re-clusters around named folders)."""
+    settings = r.settings
+    return replace(
+        base or RunInfo(),
+        run_id=(r.previous.run_id if r.previous else "") or uuid.uuid4().hex[:12],
+        settings={**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
+        vectors=_write_vectors(r.out, faces, settings.encode.encoder),
+        versions=_versions(),
+        inputs=[RunInput(v, r.stats.videos.get(v.key)) for v in r.videos],
+        failed_inputs=r.failed,
+        **fields,
+    )
+
+
+def _times(r: _Run, stats: EncodeStats | None = None) -> dict[str, float]:
+    """run.json's times_s: each stage's wall time, the encoders' CPU where measured, total."""
+    times = {k: round(v, 3) for k, v in r.stage_s.items()}
+    if stats is not None:
+        times["detect_encode_cpu"] = round(stats.cpu_s, 3)
+        times["detect_cpu"] = round(stats.detect_cpu_s, 3)
+        for key, value in (
+            ("reader_cpu", stats.reader_cpu_s),
+            ("encoder_process_cpu", stats.encoder_process_cpu_s),
+        ):
+            if value is not None:
+                times[key] = round(value, 3)
+    times["total"] = round(time.perf_counter() - r.t0, 3)
+    return times
+
+
+def _around_named(r: _Run, merged: MergeResult, before, attach: bool) -> RunResult:
+    """New faces go to noise/ first, then everything not in a named folder is re-clustered
+    (the repair loop's recluster)."""
     from .generate import write_crops
     from .people.repair import recluster_locked
 
     clusters, old_info = before
+    faces = merged.faces
     new = [f for f in faces if f.id not in clusters]
-    write_crops(out, new, crops)
+    write_crops(r.out, new, merged.crops)
     for f in faces:
         f.cluster = clusters.get(f.id, -1)
-    write_faces(out / FACES_FILE, faces)
-    vectors = None
-    if settings.encode.encoder != "dlib":
-        space = person_space(faces, settings.encode.encoder)
-        write_vectors(out / VECTORS_FILE, space)
-        vectors = {"encoder": settings.encode.encoder, "dim": int(space.shape[1])}
-        vectors["file"] = VECTORS_FILE
-    info = {
-        **old_info,
-        "settings": {**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
-        "vectors": vectors,
-        "versions": _versions(),
-        "inputs": _inputs(infos, stats),
-        "failed_inputs": failed,
-    }
-    write_json(out / RUN_FILE, info)
-    t = time.perf_counter()
-    res = recluster_locked(out, settings.cluster.eps, attach)
-    stage_s["cluster"] = time.perf_counter() - t
+    write_faces(r.out / FACES_FILE, faces)
+    _run_info(r, faces, old_info).write(r.out)
+    res = r.timed("cluster", recluster_locked, r.out, r.settings.cluster.eps, attach)
     for folder, person, d in res.looks_like:
         done = ", attached" if folder in res.attached else ""
         log.info("%s looks like %s (%.2f%s)", folder, person, d, done)
-    wall = time.perf_counter() - t0
-    info = read_run_info(out)
-    info["counts"] = {
+    counts = {
         "faces": len(faces),
         "new_faces": len(new),
         "clusters": len(res.folders),
         "noise": res.noise,
-        "frames_encoded_now": stats.frames,
+        "frames_encoded_now": r.stats.frames,
     }
-    info["times_s"] = {**{k: round(v, 3) for k, v in stage_s.items()}, "total": round(wall, 3)}
-    write_json(out / RUN_FILE, info)
-    return RunResult(
-        out, len(faces), len(res.folders), res.noise, wall, infos, failed, stage_s, {}, damaged
+    replace(read_run_info(r.out), counts=counts, times_s=_times(r)).write(r.out)
+    return r.result(len(faces), len(res.folders), res.noise, {})
+
+
+def _fresh(r: _Run, merged: MergeResult, gallery, threshold: float | None) -> RunResult:
+    """Cluster every face, name clusters from a gallery, write the folders, report, run.json."""
+    settings, faces = r.settings, merged.faces
+    clustering = r.timed("cluster", cluster_run, faces, settings, merged.samples)
+    labels = clustering.labels
+    if clustering.choice:
+        log.info(clustering.choice.summary())
+    write_faces(r.out / FACES_FILE, faces)
+    encoder = settings.encode.encoder
+    names = name_clusters(faces, gallery, threshold, encoder) if gallery else {}
+    gen = r.timed(
+        "generate", generate, r.out, faces, merged.crops, settings.progress, names, r.auto_named
     )
-
-
-def _inputs(infos: Sequence[VideoInfo], stats: EncodeStats) -> list[dict]:
-    """run.json's inputs: each video as probed, and what reading it saw (where it was read)."""
-    return [
-        {**asdict(v), **(stats.videos[v.key].to_json() if v.key in stats.videos else {})}
-        for v in infos
-    ]
-
-
-def _previous_run(out: Path) -> dict:
-    if not (out / RUN_FILE).exists():
-        return {}
-    return read_run_info(out)
+    n_clusters = int(labels.max() + 1) if len(labels) else 0
+    n_noise = int((labels < 0).sum())
+    info = _run_info(
+        r,
+        faces,
+        gallery=str(Path(gallery).resolve()) if gallery else None,
+        gallery_names={str(k): v for k, v in sorted(names.items())},
+        # The space clustered in, adapted or not and why, its radius and the evidence.
+        person_space=clustering.choice.to_json() if clustering.choice else None,
+        counts={
+            "faces": len(faces),
+            "clusters": n_clusters,
+            "noise": n_noise,
+            "frames_encoded_now": r.stats.frames,
+            "shards_reused": r.reused,
+            "shards_written": r.stats.shards_written,
+            **gen,
+        },
+    )
+    info.times_s = _times(r, r.stats)
+    t = time.perf_counter()
+    write_report(r.out, faces, info, names)
+    info.times_s["report"] = round(time.perf_counter() - t, 3)
+    info.write(r.out)
+    return r.result(len(faces), n_clusters, n_noise, names)
 
 
 def run(
@@ -230,166 +399,11 @@ def run(
     with folders the user named, those are kept and the rest is re-clustered around them
     (with `attach`, new faces that look like a named person join that person's folder).
     """
-    settings = settings or RunSettings()
-    t0 = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out}: exists and is not a folder; choose another --out")
-    if gallery:  # a missing, damaged or other-space gallery fails before any work
-        Gallery.open(gallery).require(settings.encode.encoder, "this run")
-    check_models(settings.encode)
-    infos, failed = _probe_all(videos)
-    # Starting over is a new run: promote must not take it for the earlier one, whose people
-    # stay in a gallery under the earlier run's id.
-    previous = {} if settings.fresh else _previous_run(out)
-    auto_named = _untouched_gallery_folders(out, previous)
-    named = [n for n in named_folders(out) if n not in auto_named]
-    # Folders the user named are kept: new faces and the unnamed rest are re-clustered around
-    # them as `recluster` does (repair.py), obeying every correction.
-    if named and settings.fresh:
-        log.warning(
-            "--fresh: discarding the faces of %d named folders (%s); their other files stay",
-            len(named),
-            ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""),
-        )
-    elif named:
-        log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
-    stage_s: dict[str, float] = {}
-    damaged: dict[str, str] = {}
-    with Lock(out):
-        enc = settings.encode
-        store = ShardStore(out, settings.shard_fingerprint())
-        store.prepare(settings.fresh, settings.shard_settings())
-        if settings.fresh:  # the user asked to discard the folders, named ones included
-            remove_generated(out, lambda name: True)
-        jobs = [Job(v, frozenset(store.done_segments(v.key))) for v in infos]
-        reused = sum(len(j.done) for j in jobs)
-        if reused:
-            log.info("resuming: %d finished shards reused", reused)
-        t = time.perf_counter()
-        seg_s = settings.segment_seconds
-        read = {j.video.key: read_before(j.video.key, j.done, previous, seg_s) for j in jobs}
-        todo = [j for j in jobs if read[j.video.key] is None]
-        stats = EncodeStats()
-        if todo:
-            # The parent mostly waits while the encoders run: import clustering meanwhile
-            # rather than before they start or after they finish, when a core would stand idle.
-            threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
-            engine = Engine.get(settings.engine)(
-                workers=_capped_workers(settings, todo),
-                segment_seconds=settings.segment_seconds,
-                progress=settings.progress,
-                address=settings.address,
-            )
-            stats = engine.encode(todo, enc, store)
-        else:
-            log.info("every video is already encoded: no worker started")
-        for key, summary in read.items():
-            if summary is not None:
-                stats.videos[key] = summary
-        stage_s["detect_encode"] = time.perf_counter() - t
-        for key, vs in stats.videos.items():
-            path = next(v.path for v in infos if v.key == key)
-            if vs.error is not None:
-                failed[path] = vs.error
-            elif vs.ended_early:
-                damaged[path] = (
-                    f"damaged or truncated: read up to {vs.last_time_s:.1f} s, "
-                    f"skipped {vs.skipped_s:.1f} s (see run.json)"
-                )
-
-        t = time.perf_counter()
-        faces, crops, samples = store.merge(infos)
-        stage_s["merge"] = time.perf_counter() - t
-
-        before = None
-        if not settings.fresh and (out / FACES_FILE).exists() and (out / RUN_FILE).exists():
-            # Named folders, or corrections the files show (a crop deleted or moved), are
-            # kept: the rest is re-clustered around them instead of regenerated. Read after
-            # encoding, so that what the user changed meanwhile counts too.
-            named_now = [n for n in named_folders(out) if n not in auto_named]
-            if set(named_now) - set(named):
-                log.info("keeping folders named during encoding too: %s", ", ".join(named_now))
-            before = _before_reclustering(out, bool(named_now))
+    r = _start(videos, Path(out), settings or RunSettings(), gallery)
+    with Lock(r.out):
+        store = _encode(r)
+        merged = r.timed("merge", store.merge, r.videos)
+        before = _corrections_before(r)
         if before is not None:
-            return _recluster_around_named(
-                out,
-                settings,
-                faces,
-                crops,
-                before,
-                infos,
-                failed,
-                damaged,
-                stats,
-                t0,
-                stage_s,
-                attach,
-            )
-        t = time.perf_counter()
-        clustering = cluster_run(faces, settings, samples)
-        labels = clustering.labels
-        stage_s["cluster"] = time.perf_counter() - t
-        if clustering.choice:
-            log.info(clustering.choice.summary())
-        write_faces(out / FACES_FILE, faces)
-        vectors = None
-        if enc.encoder != "dlib":
-            space = person_space(faces, enc.encoder)
-            write_vectors(out / VECTORS_FILE, space)
-            vectors = {"encoder": enc.encoder, "dim": int(space.shape[1]), "file": VECTORS_FILE}
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                (out / VECTORS_FILE).unlink()  # ours, from an earlier run with another encoder
-        names = name_clusters(faces, gallery, threshold, enc.encoder) if gallery else {}
-
-        t = time.perf_counter()
-        gen = generate(out, faces, crops, settings.progress, names, auto_named)
-        stage_s["generate"] = time.perf_counter() - t
-
-        n_clusters = int(labels.max() + 1) if len(labels) else 0
-        n_noise = int((labels < 0).sum())
-        wall = time.perf_counter() - t0
-        run_info = {
-            "run_id": previous.get("run_id") or uuid.uuid4().hex[:12],
-            "gallery": str(Path(gallery).resolve()) if gallery else None,
-            "gallery_names": {str(k): v for k, v in sorted(names.items())},
-            "settings": {**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
-            "vectors": vectors,
-            # The space clustered in, adapted or not and why, its radius and the evidence.
-            "person_space": clustering.choice.to_json() if clustering.choice else None,
-            "versions": _versions(),
-            "inputs": _inputs(infos, stats),
-            "failed_inputs": failed,
-            "counts": {
-                "faces": len(faces),
-                "clusters": n_clusters,
-                "noise": n_noise,
-                "frames_encoded_now": stats.frames,
-                "shards_reused": reused,
-                "shards_written": stats.shards_written,
-                **gen,
-            },
-            "times_s": {
-                **{k: round(v, 3) for k, v in stage_s.items()},
-                "detect_encode_cpu": round(stats.cpu_s, 3),
-                "detect_cpu": round(stats.detect_cpu_s, 3),
-                **{
-                    key: round(value, 3)
-                    for key, value in (
-                        ("reader_cpu", stats.reader_cpu_s),
-                        ("encoder_process_cpu", stats.encoder_process_cpu_s),
-                    )
-                    if value is not None
-                },
-                "total": round(wall, 3),
-            },
-        }
-        t = time.perf_counter()
-        write_report(out, faces, run_info, names)
-        times: dict[str, float] = run_info["times_s"]  # type: ignore[assignment]
-        times["report"] = round(time.perf_counter() - t, 3)
-        write_json(out / RUN_FILE, run_info)
-    return RunResult(
-        out, len(faces), n_clusters, n_noise, wall, infos, failed, stage_s, names, damaged
-    )
+            return _around_named(r, merged, before, attach)
+        return _fresh(r, merged, gallery, threshold)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -10,7 +9,8 @@ import numpy as np
 
 from clusterpipe.detect.boxes import portrait_box
 from clusterpipe.store.files import write_faces
-from clusterpipe.store.records import Face
+from clusterpipe.store.records import Face, VideoInfo
+from clusterpipe.store.runinfo import RunInfo, RunInput
 
 FRAME = (640, 360)
 
@@ -59,12 +59,6 @@ def make_run(
             (folder / f"{f.id}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
             all_faces.append(f)
     write_faces(out / "faces.jsonl", sorted(all_faces, key=lambda f: f.id))
-    (out / "run.json").write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "inputs": [{"path": video, "width": FRAME[0], "height": FRAME[1], "duration_s": t}],
-            }
-        )
-    )
+    inputs = [RunInput(VideoInfo(video, "", FRAME[0], FRAME[1], 1.0, t, float(t), 0))]
+    RunInfo(run_id=run_id, inputs=inputs).write(out)
     return faces

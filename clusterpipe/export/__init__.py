@@ -62,7 +62,7 @@ def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], 
     cls_of = {name: k for k, name in enumerate(classes)}
     person = {f.id: name for name, f in run.named_faces()}
     folder_of = {fid: f.name for f in run.tree.named for fid in f.face_ids}
-    sizes = {v["path"]: (v["width"], v["height"]) for v in read_run_info(run.out).get("inputs", [])}
+    sizes = {v.video.path: (v.video.width, v.video.height) for v in read_run_info(run.out).inputs}
     by_frame: dict[tuple[str, int], list[Face]] = defaultdict(list)
     for f in run.faces.values():
         by_frame[(f.video, f.frame_index)].append(f)
@@ -229,7 +229,7 @@ def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> d
         fmt_cls.name,
         s.images,
         str(run.run_id),
-        sorted({v["path"] for v in read_run_info(out).get("inputs", [])}),
+        sorted({v.video.path for v in read_run_info(out).inputs}),
         _version(),
         asdict(s),
         out_classes,

@@ -6,7 +6,7 @@ share of face-free frames joins as backgrounds."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..people.status import RunFolder
 from ..store.layout import JPEG_QUALITY
 from ..store.records import Face
-from ..store.runinfo import read_run_info, sampling
+from ..store.runinfo import RunInfo, read_run_info
 from .base import Item
 
 FACE_CLASS = "face"  # faces of people not named (or named, but under --min-faces)
@@ -36,10 +36,10 @@ class FrameSet:
     notes: list[str] = field(default_factory=list)
 
 
-def _background_faces(info: dict, with_faces: set, want: int, samples) -> list[Face]:
+def _background_faces(info: RunInfo, with_faces: set, want: int, samples) -> list[Face]:
     """Up to `want` sampled frames with no face, spread evenly over the footage, as
     placeholder Faces (no box) that name the frame."""
-    keys = {v["path"]: v["key"] for v in info.get("inputs", []) if "key" in v}
+    keys = {v.video.path: v.video.key for v in info.inputs if v.video.key}
     free = [(v, i) for v, i, _ in samples if (v, i) not in with_faces and v in keys]
     if not free or want <= 0:
         return []
@@ -61,7 +61,7 @@ def frame_items(
     rejected: Collection[str] = (),
     min_box: int = 0,
     backgrounds: float = 0.0,
-    samples: list[tuple] | None = None,
+    samples: Sequence[tuple] | None = None,
 ) -> FrameSet:
     """Items of the frames holding a named face (any face with single_class), decoded again
     from the videos into `folder`, and the class list. People not in `classes` are `face`."""
@@ -83,7 +83,7 @@ def frame_items(
         wanted[(bg.video, bg.frame_index)] = [bg]
     out_classes = [FACE_CLASS] if single_class else [*classes, FACE_CLASS]
     cls_of = {name: k for k, name in enumerate(classes)}
-    fps, decoder = sampling(info)
+    fps, decoder = info.sampling()
     folder.mkdir(parents=True, exist_ok=True)
     result = FrameSet([], out_classes)
     for video in sorted({v for v, _ in wanted}):

@@ -26,6 +26,7 @@ from ..store.layout import (
 )
 from ..store.places import own_dir
 from ..store.records import Face
+from ..store.shards import CropRef
 from .swap import swap_in
 
 log = logging.getLogger("clusterpipe")
@@ -86,7 +87,7 @@ def _tile(jpg: bytes, box) -> np.ndarray | None:
     return None if image is None else cv2.resize(image, MONTAGE_TILE, interpolation=cv2.INTER_AREA)
 
 
-def write_crops(out: Path, faces: list[Face], crops: dict[str, tuple]) -> int:
+def write_crops(out: Path, faces: list[Face], crops: dict[str, CropRef]) -> int:
     """Write the crops and YOLO labels of `faces` from the workers' packs into OUT/noise."""
     folder = own_dir(out, NOISE_DIR)
     written = 0
@@ -130,17 +131,18 @@ def _write_image(path: Path, image: np.ndarray) -> None:
 def generate(
     out: Path,
     faces: list[Face],
-    crops: dict[str, tuple],
+    crops: dict[str, CropRef],
     progress: bool = True,
     names: dict[int, str] | None = None,
     replaceable: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict:
     """Write clusters/, noise/ and montages/ from the workers' crops and swap them in.
 
-    `crops[face_id]` is (pack path, offset, length, YOLO label lines). `names` maps cluster
-    labels to folder names (clusters recognised from a gallery); other clusters get Face_<k>;
-    two labels with one name share the folder. Only what clusterpipe wrote before is replaced:
-    Face_<k> folders, folders named from a gallery (`replaceable`), our crops and montages.
+    `crops[face_id]` says where the workers left each crop and its YOLO label lines. `names`
+    maps cluster labels to folder names (clusters recognised from a gallery); other clusters
+    get Face_<k>; two labels with one name share the folder. Only what clusterpipe wrote
+    before is replaced: Face_<k> folders, folders named from a gallery (`replaceable`), our
+    crops and montages.
     """
     from tqdm import tqdm
 

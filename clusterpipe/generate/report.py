@@ -11,6 +11,7 @@ from urllib.parse import quote
 from ..store.atomic import atomic_open
 from ..store.layout import REPORT_FILE, UNNAMED_PREFIX, cluster_folder
 from ..store.records import Face
+from ..store.runinfo import RunInfo
 
 MAX_NOISE_SHOWN = 300
 _CSS = """
@@ -33,7 +34,7 @@ def _timeline(times: list[float], duration: float) -> str:
     return f'<svg role="img" aria-label="appearances">{marks}</svg>'
 
 
-def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = None) -> str:
+def render(faces: list[Face], run_info: RunInfo, names: dict[int, str] | None = None) -> str:
     """The report page as a string; links are relative to OUT."""
     names = names or {}
     clusters: dict[str, list[Face]] = defaultdict(list)
@@ -44,11 +45,11 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
         else:
             noise.append(f)
     durations = {
-        v["path"]: v.get("duration_s") or v.get("last_time_s") or 0
-        for v in run_info.get("inputs", [])
+        v.video.path: v.video.duration_s or (v.read.last_time_s if v.read else 0)
+        for v in run_info.inputs
     }
-    video_names = {v["path"]: Path(v["path"]).name for v in run_info.get("inputs", [])}
-    counts = run_info.get("counts", {})
+    video_names = {v.video.path: Path(v.video.path).name for v in run_info.inputs}
+    counts = run_info.counts
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<title>clusterpipe report</title>",
@@ -79,7 +80,7 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
             f"alt='{label}' src='montages/{quote(folder)}.jpg'></a>{tls}</div>"
         )
     parts.append("</div>")
-    suggestions = run_info.get("suggestions") or []
+    suggestions = run_info.suggestions
     if suggestions:  # written by the repair loop: `clusterpipe status --suggest` says the same
         parts.append("<h2>Suggestions</h2><ul>")
         parts += [f"<li>{html.escape(str(line))}</li>" for line in suggestions]
@@ -93,15 +94,14 @@ def render(faces: list[Face], run_info: dict, names: dict[int, str] | None = Non
     if len(noise) > MAX_NOISE_SHOWN:
         parts.append(f"<p class='muted'>and {len(noise) - MAX_NOISE_SHOWN} more in noise/</p>")
     parts.append("</div>")
-    parts += _person_space(run_info.get("person_space"))
-    parts += _stage_bars(run_info.get("times_s"))
+    parts += _person_space(run_info.person_space)
+    parts += _stage_bars(run_info.times_s)
     parts.append("<h2>Run</h2><table>")
-    for k, v in run_info.get("settings", {}).items():
+    for k, v in run_info.settings.items():
         parts.append(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
         )
-    times = run_info.get("times_s")
-    for k, v in (times if isinstance(times, dict) else {}).items():
+    for k, v in run_info.times_s.items():
         parts.append(
             f"<tr><th>time {html.escape(str(k))}</th><td>{html.escape(str(v))} s</td></tr>"
         )
@@ -172,7 +172,7 @@ def _person_space(choice: object) -> list[str]:
 
 
 def write_report(
-    out: Path, faces: list[Face], run_info: dict, names: dict[int, str] | None = None
+    out: Path, faces: list[Face], run_info: RunInfo, names: dict[int, str] | None = None
 ) -> Path:
     """Write OUT/report.html atomically."""
     path = Path(out) / REPORT_FILE

@@ -10,7 +10,7 @@ different people. Every later command obeys them, whatever the folders look like
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,9 @@ import numpy as np
 from ..cluster.clusterer import cluster_vectors
 from ..cluster.dbscan import cannot_links, split_by_cannot_links, split_clusters
 from ..errors import ClusterpipeError
-from ..store.atomic import write_json
 from ..store.corrections import Corrections
 from ..store.files import write_faces
-from ..store.layout import CLUSTERS_DIR, FACES_FILE, RUN_FILE, is_unnamed
+from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
 from ..store.lock import Lock
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
 from .runview import RunView, load_view
@@ -75,16 +74,18 @@ def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
         face.nearest = None
     write_faces(view.out / FACES_FILE, view.faces)
     names = {lab: f for f, lab in label.items() if not is_unnamed(f)}
-    info = dict(view.info)
-    info["folder_names"] = {str(lab): f for f, lab in label.items()}
     # Folders a gallery named keep that status under their new label (see api.run).
-    gallery = set((view.info.get("gallery_names") or {}).values())
-    info["gallery_names"] = {str(lab): f for f, lab in label.items() if f in gallery}
-    write_json(view.out / RUN_FILE, info)
+    gallery = set(view.info.gallery_names.values())
+    info = replace(
+        view.info,
+        folder_names={str(lab): f for f, lab in label.items()},
+        gallery_names={str(lab): f for f, lab in label.items() if f in gallery},
+    )
+    info.write(view.out)
     for f in folders:
         folder_montage(view.out, f)
     sug = suggest(view.out)
-    info["suggestions"] = [suggestion_line(*m) for m in sug.misplaced] + [
+    info.suggestions = [suggestion_line(*m) for m in sug.misplaced] + [
         f"{folder} looks like {person} ({d:.2f})" for folder, person, d in sug.looks_like
     ]
     write_report(view.out, view.faces, info, names)

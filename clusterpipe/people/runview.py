@@ -16,7 +16,7 @@ from ..store.folders import scan
 from ..store.layout import FACES_FILE, RUN_FILE, UNNAMED_PREFIX
 from ..store.outdir import NOISE, REJECTED, OutDir
 from ..store.records import Face
-from ..store.runinfo import attach_vectors, read_run_info
+from ..store.runinfo import RunInfo, attach_vectors, read_run_info
 from ..store.shards import load_samples
 
 
@@ -32,7 +32,7 @@ class RunView:
     named: set[str]
     encoder: str
     frames: list[tuple]
-    info: dict
+    info: RunInfo
 
     # Computed on first use: taking the corrections from the files (every rerun of a run does)
     # needs neither the vectors nor the tracks, which read every shard again.
@@ -40,7 +40,7 @@ class RunView:
     def settings(self) -> ClusterSettings:
         """The cluster settings the run was made with (run.json), so that every repair clusters
         as the run did; the defaults for a run.json without them."""
-        given = self.info.get("settings", {}).get("cluster")
+        given = self.info.settings.get("cluster") or {}
         names = {f.name for f in fields(ClusterSettings)}
         try:
             return ClusterSettings(**{k: v for k, v in given.items() if k in names})
@@ -83,11 +83,6 @@ class RunView:
         return np.asarray(face_tracks(self.faces, samples))
 
 
-def _folder_names(info: dict) -> dict[int, str]:
-    names = info.get("folder_names") or info.get("gallery_names") or {}
-    return {int(k): v for k, v in names.items()}
-
-
 def load_view(out: str | Path) -> RunView:
     """Read a run's folders, records and tracks."""
     out = Path(out)
@@ -101,7 +96,7 @@ def load_view(out: str | Path) -> RunView:
     now: dict[str, str | None] = dict.fromkeys(by_id)
     # A rejected face (review page) is out of every folder, as a deleted crop is.
     now.update({f: w for f, w in OutDir(out).locate(by_id, tree).items() if w != REJECTED})
-    names = _folder_names(info)
+    names = info.names()
     last = {
         f.id: NOISE if f.cluster < 0 else names.get(f.cluster, f"{UNNAMED_PREFIX}{f.cluster}")
         for f in faces

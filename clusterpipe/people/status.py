@@ -34,7 +34,7 @@ class RunFolder:
         listed = read_faces(out / FACES_FILE)
         encoder = attach_vectors(out, listed)
         faces = {f.id: f for f in listed}
-        run_id = str(info.get("run_id") or out.resolve())
+        run_id = info.run_id or str(out.resolve())
         return cls(out, run_id, faces, scan(out, set(faces)), encoder)
 
     def named_faces(self) -> Iterator[tuple[str, Face]]:

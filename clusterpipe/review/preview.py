@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ClusterpipeError, InputError
 from ..store.layout import JPEG_QUALITY
-from ..store.runinfo import read_run_info, sampling
+from ..store.runinfo import read_run_info
 from .state import Review
 
 MAX_WIDTH = 1280  # the frame is shrunk to fit this width: a preview, not the original
@@ -42,7 +42,7 @@ def frame_jpeg(review: Review, fid: str) -> bytes:
     if fid not in review.by_id:
         raise ClusterpipeError("unknown face; reload the page")
     face = review.faces[review.by_id[fid]]
-    fps, decoder = sampling(read_run_info(review.out))
+    fps, decoder = read_run_info(review.out).sampling()
     image = None
     for s in sample_frames(
         face.video,

@@ -6,7 +6,9 @@ import logging
 import math
 import shutil
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from .atomic import atomic_open, read_json, write_json
 from .files import read_vectors, write_vectors
 from .layout import SHARDS_DIR
 from .records import Face, VideoInfo, VideoStats, face_id
-from .runinfo import read_run_info
+from .runinfo import RunInfo, read_run_info
 
 log = logging.getLogger("clusterpipe")
 
@@ -24,6 +26,32 @@ log = logging.getLogger("clusterpipe")
 def segment_of(time_s: float, segment_seconds: float) -> int:
     """Index of the segment (--segment-seconds, the unit of shards) holding a timestamp."""
     return int(math.floor(time_s / segment_seconds + 1e-9))
+
+
+class CropRef(NamedTuple):
+    """Where a face's crop is: its shard's crops pack, offset and length; its YOLO labels."""
+
+    pack: Path
+    offset: int
+    length: int
+    labels: list[str]
+
+
+class SampleRef(NamedTuple):
+    """One sampled frame: its video's path, frame index and signature (tracks follow it)."""
+
+    video: str
+    frame_index: int
+    sig: list[float] | None
+
+
+@dataclass
+class MergeResult:
+    """Every finished shard of a run's videos: faces, crops by face id, samples in order."""
+
+    faces: list[Face] = field(default_factory=list)
+    crops: dict[str, CropRef] = field(default_factory=dict)
+    samples: list[SampleRef] = field(default_factory=list)
 
 
 class ShardStore:
@@ -154,19 +182,20 @@ class ShardStore:
                 done.add(int(p.stem))
         return done
 
-    def merge(self, videos: Iterable[VideoInfo]) -> tuple[list[Face], dict[str, tuple], list]:
-        """Every valid shard of these videos, in order: the faces; face id -> (crops pack,
-        offset, length, YOLO labels); and (video path, frame index, signature) per sample."""
-        faces: list[Face] = []
-        crops: dict[str, tuple] = {}
-        samples: list[tuple] = []
+    def merge(self, videos: Iterable[VideoInfo]) -> MergeResult:
+        """Every valid shard of these videos, in order."""
+        merged = MergeResult()
         for v in videos:
             for shard in self.iter_shards(v.key):
-                faces += shard["faces"]
-                samples += [(v.path, fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+                merged.faces += shard["faces"]
+                merged.samples += [
+                    SampleRef(v.path, fr["frame_index"], fr.get("sig")) for fr in shard["frames"]
+                ]
                 for fid, c in shard["crops"].items():
-                    crops[fid] = (shard["pack"], c["offset"], c["length"], c["labels"])
-        return faces, crops, samples
+                    merged.crops[fid] = CropRef(
+                        shard["pack"], c["offset"], c["length"], c["labels"]
+                    )
+        return merged
 
     def iter_shards(self, video_key: str) -> Iterator[dict]:
         """Valid shards of a video in segment order."""
@@ -223,35 +252,32 @@ def _diff(old: dict, new: dict) -> str:
     return ", ".join(parts) or "format changed"
 
 
-def load_samples(out: Path) -> list[tuple]:
+def load_samples(out: Path) -> list[SampleRef]:
     """(video path, frame_index, signature) of every sampled frame of a run, in time order."""
     info = read_run_info(Path(out))
-    fingerprint = info.get("settings", {}).get("shard_fingerprint", "")
-    store = ShardStore(Path(out), fingerprint)
+    store = ShardStore(Path(out), info.shard_fingerprint)
     samples = []
-    for v in info.get("inputs", []):
-        if "key" not in v:
+    for v in info.inputs:
+        if not v.video.key:
             continue
-        for shard in store.iter_shards(v["key"]):
-            samples += [(v["path"], fr["frame_index"], fr.get("sig")) for fr in shard["frames"]]
+        for shard in store.iter_shards(v.video.key):
+            samples += [
+                SampleRef(v.video.path, fr["frame_index"], fr.get("sig")) for fr in shard["frames"]
+            ]
     return samples
 
 
 def read_before(
-    key: str, done: Collection[int], previous: dict, segment_seconds: float
+    key: str, done: Collection[int], previous: RunInfo | None, segment_seconds: float
 ) -> VideoStats | None:
-    """The read stats (run.json) of a video that an earlier run read to its end and whose
-    every segment up to there has a finished shard (`done`): nothing of it needs a process.
-    None otherwise; `previous` is the earlier run.json, checked here like any file read back."""
-    for v in previous.get("inputs", []):
-        if not isinstance(v, dict) or v.get("key") != key or v.get("ended_early"):
+    """The read stats of a video that an earlier run (its run.json) read to its end and whose
+    every segment up to there has a finished shard (`done`): nothing of it needs a process."""
+    for v in previous.inputs if previous else []:
+        stats = v.read
+        if v.video.key != key or stats is None or stats.ended_early or stats.error is not None:
             continue
-        try:
-            stats = VideoStats.from_json(v)
-        except (KeyError, TypeError, ValueError):
-            return None
-        if stats.error is not None or stats.frames_read is None or stats.last_time_s < 0:
-            return None
+        if stats.frames_read is None or stats.last_time_s < 0:
+            return None  # read in overlapping parts (Dask): not known to be whole
         if set(range(segment_of(stats.last_time_s, segment_seconds) + 1)) <= set(done):
             return stats
     return None

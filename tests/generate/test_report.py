@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from clusterpipe.generate.report import render, write_report
-from clusterpipe.store.records import Face
+from clusterpipe.store.records import Face, VideoInfo
+from clusterpipe.store.runinfo import RunInfo, RunInput
 from tests.helpers import CHROMIUM_FLAGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,11 +36,13 @@ def _faces(n_clusters: int, per: int, noise: int) -> list[Face]:
     return faces
 
 
+def _video(duration_s: float) -> RunInput:
+    return RunInput(VideoInfo("/v.mp4", "v", 640, 360, 25.0, 0, duration_s, 0))
+
+
 def test_report_lists_clusters_by_size_with_lazy_images():
     faces = _faces(300, 2, 5)
-    page = render(
-        faces, {"inputs": [{"path": "/v.mp4", "duration_s": 3000}], "settings": {"eps": 0.5}}
-    )
+    page = render(faces, RunInfo(inputs=[_video(3000)], settings={"eps": 0.5}))
     assert page.count("class='card'") == 300
     assert page.count("loading='lazy'") == 305
     first = page.index("Face_2 &middot;")  # 4 faces: among the largest
@@ -51,7 +54,7 @@ def test_report_lists_clusters_by_size_with_lazy_images():
 def test_report_shows_where_the_time_went_and_the_person_space():
     times = {"detect_encode": 10.0, "cluster": 0.5, "total": 11.0, "detect_cpu": 4.0}
     times |= {"detect_encode_cpu": 16.0, "reader_cpu": 2.0}
-    page = render(_faces(3, 2, 5), {"times_s": times, "person_space": None})
+    page = render(_faces(3, 2, 5), RunInfo(times_s=times, person_space=None))
     assert "Where the time went" in page
     assert (
         "wall: detection + encoding</th><td>10.00 s</td><td><div class='bar' style='width:300px'>"
@@ -64,7 +67,7 @@ def test_report_shows_where_the_time_went_and_the_person_space():
     assert (
         "CPU: reader (decoding)</th><td>2.00 s</td><td><div class='bar' style='width:38px'>" in page
     )
-    assert "Where the time went" not in render(_faces(3, 2, 5), {"times_s": "bad"})
+    assert "Where the time went" not in render(_faces(3, 2, 5), RunInfo())
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -81,7 +84,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     write_report(
         out,
         faces,
-        {"inputs": [{"path": "/v.mp4", "duration_s": 30}], "counts": {"faces": len(faces)}},
+        RunInfo(inputs=[_video(30)], counts={"faces": len(faces)}),
     )
     shot = tmp_path / "shot.png"
     cmd = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,7 @@ from clusterpipe.cli import cli
 from clusterpipe.errors import ClusterpipeError
 from clusterpipe.people.repair import Corrections, recluster, split
 from clusterpipe.store.files import read_faces, write_faces
+from clusterpipe.store.runinfo import read_run_info
 
 from ..fake_run import make_run
 
@@ -29,9 +31,8 @@ def _as_written(out) -> None:
     for f in records:
         f.cluster = label[where[f.id]] if f.id in where else -1
     write_faces(out / "faces.jsonl", records)
-    info = json.loads((out / "run.json").read_text())
-    info["folder_names"] = {str(v): k for k, v in label.items()}
-    (out / "run.json").write_text(json.dumps(info))
+    info = read_run_info(out)
+    replace(info, folder_names={str(v): k for k, v in label.items()}).write(out)
 
 
 def _merged_run(tmp_path):
