@@ -56,9 +56,13 @@ def _checked(path: Path, size: int, sha256: str) -> str | None:
     return None if h.hexdigest() == sha256 else "is damaged (its SHA-256 does not match)"
 
 
-def model_file(model: PackagedModel) -> Path:
-    """Path of a packaged model file, checked once per process; a one-line ModelError if not."""
-    path = package_dir(model.package, model.distribution, model.version) / model.filename
+def model_file(model: PackagedModel, folder: Path | None = None) -> Path:
+    """Path of a packaged model file (in `folder` instead of its package where given), its size
+    and SHA-256 checked once per process; a one-line ModelError that says how to reinstall."""
+    if folder is None:
+        path = package_dir(model.package, model.distribution, model.version) / model.filename
+    else:
+        path = Path(folder) / Path(model.filename).name
     if not path.is_file():
         raise ModelError(f"model file missing: {path}; reinstall it with `{model.install}`")
     problem = _checked(path, model.size, model.sha256)
@@ -67,32 +71,42 @@ def model_file(model: PackagedModel) -> Path:
     return path
 
 
-MODEL_FILES = {
-    "landmarks5": "shape_predictor_5_face_landmarks.dat",
-    "encoder": "dlib_face_recognition_resnet_model_v1.dat",
-    "cnn": "mmod_human_face_detector.dat",
+def _face_model(filename: str, size: int, sha256: str) -> PackagedModel:
+    return PackagedModel(
+        "face_recognition_models", "face_recognition_models", "0.3.0", filename, size, sha256
+    )
+
+
+# dlib's models, from face_recognition_models (CC0 / Boost), found without importing it (its
+# pkg_resources import fails on setuptools >= 82).
+DLIB_MODELS = {
+    "landmarks5": _face_model(
+        "models/shape_predictor_5_face_landmarks.dat",
+        9150489,
+        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    ),
+    "encoder": _face_model(
+        "models/dlib_face_recognition_resnet_model_v1.dat",
+        22466066,
+        "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    ),
+    "cnn": _face_model(
+        "models/mmod_human_face_detector.dat",
+        729940,
+        "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+    ),
 }
 
 
 def model_dir() -> Path:
     """Folder of face_recognition_models' .dat files, found without importing the package."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the face models are not installed: run `pip install face_recognition_models`"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+    model = DLIB_MODELS["encoder"]
+    return package_dir(model.package, model.distribution, model.version) / "models"
 
 
 def model_path(name: str, folder: Path | None = None) -> Path:
-    """Path of one model file; a clear error if it is missing."""
-    path = (folder or model_dir()) / MODEL_FILES[name]
-    if not path.is_file() or path.stat().st_size == 0:
-        raise ModelError(
-            f"face model file missing: {path}; reinstall it with "
-            "`pip install --force-reinstall face_recognition_models`"
-        )
-    return path
+    """Path of one of dlib's model files, checked like every packaged model (model_file)."""
+    return model_file(DLIB_MODELS[name], folder)
 
 
 def _dlib():

@@ -59,9 +59,26 @@ def test_works_without_pkg_resources(two_people, tmp_path):
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelError, match="face model file missing.*reinstall"):
+    with pytest.raises(ModelError, match="model file missing.*reinstall it with `pip install"):
         FaceEncoder(EncodeSettings(), folder=tmp_path)
     assert (model_dir() / "shape_predictor_5_face_landmarks.dat").is_file()
+
+
+def test_a_damaged_dlib_model_is_caught_by_its_sha256(tmp_path):
+    """One checker for every model file: dlib's are checked by size and SHA-256 too."""
+    import shutil
+
+    for name in (
+        "shape_predictor_5_face_landmarks.dat",
+        "dlib_face_recognition_resnet_model_v1.dat",
+    ):
+        shutil.copy(model_dir() / name, tmp_path / name)
+    data = bytearray((tmp_path / "dlib_face_recognition_resnet_model_v1.dat").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte flipped: same size, another digest
+    (tmp_path / "dlib_face_recognition_resnet_model_v1.dat").write_bytes(bytes(data))
+    damaged = r"is damaged \(its SHA-256.*face_recognition_models==0.3.0"
+    with pytest.raises(ModelError, match=damaged):
+        FaceEncoder(EncodeSettings(detector="hog"), folder=tmp_path)
 
 
 def test_missing_models_package_is_a_clear_cli_error(tmp_path, coded_video):
