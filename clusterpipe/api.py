@@ -160,6 +160,7 @@ class _Run:
     damaged: dict[str, str] = field(default_factory=dict)
     stats: EncodeStats = field(default_factory=EncodeStats)
     reused: int = 0
+    engine: Engine | None = None  # given by the caller; else the one the settings name
 
     def timed(self, stage: str, fn, *args, **kw):
         """fn(*args, **kw), its wall time recorded under `stage`."""
@@ -227,11 +228,8 @@ def _encode(r: _Run) -> ShardStore:
         # The parent mostly waits while the encoders run: import clustering meanwhile rather
         # than before they start or after they finish, when a core would stand idle.
         threading.Thread(target=_import_all, args=(CLUSTER_MODULES,), daemon=True).start()
-        engine = Engine.get(settings.engine)(
-            workers=_capped_workers(settings, todo),
-            segment_seconds=seg_s,
-            progress=settings.progress,
-            address=settings.address,
+        engine = r.engine or Engine.get(settings.engine).from_settings(
+            settings, _capped_workers(settings, todo)
         )
         r.stats = r.timed("detect_encode", engine.encode, todo, settings.encode, store)
     else:
@@ -392,14 +390,18 @@ def run(
     gallery: str | Path | None = None,
     threshold: float | None = None,
     attach: bool = False,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Sample, detect, encode, cluster and generate per-person folders for `videos` into `out`.
 
     With `gallery`, clusters whose faces match a known person are named after them. On an OUT
     with folders the user named, those are kept and the rest is re-clustered around them
     (with `attach`, new faces that look like a named person join that person's folder).
+    `engine`: where to encode (say a DaskEngine on a scheduler of your own); by default the
+    one `settings.engine` names.
     """
     r = _start(videos, Path(out), settings or RunSettings(), gallery)
+    r.engine = engine
     with Lock(r.out):
         store = _encode(r)
         merged = r.timed("merge", store.merge, r.videos)

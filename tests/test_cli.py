@@ -81,3 +81,29 @@ def test_workers_beyond_what_the_run_can_use_are_capped_and_said(coded_video, tm
     )
     assert out.returncode == 0, out.stderr
     assert "-j 64 is more than this run can use; using 3 workers" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        (KeyboardInterrupt(), 1, "Interrupted; finished shards are kept, run the same command"),
+        (PermissionError(13, "Permission denied", "/out"), 2, "Error: [Errno 13] Permission"),
+        (OSError(28, "No space left on device"), 2, "Error: [Errno 28] No space left"),
+        (OSError(9, "Bad file descriptor"), 3, "unexpected OSError: [Errno 9] Bad file"),
+        (ValueError("a bug"), 3, "unexpected ValueError: a bug (run with CLUSTERPIPE_DEBUG=1"),
+    ],
+)
+def test_exit_codes_say_whose_problem_it_is(tmp_path, monkeypatch, raised, code, said):
+    """The user's state (a full disk, no permission) is exit 2, a bug exit 3, Ctrl-C exit 1
+    with what the command leaves behind; each one line."""
+    import clusterpipe.api
+
+    def run(*a, **kw):
+        raise raised
+
+    monkeypatch.setattr(clusterpipe.api, "run", run)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["run", str(video), "--out", str(tmp_path / "o")])
+    assert result.exit_code == code
+    assert said in result.output and len(result.output.strip().splitlines()) == 1

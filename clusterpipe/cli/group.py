@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -23,8 +24,46 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+# An OSError from these is the machine's or the user's state (a full disk, no permission, a
+# path that vanished): exit 2 with its message. Any other is a bug: exit 3.
+USER_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.ENOTEMPTY,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.EXDEV,
+    errno.EBUSY,
+    errno.EIO,
+    errno.ENOMEM,
+}
+
+
+_INTERRUPTED: dict[str, str] = {}  # command name -> what an interruption leaves behind
+
+
+def on_interrupt(message: str):
+    """A command's decorator: what to tell the user when Ctrl-C stops it."""
+
+    def remember(command: click.Command) -> click.Command:
+        _INTERRUPTED[command.name or ""] = message
+        return command
+
+    return remember
+
+
 class _Group(click.Group):
-    """Maps errors to exit codes: ClusterpipeError 2, Ctrl-C 1; tracebacks only when debugging."""
+    """Maps errors to exit codes: ClusterpipeError and the user's OSErrors 2, Ctrl-C 1, a bug 3;
+    tracebacks only when debugging."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -32,21 +71,17 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
-            more = ""
-            if ctx.invoked_subcommand == "run":
-                more = "; finished shards are kept, run the same command again to resume"
-            elif ctx.invoked_subcommand == "review":
-                more = "; every change is already in the folders"
-            click.echo(f"Interrupted{more}.", err=True)
+            more = _INTERRUPTED.get(ctx.invoked_subcommand or "", "")
+            click.echo(f"Interrupted{'; ' + more if more else ''}.", err=True)
             ctx.exit(1)
-        except (ClusterpipeError, OSError) as e:
-            if DEBUG:
-                raise
-            click.echo(f"Error: {one_line(e)}", err=True)
-            ctx.exit(2)
         except Exception as e:
             if DEBUG:
                 raise
+            if isinstance(e, ClusterpipeError) or (
+                isinstance(e, OSError) and (e.errno is None or e.errno in USER_ERRNOS)
+            ):
+                click.echo(f"Error: {one_line(e)}", err=True)
+                ctx.exit(2)
             click.echo(
                 f"Error: unexpected {type(e).__name__}: {one_line(e)} (run with "
                 "CLUSTERPIPE_DEBUG=1 for the traceback and report it)",

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from .group import cli
+from .group import cli, on_interrupt
 
 
+@on_interrupt("every change is already in the folders")
 @cli.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option(

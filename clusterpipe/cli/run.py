@@ -17,7 +17,7 @@ from ..config import (
     default_workers,
 )
 from ..gallery.store import DEFAULT_THRESHOLD
-from .group import cli, one_line, progress_logging
+from .group import cli, on_interrupt, one_line, progress_logging
 from .options import pop_settings, settings_options
 
 _E = EncodeSettings()
@@ -34,6 +34,7 @@ def parse_size(ctx, param, value: str) -> tuple[int, int]:
         raise click.BadParameter("give it as WIDTHxHEIGHT, e.g. 700x500") from None
 
 
+@on_interrupt("finished shards are kept, run the same command again to resume")
 @cli.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
@@ -109,7 +110,21 @@ def parse_size(ctx, param, value: str) -> tuple[int, int]:
     help="With --engine dask: an existing scheduler; without it a LocalCluster of "
     "--workers processes is started.",
 )
-def run(videos, out, max_size, fine_size, fast, workers, **kw) -> None:
+def run(
+    videos,
+    out,
+    max_size,
+    fine_size,
+    fast,
+    workers,
+    fresh,
+    no_progress,
+    address,
+    gallery,
+    threshold,
+    attach,
+    **settings_options,
+) -> None:
     """Sample VIDEOS, detect and encode faces, cluster them into per-person folders.
 
     \b
@@ -120,6 +135,7 @@ def run(videos, out, max_size, fine_size, fast, workers, **kw) -> None:
     """
     from ..api import run as api_run
 
+    kw = settings_options  # the options built from the settings dataclasses, by field name
     enc = pop_settings(EncodeSettings, kw)
     if fast:
         enc["min_face"] = max(enc["min_face"], FAST_MIN_FACE)
@@ -134,12 +150,11 @@ def run(videos, out, max_size, fine_size, fast, workers, **kw) -> None:
         ),
         cluster=ClusterSettings(**pop_settings(ClusterSettings, kw)),
         workers=workers or default_workers(),
-        fresh=kw.pop("fresh"),
-        progress=not kw.pop("no_progress"),
-        address=kw.pop("address"),
+        fresh=fresh,
+        progress=not no_progress,
+        address=address,
         **pop_settings(RunSettings, kw),
     )
-    gallery, threshold, attach = kw.pop("gallery"), kw.pop("threshold"), kw.pop("attach")
     out = out or Path(f"{Path(videos[0]).stem}_clusterpipe")
     with progress_logging():
         res = api_run(videos, out, settings, gallery=gallery, threshold=threshold, attach=attach)

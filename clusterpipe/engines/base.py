@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..config import EncodeSettings
+from ..config import EncodeSettings, RunSettings
 from ..registry import Registered
 from ..store.records import VideoInfo, VideoStats
 from ..store.shards import ShardStore
@@ -66,15 +66,13 @@ class Engine(Registered, abc.ABC):
     registry: ClassVar[dict[str, type[Engine]]] = {}
     kind = "engine"
 
-    def __init__(
-        self,
-        workers: int,
-        segment_seconds: float,
-        progress: bool = True,
-        address: str | None = None,
-    ) -> None:
-        self.workers, self.segment_seconds = workers, segment_seconds
-        self.progress, self.address = progress, address
+    def __init__(self, workers: int, segment_seconds: float, progress: bool = True) -> None:
+        self.workers, self.segment_seconds, self.progress = workers, segment_seconds, progress
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings, workers: int) -> Engine:
+        """The engine a run's settings ask for, with `workers` processes or tasks at once."""
+        return cls(workers, settings.segment_seconds, settings.progress)
 
     @abc.abstractmethod
     def encode(self, jobs: list[Job], enc: EncodeSettings, store: ShardStore) -> EncodeStats:

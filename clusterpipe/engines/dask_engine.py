@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..config import EncodeSettings
+from ..config import EncodeSettings, RunSettings
 from ..errors import ClusterpipeError, InputError, WorkerError
 from ..sample.video import ReadReport, sample_frames
 from ..store.records import VideoInfo, VideoStats
@@ -89,6 +89,20 @@ def _encoder(enc: EncodeSettings, factory):
 
 class DaskEngine(Engine):
     name = "dask"
+
+    def __init__(
+        self,
+        workers: int,
+        segment_seconds: float,
+        progress: bool = True,
+        address: str | None = None,
+    ) -> None:
+        super().__init__(workers, segment_seconds, progress)
+        self.address = address  # an existing scheduler; None: a LocalCluster of `workers`
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings, workers: int) -> DaskEngine:
+        return cls(workers, settings.segment_seconds, settings.progress, settings.address)
 
     def _segments(self, job: Job) -> list[int]:
         """The segments of a video still to encode. The last one (or the one past the last

@@ -9,6 +9,7 @@ import pytest
 
 from clusterpipe.api import run
 from clusterpipe.config import ClusterSettings, EncodeSettings, RunSettings
+from clusterpipe.engines import Engine
 from clusterpipe.errors import StoreError
 from clusterpipe.store.files import read_faces
 
@@ -95,17 +96,23 @@ def test_resume_reuses_every_shard_and_gives_the_same_result(first_run, tmp_path
     assert (copy / "faces.jsonl").read_text() == before
 
 
-def test_a_fully_resumed_run_starts_no_worker(first_run, tmp_path, monkeypatch):
-    from clusterpipe.engines import Engine
+class _NoEngine(Engine):
+    """An engine that must not be used."""
 
-    out, copy = first_run[0], _copy(first_run, tmp_path)
-    before = _run_info(copy)["inputs"][0]
+    name = "_no_engine_test"
 
-    def no_engine(name):
+    def encode(self, jobs, enc, store):
         raise AssertionError("an engine was started for a video whose shards are all done")
 
-    monkeypatch.setattr(Engine, "get", no_engine)
-    run([str(_video(out))], copy, _settings())
+
+Engine.registry.pop(_NoEngine.name)  # a test double, not a choice of the settings
+
+
+def test_a_fully_resumed_run_starts_no_worker(first_run, tmp_path):
+    out, copy = first_run[0], _copy(first_run, tmp_path)
+    before = _run_info(copy)["inputs"][0]
+    idle = _NoEngine.from_settings(_settings(), 1)
+    run([str(_video(out))], copy, _settings(), engine=idle)
     after = _run_info(copy)["inputs"][0]
     assert {k: after[k] for k in ("frames_read", "last_time_s", "damaged_frames")} == {
         k: before[k] for k in ("frames_read", "last_time_s", "damaged_frames")
@@ -113,24 +120,25 @@ def test_a_fully_resumed_run_starts_no_worker(first_run, tmp_path, monkeypatch):
     # One shard missing: that video is read again.
     next(iter(sorted(copy.glob("shards/*/*.json")))).unlink()
     with pytest.raises(AssertionError, match="an engine was started"):
-        run([str(_video(out))], copy, _settings())
+        run([str(_video(out))], copy, _settings(), engine=idle)
 
 
-def test_a_folder_named_while_a_resumed_run_encodes_is_kept(first_run, tmp_path, monkeypatch):
-    from clusterpipe.engines import Engine
-
+def test_a_folder_named_while_a_resumed_run_encodes_is_kept(first_run, tmp_path):
     out, copy = first_run[0], _copy(first_run, tmp_path)
     sorted(copy.glob("shards/*/*.json"))[2].unlink()  # something to encode
     alice = sorted(p.name for p in (copy / "clusters" / "Face_0").iterdir())
-    engine = Engine.get("local")
-    real_encode = engine.encode
+    local = Engine.get("local")
 
-    def encode_renaming_meanwhile(self, *a, **kw):  # the user renames a folder meanwhile
-        (copy / "clusters" / "Face_0").rename(copy / "clusters" / "alice")
-        return real_encode(self, *a, **kw)
+    class RenamingMeanwhile(local):  # type: ignore[valid-type,misc]
+        name = "_renaming_test"
 
-    monkeypatch.setattr(engine, "encode", encode_renaming_meanwhile)
-    run([str(_video(out))], copy, _settings())
+        def encode(self, *a, **kw):  # the user renames a folder while the run encodes
+            (copy / "clusters" / "Face_0").rename(copy / "clusters" / "alice")
+            return super().encode(*a, **kw)
+
+    Engine.registry.pop(RenamingMeanwhile.name)  # a test double, not a choice of the settings
+    engine = RenamingMeanwhile.from_settings(_settings(), 1)
+    run([str(_video(out))], copy, _settings(), engine=engine)
     assert sorted(p.name for p in (copy / "clusters" / "alice").iterdir()) == alice
     elsewhere = [p for p in (copy / "clusters").glob("Face_*/*") if p.name in alice]
     assert elsewhere == []  # not copied back into a regenerated Face_<n>
