@@ -27,6 +27,15 @@ from ..errors import ClusterpipeError, WorkerError
 from ..store.records import VideoStats
 from ..store.shards import ShardStore, segment_of
 from .base import EncodeStats, Engine, Job, read_stats
+from .messages import (
+    FrameDone,
+    FrameTask,
+    ProcessDone,
+    SegmentDone,
+    StageFailed,
+    VideoDone,
+    VideoFailed,
+)
 from .processes import FrameRing, child_setup, get, own_cpu, put
 
 log = logging.getLogger("clusterpipe")
@@ -35,14 +44,11 @@ _POLL_S = 0.5
 _JOIN_S = 0.5
 
 
-def _error_message(stage: str, e: BaseException) -> tuple:
+def _error_message(stage: str, e: BaseException) -> StageFailed:
     if isinstance(e, ClusterpipeError):
-        return ("error", stage, str(e), traceback.format_exc())
-    return (
-        "error",
-        stage,
-        f"the {stage} stage failed: {type(e).__name__}: {e}",
-        traceback.format_exc(),
+        return StageFailed(stage, str(e), traceback.format_exc())
+    return StageFailed(
+        stage, f"the {stage} stage failed: {type(e).__name__}: {e}", traceback.format_exc()
     )
 
 
@@ -77,24 +83,24 @@ def _reader(
                         return
                     seg = segment_of(s.time_s, seg_s)
                     if current is not None and seg != current:
-                        result_q.put(("segdone", vi, current, counts[current]))
+                        result_q.put(SegmentDone(vi, current, counts[current]))
                     current = seg
                     slot = get(ring.free, stop)
                     if slot is None:
                         return
                     image = np.ascontiguousarray(s.image)
                     ring.view(slot, image.shape)[...] = image
-                    item = ("frame", vi, seg, s.frame_index, s.time_s, slot, image.shape)
+                    item = FrameTask(vi, seg, s.frame_index, s.time_s, slot, image.shape)
                     if not put(frame_q, item, stop):
                         return
                     counts[seg] = counts.get(seg, 0) + 1
             except ClusterpipeError as e:
-                result_q.put(("videoerror", vi, str(e)))
+                result_q.put(VideoFailed(vi, str(e)))
                 continue
             if current is not None:
-                result_q.put(("segdone", vi, current, counts[current]))
+                result_q.put(SegmentDone(vi, current, counts[current]))
             result_q.put(
-                ("videodone", vi, report.frames_read, report.last_time_s, report.damaged_frames)
+                VideoDone(vi, report.frames_read, report.last_time_s, report.damaged_frames)
             )
     except BaseException as e:
         result_q.put(_error_message("reader", e))
@@ -102,7 +108,7 @@ def _reader(
         for _ in range(n_workers):
             if not put(frame_q, None, stop):
                 break
-        result_q.put(("readerdone", own_cpu()))
+        result_q.put(ProcessDone(None, own_cpu()))
         ring.close()
 
 
@@ -135,21 +141,20 @@ def _worker(wid: int, enc: EncodeSettings, ring: FrameRing, frame_q, result_q, c
         cv2.setNumThreads(1)
         encoder = FaceEncoder(enc)
         while not stop.is_set():
-            item = frame_q.get()
-            if item is None:
+            task = frame_q.get()
+            if task is None:
                 break
-            _, vi, seg, frame_index, time_s, slot, shape = item
-            current[0], current[1] = vi, frame_index
+            current[0], current[1] = task.video, task.frame_index
             try:
-                res = process_frame(encoder, ring.view(slot, shape), enc)
+                res = process_frame(encoder, ring.view(task.slot, task.shape), enc)
             finally:
-                ring.free.put(slot)
-            result_q.put(("result", vi, seg, frame_index, time_s, res))
+                ring.free.put(task.slot)
+            result_q.put(FrameDone(task.video, task.segment, task.frame_index, task.time_s, res))
             current[0] = current[1] = -1
     except BaseException as e:
         result_q.put(_error_message(f"encoder {wid}", e))
     finally:
-        result_q.put(("workerdone", wid, own_cpu()))
+        result_q.put(ProcessDone(wid, own_cpu()))
         ring.close()
 
 
@@ -239,36 +244,33 @@ def encode_videos(
             except queue.Empty:
                 children.check()
                 continue
-            kind = msg[0]
-            if kind == "result":
-                _, vi, seg, fidx, t, res = msg
+            if isinstance(msg, FrameDone):
+                res = msg.result
                 stats.frames += 1
                 stats.faces += len(res.boxes)
                 stats.cpu_s += res.cpu_s
                 stats.detect_cpu_s += res.detect_cpu_s
-                segments.add(vi, seg, fidx, t, res)
+                segments.add(msg.video, msg.segment, msg.frame_index, msg.time_s, res)
                 bar.update(1)
-            elif kind == "segdone":
-                segments.close(*msg[1:])
-            elif kind == "videodone":
-                _, vi, frames_read, last_t, damaged = msg
-                stats.videos[jobs[vi].video.key] = read_stats(
-                    jobs[vi].video, frames_read, last_t, damaged
+            elif isinstance(msg, SegmentDone):
+                segments.close(msg.video, msg.segment, msg.frames)
+            elif isinstance(msg, VideoDone):
+                job = jobs[msg.video]
+                stats.videos[job.video.key] = read_stats(
+                    job.video, msg.frames_read, msg.last_time_s, msg.damaged_frames
                 )
-            elif kind == "videoerror":
-                _, vi, text = msg
-                stats.videos[jobs[vi].video.key] = VideoStats(error=text)
-                log.error("%s", text)
-            elif kind == "workerdone":
-                children.alive.discard(msg[1])
-                stats.encoder_process_cpu_s = (stats.encoder_process_cpu_s or 0.0) + msg[2]
-            elif kind == "readerdone":
+            elif isinstance(msg, VideoFailed):
+                stats.videos[jobs[msg.video].video.key] = VideoStats(error=msg.error)
+                log.error("%s", msg.error)
+            elif isinstance(msg, ProcessDone) and msg.worker is not None:
+                children.alive.discard(msg.worker)
+                stats.encoder_process_cpu_s = (stats.encoder_process_cpu_s or 0.0) + msg.cpu_s
+            elif isinstance(msg, ProcessDone):
                 children.reader_done = True
-                stats.reader_cpu_s = msg[1]
-            elif kind == "error":
-                _, stage, text, tb = msg
-                log.debug("%s failed:\n%s", stage, tb)
-                raise WorkerError(text)
+                stats.reader_cpu_s = msg.cpu_s
+            elif isinstance(msg, StageFailed):
+                log.debug("%s failed:\n%s", msg.stage, msg.traceback)
+                raise WorkerError(msg.error)
         if segments.unfinished():
             raise WorkerError("the pipeline ended with unfinished segments; run again to resume")
     finally:
