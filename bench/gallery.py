@@ -159,7 +159,7 @@ def dev_photos(distractors: int) -> None:
             t = time.perf_counter()
             answers = {}
             for rec in identify([str(f) for f, _ in queries], Path(tmp) / "g"):
-                answers.setdefault(rec["input"], []).append(rec["name"])
+                answers.setdefault(rec.input, []).append(rec.name)
             ms = (time.perf_counter() - t) * 1000 / len(queries)
             right = sum(name in answers.get(str(f), []) for f, name in queries)
             print(

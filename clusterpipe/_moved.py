@@ -39,3 +39,20 @@ def moved(old: str, *new: str) -> Callable[[str], object]:
         raise AttributeError(f"module {old!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+class DictAccess:
+    """Results that were dicts in 0.2: `result["key"]` still reads `result.key` for one
+    release, with a DeprecationWarning."""
+
+    def __getitem__(self, key: str) -> object:
+        warnings.warn(
+            f"{type(self).__name__}[{key!r}] is deprecated and will be removed in the next "
+            f"release; use .{key}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        for source in (self, getattr(self, "scores", None)):
+            if source is not None and hasattr(source, key):
+                return getattr(source, key)
+        raise KeyError(key)

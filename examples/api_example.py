@@ -20,7 +20,7 @@ def main(video: str) -> None:
     (out / "clusters" / "Face_0").rename(out / "clusters" / "person_a")
     print(clusterpipe.promote(out, out / "gallery"))
     for face in clusterpipe.identify([video], out / "gallery"):
-        print(face["time_s"], face["name"], face["distance"])
+        print(face.time_s, face.name, face.distance)
 
 
 if __name__ == "__main__":

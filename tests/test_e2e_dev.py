@@ -235,7 +235,7 @@ def test_no_near_duplicate_crosses_the_split_over_30_seeds(dev_run, data_dir, tm
         for seed in range(30 if images == "crops" else 3):
             dest = tmp_path / f"{images}{seed}"
             res = export(out, dest, fmt, 0.2, seed=seed, images=images)
-            assert res["near_duplicates_across_split"] == 0
+            assert res.near_duplicates_across_split == 0
             card = json.loads((dest / "dataset.json").read_text())
             train_only = set(card["train_only"])
             if images == "crops":

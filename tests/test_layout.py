@@ -226,3 +226,17 @@ def test_tests_mirror_the_packages():
     folders = {p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert folders and folders <= packages, folders - packages
+
+
+def test_results_that_were_dicts_still_read_as_dicts_for_one_release():
+    from clusterpipe.evaluate.metrics import Scores
+    from clusterpipe.evaluate.tune import TuneRow
+
+    scores = Scores(10, 9, 0, 0.9, 1.0, 2, 2, 0.0, 1, 1, 1, 1, 1, 1, 0.95, 0.9)
+    row = TuneRow("dlib", "none", 0.5, 2, True, True, 0.575, False, scores)
+    with pytest.warns(DeprecationWarning, match=r"use \.e2e_bcubed_f1"):
+        assert scores["e2e_bcubed_f1"] == 0.95
+    with pytest.warns(DeprecationWarning):
+        assert row["bcubed_f1"] == 1 and row["space"] == "dlib"  # 0.2's rows were flat
+    with pytest.warns(DeprecationWarning), pytest.raises(KeyError):
+        row["nothing"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -168,15 +167,10 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
     errors: dict[str, str] = {}
     for rec in api_identify(inputs, gallery, threshold, EncodeSettings(fps=fps), errors):
         if as_json:
-            # An empty gallery gives an infinite distance: JSON has no Infinity, say null.
-            dist = rec["distance"]
-            rec = {**rec, "distance": dist if math.isfinite(dist) else None}
-            click.echo(json.dumps(rec, allow_nan=False))
+            click.echo(json.dumps(rec.to_json(), allow_nan=False))
         else:
-            when = f" at {rec['time_s']:.1f} s" if rec["time_s"] is not None else ""
-            click.echo(
-                f"{rec['input']}{when} {rec['box']}: {rec['name']} (distance {rec['distance']:.3f})"
-            )
+            when = f" at {rec.time_s:.1f} s" if rec.time_s is not None else ""
+            click.echo(f"{rec.input}{when} {rec.box}: {rec.name} (distance {rec.distance:.3f})")
     if errors:
         for path, why in errors.items():
             click.echo(f"skipped {path}: {one_line(why)}", err=True)
@@ -207,29 +201,29 @@ def export(out, dest, fmt, **options) -> None:
     settings = ExportSettings(**options)
     res = api_export(out, dest, fmt, **asdict(settings))
     val_fraction, min_faces = settings.val_fraction, settings.min_faces
-    counts = ", ".join(f"{k} {v}" for k, v in res["images"].items())
-    extra = " (+ the class `face`)" if len(res["classes"]) > len(res["people"]) else ""
-    click.echo(f"{fmt} dataset in {dest}: {len(res['people'])} people{extra}, images: {counts}")
+    counts = ", ".join(f"{k} {v}" for k, v in res.images.items())
+    extra = " (+ the class `face`)" if len(res.classes) > len(res.people) else ""
+    click.echo(f"{fmt} dataset in {dest}: {len(res.people)} people{extra}, images: {counts}")
     click.echo(
-        f"near-duplicate pairs: {res['near_duplicate_pairs']}, "
-        f"across train and val: {res['near_duplicates_across_split']}; card: {dest}/README.md"
+        f"near-duplicate pairs: {res.near_duplicate_pairs}, "
+        f"across train and val: {res.near_duplicates_across_split}; card: {dest}/README.md"
     )
     if val_fraction > 0:
-        click.echo(f"val fraction: {res['val_fraction']:.2f} (asked {val_fraction:.2f})")
-        if abs(res["val_fraction"] - val_fraction) > 0.1:
+        click.echo(f"val fraction: {res.val_fraction:.2f} (asked {val_fraction:.2f})")
+        if abs(res.val_fraction - val_fraction) > 0.1:
             click.echo(
                 "warning: the val fraction is far from the one asked: the shots are few or "
                 "long; export more footage or change --val-fraction",
                 err=True,
             )
-    if res["train_only"]:
-        who = ", ".join(res["train_only"])
+    if res.train_only:
+        who = ", ".join(res.train_only)
         click.echo(f"in train only (seen in one shot): {who}", err=True)
-    for name, share in res["class_val_share_off"].items():
+    for name, share in res.class_val_share_off.items():
         click.echo(
             f"warning: {name}: {share:.2f} of its images in val (asked {val_fraction:.2f}); "
             "its shots are few or uneven",
             err=True,
         )
-    if res["too_few_faces"]:
-        click.echo(f"left out (fewer than {min_faces} faces): {', '.join(res['too_few_faces'])}")
+    if res.too_few_faces:
+        click.echo(f"left out (fewer than {min_faces} faces): {', '.join(res.too_few_faces)}")

@@ -32,7 +32,7 @@ def evaluate(out, ground_truth, iou, as_json) -> None:
     """
     from ..api import evaluate_run
 
-    res = evaluate_run(out, ground_truth, iou)
+    res = evaluate_run(out, ground_truth, iou).to_json()
     if as_json:
         click.echo(json.dumps(res))
         return
@@ -85,16 +85,17 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
         f"{'split_distance':>14} {'clusters':>8} "
         f"{'noise':>6} {'bcubed_f1':>9} {'pairwise_f1':>11}"
     )
-    grid = [r for r in rows if not r.get("calibrated")]
-    calibrated = [r for r in rows if r.get("calibrated")]
+    grid = [r for r in rows if not r.calibrated]
+    calibrated = [r for r in rows if r.calibrated]
     for i, r in enumerate(grid[:top] + calibrated):
         mark = "  <- best" if i == 0 else ""
-        if r.get("calibrated"):
+        if r.calibrated:
             mark = "  <- calibrated (the run's own rule, no ground truth)"
+        s = r.scores
         click.echo(
-            f"{r['space']:>7} {r['adapt']:>6} {r['eps']:>5.3g} {r['min_samples']:>11} "
-            f"{str(r['tracks']):>6} "
-            f"{str(r['split_same_frame']):>5} {r['split_distance']:>14.3g} "
-            f"{r['clusters']:>8} {r['noise_fraction']:>6.3f} "
-            f"{r['bcubed_f1']:>9.4f} {r['pairwise_f1']:>11.4f}{mark}"
+            f"{r.space:>7} {r.adapt:>6} {r.eps:>5.3g} {r.min_samples:>11} "
+            f"{str(r.tracks):>6} "
+            f"{str(r.split_same_frame):>5} {r.split_distance:>14.3g} "
+            f"{s.clusters:>8} {s.noise_fraction:>6.3f} "
+            f"{s.bcubed_f1:>9.4f} {s.pairwise_f1:>11.4f}{mark}"
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .._moved import DictAccess
 from ..detect.boxes import iou_matrix
 from ..errors import InputError
 
@@ -73,7 +75,33 @@ def load_ground_truth(path: str | Path) -> dict:
     return gt
 
 
-def evaluate(faces: Sequence[dict], gt: dict, iou: float = MATCH_IOU) -> dict:
+@dataclass(frozen=True)
+class Scores(DictAccess):
+    """A run's faces against ground truth: detection, and clustering of the matched faces
+    (noise as singletons); e2e_*: every missed face counted as a singleton too."""
+
+    gt_faces: int
+    matched: int
+    false_positives: int
+    det_recall: float
+    det_precision: float
+    identities: int
+    clusters: int
+    noise_fraction: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+    pairwise_precision: float
+    pairwise_recall: float
+    pairwise_f1: float
+    e2e_bcubed_f1: float
+    e2e_pairwise_f1: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def evaluate(faces: Sequence[dict], gt: dict, iou: float = MATCH_IOU) -> Scores:
     """Detection recall/precision and clustering scores of predicted faces against ground truth.
 
     Predictions are assigned to the nearest whole second (within 0.5 s) and matched to the
@@ -127,4 +155,4 @@ def evaluate(faces: Sequence[dict], gt: dict, iou: float = MATCH_IOU) -> dict:
     e2e = clustering_scores(true + [t for t, _ in missed], pred + [p for _, p in missed])
     res["e2e_bcubed_f1"] = e2e["bcubed_f1"]
     res["e2e_pairwise_f1"] = e2e["pairwise_f1"]
-    return res
+    return Scores(**res)

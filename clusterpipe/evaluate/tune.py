@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from .._moved import DictAccess
 from ..cluster import adapt
 from ..cluster.clusterer import assign_clusters, cluster_run, face_tracks
 from ..config import RunSettings
@@ -14,10 +16,25 @@ from ..store.layout import FACES_FILE
 from ..store.records import person_space
 from ..store.runinfo import attach_vectors
 from ..store.shards import load_samples
-from .metrics import MATCH_IOU, evaluate, load_ground_truth
+from .metrics import MATCH_IOU, Scores, evaluate, load_ground_truth
 
 
-def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> dict:
+@dataclass(frozen=True)
+class TuneRow(DictAccess):
+    """One clustering setting tried by tune, and its scores."""
+
+    space: str
+    adapt: str
+    eps: float
+    min_samples: int
+    tracks: bool
+    split_same_frame: bool
+    split_distance: float
+    calibrated: bool  # what a run chooses with no ground truth (calibrate.py)
+    scores: Scores
+
+
+def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> Scores:
     """Score OUT/faces.jsonl against a ground-truth file."""
     faces = read_faces(Path(out) / FACES_FILE)
     gt = load_ground_truth(ground_truth)
@@ -33,9 +50,9 @@ def tune(
     ground_truth: str | Path,
     eps_values: Sequence[float],
     min_samples_values: Sequence[int],
-) -> list[dict]:
+) -> list[TuneRow]:
     """BCubed F1 of every clustering setting in the grid, best first, and of the settings a run
-    calibrates with no ground truth (rows with "calibrated": True, one per space).
+    calibrates with no ground truth (rows with `calibrated`, one per space).
 
     Every person space the run holds is tried (dlib, and its --encoder if another), as encoded
     and adapted to its tracks; eps values are dlib's, scaled for other spaces by their default
@@ -59,17 +76,17 @@ def tune(
         done = cluster_run(faces, settings, tracks=track_ids)
         assert done.choice is not None and done.settings is not None
         rows.append(
-            {
-                "space": space,
-                "adapt": "tracks" if done.choice.adapted else "none",
-                "eps": done.settings.radius,
-                "min_samples": done.settings.min_samples,
-                "tracks": done.settings.tracks,
-                "split_same_frame": done.settings.split_same_frame,
-                "split_distance": done.settings.split_distance,
-                "calibrated": True,
-                **score_of(),
-            }
+            TuneRow(
+                space,
+                "tracks" if done.choice.adapted else "none",
+                done.settings.radius,
+                done.settings.min_samples,
+                done.settings.tracks,
+                done.settings.split_same_frame,
+                done.settings.split_distance,
+                True,
+                score_of(),
+            )
         )
     for space in dict.fromkeys(("dlib", encoder)):
         adaptable = adapt.fit(person_space(faces, space), track_ids) is not None
@@ -95,19 +112,18 @@ def tune(
                                 encode=EncodeSettings(encoder=space), cluster=c, workers=1
                             )
                             assign_clusters(faces, settings, tracks=track_ids)
-                            score = score_of()
                             rows.append(
-                                {
-                                    "space": space,
-                                    "adapt": adapt_mode,
-                                    "eps": c.eps,
-                                    "min_samples": ms,
-                                    "tracks": tracks,
-                                    "split_same_frame": split,
-                                    "split_distance": split_distance,
-                                    "calibrated": False,
-                                    **score,
-                                }
+                                TuneRow(
+                                    space,
+                                    adapt_mode,
+                                    min(1.999, eps * scale),
+                                    ms,
+                                    tracks,
+                                    split,
+                                    split_distance,
+                                    False,
+                                    score_of(),
+                                )
                             )
-    rows.sort(key=lambda r: (-r["bcubed_f1"], -r["pairwise_f1"]))
+    rows.sort(key=lambda r: (-r.scores.bcubed_f1, -r.scores.pairwise_f1))
     return rows

@@ -6,9 +6,10 @@ import logging
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .._moved import DictAccess
 from ..config import ExportSettings
 from ..detect.boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
@@ -116,6 +117,31 @@ def _rejected(out: Path) -> set[str]:
     return set(Corrections.load(out).rejected) | {f for f, w in view.now.items() if w is None}
 
 
+@dataclass
+class ExportResult(DictAccess):
+    """What an export wrote: its classes and people, images per split, the val fraction
+    reached, and who or what was left out, dropped or masked (the card says the same)."""
+
+    format: str
+    classes: list[str]
+    people: list[str]
+    images: dict[str, int]
+    dest: str
+    val_fraction: float
+    train_only: list[str]
+    dropped_near_train: int
+    too_few_faces: list[str]
+    near_duplicate_pairs: int
+    near_duplicates_across_split: int
+    class_val_share_off: dict[str, float]
+    masked_small: int
+    rejected_dropped: int
+    backgrounds: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def export(
     out: str | Path,
     dest: str | Path,
@@ -127,7 +153,7 @@ def export(
     single_class: bool = ExportSettings.single_class,
     backgrounds: float = ExportSettings.backgrounds,
     min_box: int = ExportSettings.min_box,
-) -> dict:
+) -> ExportResult:
     """Write the named folders of a run as a dataset in `fmt`, with its card (README.md,
     dataset.json); return counts per split, the val fraction reached and the people left out
     of val or dropped."""
@@ -160,7 +186,7 @@ def export(
         raise
 
 
-def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> dict:
+def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> ExportResult:
     from ..store.shards import load_samples
 
     run = RunFolder.load(out)
@@ -261,23 +287,23 @@ def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> d
         for c, share in report.class_val_share.items()
         if target and abs(share - target) > max(0.15, target / 2)
     }
-    return {
-        "format": fmt_cls.name,
-        "classes": out_classes,
-        "people": names,
-        "images": card.images_per_split,
-        "dest": str(dest),
-        "val_fraction": round(report.val_fraction, 3),
-        "train_only": card.train_only,
-        "dropped_near_train": report.dropped_near,
-        "too_few_faces": few,
-        "near_duplicate_pairs": len(pairs),
-        "near_duplicates_across_split": crossing,
-        "class_val_share_off": off,
-        "masked_small": card.masked_small,
-        "rejected_dropped": card.rejected_dropped,
-        "backgrounds": card.backgrounds,
-    }
+    return ExportResult(
+        format=fmt_cls.name,
+        classes=out_classes,
+        people=names,
+        images=card.images_per_split,
+        dest=str(dest),
+        val_fraction=round(report.val_fraction, 3),
+        train_only=card.train_only,
+        dropped_near_train=report.dropped_near,
+        too_few_faces=few,
+        near_duplicate_pairs=len(pairs),
+        near_duplicates_across_split=crossing,
+        class_val_share_off=off,
+        masked_small=card.masked_small,
+        rejected_dropped=card.rejected_dropped,
+        backgrounds=card.backgrounds,
+    )
 
 
 def _version() -> str:

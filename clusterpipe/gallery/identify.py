@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .._moved import DictAccess
 from ..config import EncodeSettings
 from ..errors import InputError
 from ..store.records import Face, person_space
@@ -83,13 +85,32 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
             yield t, box, e
 
 
+@dataclass(frozen=True)
+class Identified(DictAccess):
+    """One face of an input: where it is, its best gallery name (or 'unknown') and distance."""
+
+    input: str
+    time_s: float | None  # None for a photo
+    box: list[int]  # x1, y1, x2, y2 in the input's pixels
+    name: str
+    distance: float  # inf for an empty gallery
+    nearest: str | None  # the nearest person even beyond the threshold
+
+    def to_json(self) -> dict:
+        """A JSON object (JSON has no Infinity: an infinite distance is null)."""
+        d = asdict(self)
+        d["box"] = list(self.box)
+        d["distance"] = self.distance if math.isfinite(self.distance) else None
+        return d
+
+
 def identify(
     inputs: Sequence[str | Path],
     gallery_dir: str | Path,
     threshold: float | None = None,
     settings: EncodeSettings | None = None,
     errors: dict[str, str] | None = None,
-) -> Iterator[dict]:
+) -> Iterator[Identified]:
     """For each face in images/videos: its best gallery name (or 'unknown') and distance.
 
     Faces are encoded in the gallery's person space; the threshold defaults to that space's.
@@ -113,14 +134,7 @@ def identify(
             continue
         matches = gallery.identify(np.array([e for _, _, e in faces]), threshold)
         for (t, box, _), m in zip(faces, matches):
-            yield {
-                "input": str(inp),
-                "time_s": t,
-                "box": box,
-                "name": m.name,
-                "distance": round(m.distance, 4),
-                "nearest": m.nearest,
-            }
+            yield Identified(str(inp), t, box, m.name, round(m.distance, 4), m.nearest)
 
 
 def name_clusters(

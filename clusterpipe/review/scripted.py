@@ -46,7 +46,7 @@ def folder_f1(review: Review, gt: dict) -> float:
         }
         for f in review.faces
     ]
-    return evaluate(faces, gt)["bcubed_f1"]
+    return evaluate(faces, gt).bcubed_f1
 
 
 def truthful(q: dict, who: dict[str, str]) -> str:

@@ -102,14 +102,14 @@ def test_tune_sweeps_both_spaces_adapted_or_not(facenet_run, tmp_path):
         json.dumps({"fps": 10, "frames": [{"time_s": t, "faces": v} for t, v in frames.items()]})
     )
     rows = tune(out, gt, [0.5], [2])
-    assert {(r["space"], r["adapt"]) for r in rows} == {
+    assert {(r.space, r.adapt) for r in rows} == {
         ("dlib", "none"),
         ("dlib", "tracks"),
         ("facenet", "none"),
         ("facenet", "tracks"),
     }
-    assert {r["eps"] for r in rows if r["adapt"] == "none"} == {0.5, 0.9}
-    best = {(r["space"], r["adapt"]): r["bcubed_f1"] for r in rows if r["tracks"]}
+    assert {r.eps for r in rows if r.adapt == "none"} == {0.5, 0.9}
+    best = {(r.space, r.adapt): r.scores.bcubed_f1 for r in rows if r.tracks}
     assert best[("dlib", "none")] == best[("facenet", "none")] == pytest.approx(1.0)
 
 
@@ -123,7 +123,7 @@ def test_gallery_records_its_space_and_identify_uses_it(facenet_run, faces_video
     gallery = Gallery.open(g)
     assert gallery.encoder == "facenet" and gallery.vectors().shape[1] == 512
     assert json.loads((g / "gallery.json").read_text())["encoder"] == "facenet"
-    names = [r["name"] for r in identify([faces_video], g, settings=EncodeSettings(fps=0.5))]
+    names = [r.name for r in identify([faces_video], g, settings=EncodeSettings(fps=0.5))]
     assert names.count("alice") >= 6 and set(names) == {"alice", "unknown"}
     # A dlib run cannot be promoted into it, nor cluster-named by it.
     dlib_out = tmp_path / "dlib"

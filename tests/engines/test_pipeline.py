@@ -323,7 +323,7 @@ def test_frames_export_labels_every_face_of_each_frame(first_run, tmp_path):
         by_frame.setdefault(f.frame_index, []).append(f)
     res = export(out, tmp_path / "y", "yolo", 0.2, images="frames")
     names = yaml.safe_load((tmp_path / "y" / "data.yaml").read_text())["names"]
-    assert names == {0: "alice", 1: "face"} and res["classes"] == ["alice", "face"]
+    assert names == {0: "alice", 1: "face"} and res.classes == ["alice", "face"]
     images = sorted((tmp_path / "y" / "images").glob("*/*.jpg"))
     assert len(images) == len({f.frame_index for f in faces if f.id in alice})
     for img in images:

@@ -88,9 +88,9 @@ def check_coco(dest: Path, split: str) -> dict:
 
 def test_yolo_export(run_dir, tmp_path):
     res = export(run_dir, tmp_path / "y", "yolo", 0.2, seed=1)
-    assert res["classes"] == ["alice", "bob", "carol"]  # Face_3 is unnamed: left out
+    assert res.classes == ["alice", "bob", "carol"]  # Face_3 is unnamed: left out
     counts = check_yolo(tmp_path / "y")
-    assert sum(counts.values()) == 105 - res["dropped_near_train"]
+    assert sum(counts.values()) == 105 - res.dropped_near_train
     moved = tmp_path / "elsewhere" / "y"  # a moved dataset still resolves
     moved.parent.mkdir()
     (tmp_path / "y").rename(moved)
@@ -101,7 +101,7 @@ def test_imagefolder_export(run_dir, tmp_path):
     res = export(run_dir, tmp_path / "i", "imagefolder", 0.2)
     classes = ["alice", "bob", "carol"]
     n = sum(check_imagefolder(tmp_path / "i" / s, classes) for s in ("train", "val"))
-    assert n == 105 - res["dropped_near_train"]
+    assert n == 105 - res.dropped_near_train
     assert (tmp_path / "i" / "classes.txt").read_text().split("\n")[:3] == classes
     export(run_dir, tmp_path / "one", "imagefolder", 0.0)  # one split: the same layout
     assert check_imagefolder(tmp_path / "one" / "train", classes) == 105
@@ -110,7 +110,7 @@ def test_imagefolder_export(run_dir, tmp_path):
 def test_coco_export(run_dir, tmp_path):
     res = export(run_dir, tmp_path / "c", "coco", 0.2)
     train, val = check_coco(tmp_path / "c", "train"), check_coco(tmp_path / "c", "val")
-    assert len(train["images"]) + len(val["images"]) == 105 - res["dropped_near_train"]
+    assert len(train["images"]) + len(val["images"]) == 105 - res.dropped_near_train
     assert [c["name"] for c in train["categories"]] == ["alice", "bob", "carol"]
     ids = [im["id"] for im in train["images"] + val["images"]]
     assert len(ids) == len(set(ids))  # unique across splits
@@ -154,12 +154,12 @@ def test_a_person_seen_in_one_shot_is_in_train_and_reported(tmp_path):
     out = tmp_path / "run"
     make_run(out, {"alice": 40, "bob": 3})  # bob: 3 s, one block
     res = export(out, tmp_path / "d", "imagefolder", 0.2)
-    assert res["train_only"] == ["bob"]
+    assert res.train_only == ["bob"]
     assert (tmp_path / "d" / "train" / "bob").is_dir() and not (
         tmp_path / "d" / "val" / "bob"
     ).exists()
     res = export(out, tmp_path / "e", "imagefolder", 0.2, min_faces=5)
-    assert res["classes"] == ["alice"] and res["too_few_faces"] == ["bob"]
+    assert res.classes == ["alice"] and res.too_few_faces == ["bob"]
 
 
 def test_export_refuses_non_empty_dest_and_unnamed_runs(run_dir, tmp_path):
@@ -272,7 +272,7 @@ def test_every_export_has_a_card_and_the_files_tools_look_for(run_dir, tmp_path)
     res = export(run_dir, tmp_path / "y", "yolo", 0.2, seed=3)
     card = json.loads((tmp_path / "y" / "dataset.json").read_text())
     assert card["run_id"] == "run1" and card["options"]["seed"] == 3
-    assert card["classes"] == res["classes"] == ["alice", "bob", "carol"]
+    assert card["classes"] == res.classes == ["alice", "bob", "carol"]
     lines = sum(len(p.read_text().splitlines()) for p in (tmp_path / "y").glob("labels/*/*.txt"))
     assert sum(card["counts"]["train"].values()) + sum(card["counts"]["val"].values()) == lines
     assert card["crossing_pairs"] == 0 and "box_convention" in card

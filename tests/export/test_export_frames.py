@@ -78,8 +78,8 @@ def test_min_faces_keeps_every_face_labelled(named_run, tmp_path):
     threshold = max(counts.values())  # all but the largest are dropped
     dropped = sorted(n for n, c in counts.items() if c < threshold)
     res = export(out, tmp_path / "y", "yolo", 0.2, images="frames", min_faces=threshold)
-    assert res["too_few_faces"] == dropped and len(dropped) >= 1
-    assert not set(dropped) & set(res["classes"])
+    assert res.too_few_faces == dropped and len(dropped) >= 1
+    assert not set(dropped) & set(res.classes)
     got, _ = _labels(tmp_path / "y")
     by = _by_frame(out)
     person = {p.stem: d.name for d in (out / "clusters").iterdir() for p in d.glob("*.jpg")}
@@ -104,13 +104,13 @@ def test_rejected_faces_get_no_box_and_backgrounds_join(named_run, tmp_path):
     gone.with_suffix(".txt").unlink()  # rejected by deleting its crop
     res = export(out, tmp_path / "y", "yolo", 0.0, images="frames", backgrounds=0.1)
     got, _ = _labels(tmp_path / "y")
-    assert res["rejected_dropped"] == 1
+    assert res.rejected_dropped == 1
     frame = _by_frame(out)[int(gone.stem.split("-")[-2])]
     assert len(got[[s for s in got if s.split("-")[-2] == gone.stem.split("-")[-2]][0]]) == (
         len(frame) - 1
     )
     empty = [s for s, rows in got.items() if not rows]
-    assert res["backgrounds"] == len(empty) == round(0.1 * (len(got) - len(empty)))
+    assert res.backgrounds == len(empty) == round(0.1 * (len(got) - len(empty)))
     card = json.loads((tmp_path / "y" / "dataset.json").read_text())
     assert card["backgrounds"] == len(empty) and card["rejected_dropped"] == 1
     assert "rejected are dropped" in (tmp_path / "y" / "README.md").read_text()
@@ -122,7 +122,7 @@ def test_small_faces_are_masked_not_left_unlabelled(named_run, tmp_path):
     cut = widths[len(widths) // 3]
     res = export(out, tmp_path / "y", "yolo", 0.0, images="frames", min_box=cut)
     small = sum(w < cut for w in widths)
-    assert res["masked_small"] == small > 0
+    assert res.masked_small == small > 0
     got, _ = _labels(tmp_path / "y")
     assert sum(len(r) for r in got.values()) == len(widths) - small
     f = next(f for f in read_faces(out / "faces.jsonl") if f.box[2] - f.box[0] < cut)
