@@ -12,6 +12,10 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+# tests/helpers.py (synthetic data, browser flags) is beside the package, not in it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def measure(method: str, n: int) -> dict:

@@ -30,6 +30,10 @@ from clusterpipe.config import EncodeSettings, IndexSettings
 from clusterpipe.gallery import index as gallery_index
 from clusterpipe.gallery.identify import identify
 from clusterpipe.gallery.store import DEFAULT_THRESHOLD, Gallery
+
+# tests/helpers.py (synthetic data, browser flags) is beside the package, not in it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from tests.helpers import gallery_like
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+# tests/helpers.py (synthetic data, browser flags) is beside the package, not in it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def synthetic_run(out: Path, n_faces: int, seed: int = 0) -> None:
