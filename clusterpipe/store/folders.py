@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,47 @@ class ClusterTree:
         return [f for f in self.folders if f.named]
 
 
-def scan(out: Path, known_ids: set[str]) -> ClusterTree:
-    """Read OUT/clusters: folders, their crops mapped to face ids; symlinks are not followed."""
+# A folder listed by scan is reused while its inode and mtime are those of the listing and it
+# had not changed for this long before it was listed: a change within a timestamp's resolution
+# of the listing could otherwise leave the mtime as it was (the "racy git" problem).
+SETTLED_NS = 1_000_000_000
+
+
+@dataclass
+class _Listing:
+    """One folder's files as scan classifies them, before they are matched to face ids."""
+
+    stat: tuple[int, int]  # (inode, mtime ns) when listed
+    listed_ns: int
+    # (kind, face id, file name) in name order; kind: crop (a regular crop file), link, or
+    # other (no face's crop or label)
+    files: list[tuple[str, str, str]]
+
+
+def _list(path: Path, stat: tuple[int, int]) -> _Listing:
+    listed_ns = time.time_ns()
+    listing = _Listing(stat, listed_ns, [])
+    # os.scandir: its entries know whether they are links or files without another stat
+    # (a run's folders hold 10,000s of crops and the review page scans them every action).
+    with os.scandir(path) as it:
+        files = sorted(it, key=lambda e: e.name)
+    for f in files:
+        if ignored(f.name):
+            continue
+        kind = face_file(f.name)
+        if f.is_symlink():
+            listing.files.append(("link", "", f.name))
+        elif kind and kind[1] and f.is_file():
+            listing.files.append(("crop", kind[0], f.name))
+        elif not kind or kind[1]:  # a face's label beside its crop is expected
+            listing.files.append(("other", "", f.name))
+    return listing
+
+
+def scan(out: Path, known_ids: set[str], cache: dict[str, _Listing] | None = None) -> ClusterTree:
+    """Read OUT/clusters: folders, their crops mapped to face ids; symlinks are not followed.
+    With `cache` (kept by the caller between scans), folders unchanged since they were last
+    listed are not listed again."""
     root = Path(out) / CLUSTERS_DIR
     tree = ClusterTree()
     seen: set[str] = set()
@@ -119,26 +159,29 @@ def scan(out: Path, known_ids: set[str]) -> ClusterTree:
                 tree.bad_names[entry.name] = str(e)
                 continue
         folder = Folder(entry.name, named)
-        # os.scandir: its entries know whether they are links or files without another stat
-        # (a run's folders hold 10,000s of crops and the review page scans them every action).
-        with os.scandir(entry) as it:
-            files = sorted(it, key=lambda e: e.name)
-        for f in files:
-            if ignored(f.name):
-                continue
-            kind = face_file(f.name)
-            stem = kind[0] if kind else ""
-            if f.is_symlink():
-                tree.skipped_links.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
-            elif kind and kind[1] and f.is_file():
-                if stem in seen:
-                    tree.in_two_folders.append(stem)
-                elif stem in known_ids:
-                    seen.add(stem)
-                    folder.face_ids.append(stem)
-                else:
-                    tree.unmapped.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
-            elif not kind or kind[1]:  # a face's label beside its crop is expected
-                tree.unmapped.append(f"{CLUSTERS_DIR}/{entry.name}/{f.name}")
+        st = entry.stat()
+        key = (st.st_ino, st.st_mtime_ns)
+        listing: _Listing | None = cache.get(entry.name) if cache is not None else None
+        if (
+            listing is None
+            or listing.stat != key
+            or st.st_mtime_ns > listing.listed_ns - SETTLED_NS
+        ):
+            listing = _list(entry, key)
+            if cache is not None:
+                cache[entry.name] = listing
+        where = f"{CLUSTERS_DIR}/{entry.name}"
+        for kind, stem, name in listing.files:
+            if kind == "link":
+                tree.skipped_links.append(f"{where}/{name}")
+            elif kind == "other":
+                tree.unmapped.append(f"{where}/{name}")
+            elif stem in seen:
+                tree.in_two_folders.append(stem)
+            elif stem in known_ids:
+                seen.add(stem)
+                folder.face_ids.append(stem)
+            else:
+                tree.unmapped.append(f"{where}/{name}")
         tree.folders.append(folder)
     return tree

@@ -36,6 +36,7 @@ class OutDir:
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
+        self.listings: dict = {}  # scan's folders as last listed: unchanged ones are reused
 
     @staticmethod
     def parts(loc: Location) -> tuple[str, ...]:
@@ -62,7 +63,7 @@ class OutDir:
                 for fid in crops_in(path, known):
                     where[fid] = loc
         if tree is None and (self.out / CLUSTERS_DIR).is_dir():
-            tree = scan(self.out, set(known))
+            tree = scan(self.out, set(known), self.listings)
         if tree is not None:
             for folder in tree.folders:
                 for fid in folder.face_ids:

@@ -108,3 +108,43 @@ def test_status_says_when_two_folders_differ_only_by_case(tmp_path):
     st = status([out])
     assert not st.shared_names  # one run: not "named in 2 runs"
     assert any("'Alice' and 'alice' differ only by case" in p for p in st.problems)
+
+
+def test_a_folder_listed_once_is_reused_only_while_it_is_unchanged(tmp_path):
+    """scan's cache: a settled folder is not listed again, but a crop moved in or out (which
+    changes the folder's mtime) is seen at once; a folder changed within a second of its
+    listing is listed again (its mtime may not have moved)."""
+    import os
+    import time
+
+    from clusterpipe.store import folders
+
+    out = tmp_path / "out"
+    faces = make_run(out, {"alice": 3, "bob": 2})
+    ids = {f.id for fs in faces.values() for f in fs}
+    cache: dict = {}
+    old = time.time() - 10
+    for name in ("alice", "bob"):
+        os.utime(out / "clusters" / name, (old, old))  # settled long before the listing
+    first = folders.scan(out, ids, cache)
+    listed = {name: cache[name].listed_ns for name in ("alice", "bob")}
+    again = folders.scan(out, ids, cache)
+    assert again.folders == first.folders
+    assert {name: cache[name].listed_ns for name in ("alice", "bob")} == listed  # reused
+    bob = faces["bob"][0].id
+    for suffix in (".jpg", ".txt"):  # moved by hand into alice: both folders change
+        (out / "clusters" / "bob" / f"{bob}{suffix}").rename(
+            out / "clusters" / "alice" / f"{bob}{suffix}"
+        )
+    moved = {f.name: f.face_ids for f in folders.scan(out, ids, cache).folders}
+    assert bob in moved["alice"] and bob not in moved["bob"]
+    # A change in the same timestamp tick as the listing would leave the mtime as it was: a
+    # folder that changed within a second of its listing is listed again whatever its mtime.
+    cache.clear()
+    folders.scan(out, ids, cache)
+    stamp = cache["alice"].stat
+    (out / "clusters" / "alice" / f"{bob}.jpg").rename(out / "clusters" / "bob" / f"{bob}.jpg")
+    st = os.stat(out / "clusters" / "alice")
+    os.utime(out / "clusters" / "alice", ns=(st.st_atime_ns, stamp[1]))  # the same tick
+    moved = {f.name: f.face_ids for f in folders.scan(out, ids, cache).folders}
+    assert bob in moved["bob"] and bob not in moved["alice"]
