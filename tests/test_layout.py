@@ -240,3 +240,13 @@ def test_results_that_were_dicts_still_read_as_dicts_for_one_release():
         assert row["bcubed_f1"] == 1 and row["space"] == "dlib"  # 0.2's rows were flat
     with pytest.warns(DeprecationWarning), pytest.raises(KeyError):
         row["nothing"]
+
+
+def test_the_api_reference_lists_every_module():
+    """make docs renders docs/reference/<package>.md: a module left out would be undocumented."""
+    reference = PACKAGE.parent / "docs" / "reference"
+    for pkg in (p for p in PACKAGE.iterdir() if (p / "__init__.py").exists() and p.name != "cli"):
+        page = (reference / f"{pkg.name}.md").read_text()
+        for mod in pkg.glob("*.py"):
+            name = f"clusterpipe.{pkg.name}" + ("" if mod.stem == "__init__" else f".{mod.stem}")
+            assert f"::: {name}\n" in page, f"{name} is missing from docs/reference"
