@@ -52,7 +52,7 @@ def question(review: Review) -> dict:
 
 def answer(review: Review, qid: object, answer: object) -> dict:
     """Apply an answer (same, different or skip) to a question just asked: the folders move
-    and corrections.json remembers it, undoably."""
+    and corrections.json remembers it, undoably. The reply holds the next question."""
     if answer not in ("same", "different", "skip"):
         raise ClusterpipeError("answer must be same, different or skip")
     with Lock(review.out):
@@ -63,7 +63,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
             raise ClusterpipeError("that question is out of date: ask again")
         if answer == "skip":
             review.skipped.add(q.id)
-            return review.state(set(), where)
+            return _with_next(review, review.state(set(), where), where)
         before = review._top_folders()
         change = Change(f"answer {answer}")
         path = review.out / CORRECTIONS_FILE
@@ -97,7 +97,14 @@ def answer(review: Review, qid: object, answer: object) -> dict:
             review.restore(change.files)
             raise
         review._record(change, before)
-        return review.state(touched, where)
+        return _with_next(review, review.state(touched, where), where)
+
+
+def _with_next(review: Review, state: dict, where: dict[str, str]) -> dict:
+    """An answer's reply: the folders that changed and the next question (`next`), chosen
+    from the folders as the answer left them (the page needs no second request)."""
+    found = _questions(review, where)
+    return {**state, "next": found[0].to_json() if found else {"id": None}}
 
 
 @dataclass

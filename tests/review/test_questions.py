@@ -79,6 +79,7 @@ def test_ten_questions_answered_from_ground_truth_clean_the_folders(asked):
         answer = _truthful(q, truth)
         status, state = call(server, "POST", "/api/answer", {"id": q["id"], "answer": answer})
         assert status == 200, state
+        assert state["next"] == call(server, "GET", "/api/question")[1]  # no second request
         answers += 1
         corr = json.loads((out / "corrections.json").read_text())
         kind = "together" if answer == "same" else "apart"
