@@ -155,7 +155,7 @@ class _Run:
     previous: RunInfo | None
     auto_named: set[str]  # folders a gallery named that the user left alone: regenerated
     named: list[str]  # folders the user named
-    t0: float = field(default_factory=time.perf_counter)
+    t0: float  # when run() was called: the total counts the checks and probes too
     stage_s: dict[str, float] = field(default_factory=dict)
     damaged: dict[str, str] = field(default_factory=dict)
     stats: EncodeStats = field(default_factory=EncodeStats)
@@ -185,7 +185,7 @@ class _Run:
         )
 
 
-def _start(videos: Sequence[str], out: Path, settings: RunSettings, gallery) -> _Run:
+def _start(videos: Sequence[str], out: Path, settings: RunSettings, gallery, t0: float) -> _Run:
     """Everything checked before any work: OUT, the gallery, the models, the videos; what an
     earlier run left in OUT and the folders the user named there."""
     if out.exists() and not out.is_dir():
@@ -207,7 +207,7 @@ def _start(videos: Sequence[str], out: Path, settings: RunSettings, gallery) -> 
         )
     elif named:
         log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
-    return _Run(out, settings, infos, failed, previous, auto_named, named)
+    return _Run(out, settings, infos, failed, previous, auto_named, named, t0)
 
 
 def _encode(r: _Run) -> ShardStore:
@@ -282,7 +282,7 @@ def _write_vectors(out: Path, faces: list[Face], encoder: str) -> dict | None:
     return {"encoder": encoder, "dim": int(space.shape[1]), "file": VECTORS_FILE}
 
 
-def _run_info(r: _Run, faces: list[Face], base: RunInfo | None = None, **fields) -> RunInfo:
+def _run_info(r: _Run, vectors: dict | None, base: RunInfo | None = None, **fields) -> RunInfo:
     """run.json for this run: settings, versions, inputs and what they did (on `base`: the
     earlier run.json where the run re-clusters around named folders)."""
     settings = r.settings
@@ -290,7 +290,7 @@ def _run_info(r: _Run, faces: list[Face], base: RunInfo | None = None, **fields)
         base or RunInfo(),
         run_id=(r.previous.run_id if r.previous else "") or uuid.uuid4().hex[:12],
         settings={**asdict(settings), "shard_fingerprint": settings.shard_fingerprint()},
-        vectors=_write_vectors(r.out, faces, settings.encode.encoder),
+        vectors=vectors,
         versions=_versions(),
         inputs=[RunInput(v, r.stats.videos.get(v.key)) for v in r.videos],
         failed_inputs=r.failed,
@@ -327,7 +327,8 @@ def _around_named(r: _Run, merged: MergeResult, before, attach: bool) -> RunResu
     for f in faces:
         f.cluster = clusters.get(f.id, -1)
     write_faces(r.out / FACES_FILE, faces)
-    _run_info(r, faces, old_info).write(r.out)
+    vectors = _write_vectors(r.out, faces, r.settings.encode.encoder)
+    _run_info(r, vectors, old_info).write(r.out)
     res = r.timed("cluster", recluster_locked, r.out, r.settings.cluster.eps, attach)
     for folder, person, d in res.looks_like:
         done = ", attached" if folder in res.attached else ""
@@ -352,6 +353,7 @@ def _fresh(r: _Run, merged: MergeResult, gallery, threshold: float | None) -> Ru
         log.info(clustering.choice.summary())
     write_faces(r.out / FACES_FILE, faces)
     encoder = settings.encode.encoder
+    vectors = _write_vectors(r.out, faces, encoder)
     names = name_clusters(faces, gallery, threshold, encoder) if gallery else {}
     gen = r.timed(
         "generate", generate, r.out, faces, merged.crops, settings.progress, names, r.auto_named
@@ -360,7 +362,7 @@ def _fresh(r: _Run, merged: MergeResult, gallery, threshold: float | None) -> Ru
     n_noise = int((labels < 0).sum())
     info = _run_info(
         r,
-        faces,
+        vectors,
         gallery=str(Path(gallery).resolve()) if gallery else None,
         gallery_names={str(k): v for k, v in sorted(names.items())},
         # The space clustered in, adapted or not and why, its radius and the evidence.
@@ -400,7 +402,7 @@ def run(
     `engine`: where to encode (say a DaskEngine on a scheduler of your own); by default the
     one `settings.engine` names.
     """
-    r = _start(videos, Path(out), settings or RunSettings(), gallery)
+    r = _start(videos, Path(out), settings or RunSettings(), gallery, time.perf_counter())
     r.engine = engine
     with Lock(r.out):
         store = _encode(r)

@@ -208,11 +208,11 @@ def questions(
     centres = {n: xs[n].mean(axis=0) for n in names}
     shown = {n: _shown(xs[n], folders[n]) for n in names}
     seen_in = {n: {frame_of[i] for i in folders[n]} if frame_of else set() for n in names}
-    together = [
+    together = {
         (p, q) for i, p in enumerate(names) for q in names[i + 1 :] if seen_in[p] & seen_in[q]
-    ]
+    }
     spread = {n: float(((xs[n] - centres[n]) ** 2).sum(axis=1).mean()) for n in names}
-    odds = Odds.of(centres, spread, together, eps)
+    odds = Odds.of(centres, spread, sorted(together), eps)
     out: list[Question] = []
 
     def add(kind, a: Side, b: Side, why: str, value: float) -> None:
@@ -228,7 +228,7 @@ def questions(
         for q in names[i + 1 :]:
             if p in named and q in named:
                 continue  # two names the user gave: two people
-            if seen_in[p] & seen_in[q]:
+            if (p, q) in together:
                 continue  # in one frame together: two people
             d = float(np.linalg.norm(centres[p] - centres[q]))
             if d > 2.5 * eps:

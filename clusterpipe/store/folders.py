@@ -184,4 +184,7 @@ def scan(out: Path, known_ids: set[str], cache: dict[str, _Listing] | None = Non
             else:
                 tree.unmapped.append(f"{where}/{name}")
         tree.folders.append(folder)
+    if cache is not None:  # folders gone or renamed since: forgotten
+        for gone in set(cache) - {f.name for f in tree.folders}:
+            del cache[gone]
     return tree

@@ -31,6 +31,9 @@ def run_file_bytes(out: Path) -> dict[str, bytes | None]:
     return {name: file_bytes(Path(out) / name) for name in names}
 
 
+SIZE = ("width", "height")  # an input's fields that must be integers
+
+
 @dataclass
 class RunInput:
     """One video of a run: as probed, and what reading it saw (None: not read by this run)."""
@@ -65,9 +68,6 @@ class RunInput:
         )
         read = VideoStats.from_json(d) if "error" in d or "last_time_s" in d else None
         return cls(video, read)
-
-
-SIZE = ("width", "height")
 
 
 @dataclass
