@@ -48,6 +48,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert len(error_lines) == 1
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "x.mp4", "--bogus"], "No such option '--bogus'. Did you mean"),
+        (["bogus"], "No such command 'bogus'."),
+        (["--bogus"], "No such option '--bogus'."),
+        (["run"], "Missing argument 'VIDEOS...'."),
+        (["export", "o", "--format", "nope"], "'nope' is not one of"),
+    ],
+)
+def test_usage_errors_are_one_line_that_says_where_help_is(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and message in lines[0]
+    assert lines[0].endswith("--help')")
+
+
 def test_run_on_video_without_faces(coded_video, tmp_path):
     path = coded_video(n=60, fps=30.0)
     result = CliRunner().invoke(

@@ -61,13 +61,34 @@ def on_interrupt(message: str):
     return remember
 
 
+class _UsageError(click.UsageError):
+    """click's usage error on one line, with where to find help."""
+
+    def __init__(self, e: click.UsageError) -> None:
+        super().__init__(e.format_message(), e.ctx)
+
+    def show(self, file=None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {one_line(self.message)}{where}", err=True)
+
+
 class _Group(click.Group):
     """Maps errors to exit codes: ClusterpipeError and the user's OSErrors 2, Ctrl-C 1, a bug 3;
-    tracebacks only when debugging."""
+    tracebacks only when debugging. Usage errors are one line, like every other error."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            raise _UsageError(e) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:
+            if isinstance(e, _UsageError):
+                raise
+            raise _UsageError(e) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
