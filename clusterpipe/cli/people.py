@@ -121,7 +121,7 @@ def gallery_cmd(gallery_dir, remove) -> None:
     """
     from ..gallery.promote import gallery_info, remove_person
 
-    if remove:
+    if remove is not None:  # an empty name is an error (check_name), not a listing
         n = remove_person(gallery_dir, remove)
         click.echo(f"removed {remove} ({n} faces)")
     info = gallery_info(gallery_dir)

@@ -151,9 +151,17 @@ def flat_query_ms(n: int, dim: int) -> float:
 def choose(n: int, dim: int, settings: IndexSettings) -> list[str]:
     """Keys to try, best first: exact while it fits both budgets, else those that fit memory."""
     options = candidates(n, dim)
-    if settings.index == "flat":
-        return [FLAT]
     budget = settings.memory_bytes
+    if settings.index == "flat":  # the user's choice: exact search, said if over budget
+        if n * dim * 4 > budget:
+            log.warning(
+                "--index flat: exact search over %d faces takes %s, over --max-index-memory %s; "
+                "--index auto keeps within it",
+                n,
+                _size(n * dim * 4),
+                settings.max_index_memory,
+            )
+        return [FLAT]
     if len(options) == 1:  # too few faces to train on: exact, whatever the budget (< 0.5 MB)
         return [FLAT]
     if options[0][1] <= budget and flat_query_ms(n, dim) <= settings.max_query_ms:

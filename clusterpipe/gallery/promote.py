@@ -58,6 +58,11 @@ def promote(
                 path,
             )
     pairs = list(run.named_faces())
+    if not pairs and not Gallery.exists(gallery_dir):
+        raise ClusterpipeError(
+            f"{run.out} has no named folders to promote: rename a folder to the person's name "
+            "(say Face_0 to alice), then promote"
+        )
     with locked(gallery_dir, create=True, encoder=run.encoder) as g:
         g.require(run.encoder, f"run {run.out}")
         old = {(e["face_id"], e["name"]) for e in g.entries if e["run"] == run.run_id}

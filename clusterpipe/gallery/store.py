@@ -96,6 +96,14 @@ def _checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: s
     return path
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple[Path, str]:
     """Write a file through write(path) under a fresh temporary name, then rename it to
     prefix-<sha256[:12]>suffix; return (path, sha256)."""
@@ -106,6 +114,7 @@ def _write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple
     try:
         write(tmp)
         os.chmod(tmp, FILE_MODE)
+        _fsync(tmp)  # on disk before the sidecar, the commit point, names it
         sha = _sha256(tmp)
         final = folder / f"{prefix}-{sha[:12]}{suffix}"
         os.replace(tmp, final)
@@ -188,6 +197,11 @@ class Gallery:
                 if _stamp(Path(folder) / SIDECAR) == before:
                     raise
         return cls._open(Path(folder), create, encoder)
+
+    @staticmethod
+    def exists(folder: str | Path) -> bool:
+        """Whether a folder holds a gallery (its sidecar; damaged or not)."""
+        return os.path.lexists(Path(folder) / SIDECAR)
 
     @staticmethod
     def recorded_settings(folder: str | Path) -> IndexSettings:

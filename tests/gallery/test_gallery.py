@@ -61,6 +61,33 @@ def test_several_runs_feed_one_gallery_and_remove(run_a, tmp_path):
         remove_person(g, "alice")
 
 
+def test_a_run_without_names_creates_no_gallery_but_syncs_an_existing_one(run_a, tmp_path):
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    for k, name in enumerate(("alice", "bob")):
+        (out / "clusters" / name).rename(out / "clusters" / f"Face_{7 + k}")
+    new = tmp_path / "new"
+    with pytest.raises(ClusterpipeError, match="no named folders to promote"):
+        promote(out, new)
+    assert not new.exists()  # not even a lock file left behind
+    res = promote(out, g)  # the run's names were taken back: so are its faces
+    assert res.removed == {"alice": 4, "bob": 3} and res.total == 0
+
+
+def test_removing_an_empty_name_is_an_error_not_a_listing(run_a, tmp_path):
+    from click.testing import CliRunner
+
+    from clusterpipe.cli import cli
+
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    r = CliRunner().invoke(cli, ["gallery", str(g), "--remove", ""])
+    assert r.exit_code == 2 and "cannot be empty" in r.stderr
+    assert list_people(g) == {"alice": 4, "bob": 3}
+
+
 def test_identify_names_and_unknowns(run_a, tmp_path):
     out, faces = run_a
     g = tmp_path / "g"

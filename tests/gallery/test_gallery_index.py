@@ -37,11 +37,20 @@ def test_sizes_read_as_users_write_them():
             parse_size(bad)
 
 
+def test_flat_asked_for_is_kept_and_said_when_over_the_memory_budget(caplog):
+    with caplog.at_level("WARNING", logger="clusterpipe"):
+        assert gallery_index.choose(400_000, 128, IndexSettings("flat", "10MB")) == ["Flat"]
+    assert "over --max-index-memory 10MB" in caplog.text and "204.8 MB" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="clusterpipe"):
+        gallery_index.choose(1000, 128, IndexSettings("flat", "10MB"))
+    assert caplog.text == ""
+
+
 def test_exact_search_below_the_budgets_compressed_above():
     defaults = IndexSettings()
     assert gallery_index.choose(100_000, 128, defaults) == ["Flat"]
     # exact search of 400k dlib faces takes longer than 10 ms here: compressed
-    assert gallery_index.choose(100_000, 128, defaults) == ["Flat"]
     keys = gallery_index.choose(400_000, 128, defaults)
     assert keys == ["IVF512,PQ64x4fs", "IVF512,PQ32x4fs", "IVF512,PQ16x4fs"]
     assert gallery_index.choose(400_000, 128, IndexSettings("flat")) == ["Flat"]
