@@ -25,7 +25,7 @@ from .encode.dlib import check_models
 from .engines import EncodeStats, Engine, Job
 from .errors import InputError, StoreError
 from .evaluate.tune import evaluate_run, tune
-from .gallery.identify import name_clusters
+from .gallery.identify import gallery_namer, name_clusters
 from .gallery.store import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
@@ -314,9 +314,11 @@ def _times(r: _Run, stats: EncodeStats | None = None) -> dict[str, float]:
     return times
 
 
-def _around_named(r: _Run, merged: MergeResult, before, attach: bool) -> RunResult:
+def _around_named(
+    r: _Run, merged: MergeResult, before, attach: bool, gallery, threshold: float | None
+) -> RunResult:
     """New faces go to noise/ first, then everything not in a named folder is re-clustered
-    (the repair loop's recluster)."""
+    (the repair loop's recluster); with a gallery, the groups it recognises are named."""
     from .generate import write_crops
     from .people.repair import recluster_locked
 
@@ -329,7 +331,10 @@ def _around_named(r: _Run, merged: MergeResult, before, attach: bool) -> RunResu
     write_faces(r.out / FACES_FILE, faces)
     vectors = _write_vectors(r.out, faces, r.settings.encode.encoder)
     _run_info(r, vectors, old_info).write(r.out)
-    res = r.timed("cluster", recluster_locked, r.out, r.settings.cluster.eps, attach)
+    namer = gallery_namer(gallery, threshold) if gallery else None
+    res = r.timed("cluster", recluster_locked, r.out, r.settings.cluster.eps, attach, namer)
+    for folder, person in res.from_gallery.items():
+        log.info("%s: the gallery knows them as %s", folder, person)
     for folder, person, d in res.looks_like:
         done = ", attached" if folder in res.attached else ""
         log.info("%s looks like %s (%.2f%s)", folder, person, d, done)
@@ -409,5 +414,5 @@ def run(
         merged = r.timed("merge", store.merge, r.videos)
         before = _corrections_before(r)
         if before is not None:
-            return _around_named(r, merged, before, attach)
+            return _around_named(r, merged, before, attach, gallery, threshold)
         return _fresh(r, merged, gallery, threshold)

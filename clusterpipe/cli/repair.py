@@ -50,7 +50,21 @@ def split(out, folder, into) -> None:
     is_flag=True,
     help="Move unnamed folders that look like a named person into that person's folder.",
 )
-def recluster(out, eps, attach) -> None:
+@click.option(
+    "--gallery",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A gallery made by `promote`: new folders whose faces mostly match a known person go "
+    "to clusters/<name>/ (that person's folder if you named one so) instead of Face_<k>.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="With --gallery: largest distance that still counts as a match. Default: the "
+    "gallery's space's.",
+)
+def recluster(out, eps, attach, gallery, threshold) -> None:
     """Re-cluster the faces of OUT that are not in named folders.
 
     Named folders are never changed. Corrections shown by the files are remembered in
@@ -62,11 +76,15 @@ def recluster(out, eps, attach) -> None:
     Example:
       clusterpipe recluster footage_out
     """
+    from ..gallery.identify import gallery_namer
     from ..people.repair import recluster as api_recluster
 
-    res = api_recluster(out, eps, attach)
+    namer = gallery_namer(gallery, threshold) if gallery is not None else None
+    res = api_recluster(out, eps, attach, namer)
     for name, n in res.folders.items():
         click.echo(f"{name:30s} {n:6d} faces")
+    for folder, person in res.from_gallery.items():
+        click.echo(f"{folder} is {person} (gallery)")
     click.echo(f"noise: {res.noise} faces")
     for folder, person, d in res.looks_like:
         done = " (attached)" if folder in res.attached else ""

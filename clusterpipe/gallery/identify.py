@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ from ..errors import InputError
 from ..store.records import Face, person_space
 from .store import Gallery, default_threshold
 
+K = TypeVar("K")
 IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
@@ -145,25 +147,50 @@ def name_clusters(
     min_share: float = 0.5,
 ) -> dict[int, str]:
     """Cluster label -> gallery name, where most of a cluster's faces match one known person."""
+    groups: dict[int, list[Face]] = defaultdict(list)
+    for f in faces:
+        if f.cluster >= 0:
+            groups[f.cluster].append(f)
+    return name_groups(groups, gallery_dir, threshold, encoder, min_share)
+
+
+def name_groups(
+    groups: Mapping[K, Sequence[Face]],
+    gallery_dir: str | Path,
+    threshold: float | None = None,
+    encoder: str = "dlib",
+    min_share: float = 0.5,
+) -> dict[K, str]:
+    """Group -> gallery name, where most of a group's faces match one known person."""
     gallery = Gallery.open(gallery_dir)
     gallery.require(encoder, "this run")
     if threshold is None:
         threshold = default_threshold(encoder)
-    members: dict[int, list[int]] = defaultdict(list)
-    for i, f in enumerate(faces):
-        if f.cluster >= 0:
-            members[f.cluster].append(i)
-    if not members:
+    keys = [k for k, fs in groups.items() if fs]
+    if not keys:
         return {}
-    matches = gallery.identify(person_space(faces, encoder).astype(np.float32), threshold)
-    names: dict[int, str] = {}
-    for label, idx in members.items():
+    every = [f for k in keys for f in groups[k]]
+    matches = iter(gallery.identify(person_space(every, encoder).astype(np.float32), threshold))
+    names: dict[K, str] = {}
+    for key in keys:
         votes: dict[str, int] = defaultdict(int)
-        for i in idx:
-            if matches[i].name != "unknown":
-                votes[matches[i].name] += 1
+        for _ in groups[key]:
+            m = next(matches)
+            if m.name != "unknown":
+                votes[m.name] += 1
         if votes:
             best = max(votes, key=lambda n: votes[n])
-            if votes[best] >= min_share * len(idx):
-                names[label] = best
+            if votes[best] >= min_share * len(groups[key]):
+                names[key] = best
     return names
+
+
+def gallery_namer(gallery_dir: str | Path, threshold: float | None = None):
+    """A recluster `namer` (people.repair.Namer) that names groups after the gallery's people;
+    the gallery is opened and checked now, before anything moves."""
+    Gallery.open(gallery_dir)
+
+    def namer(groups: Mapping[str, Sequence[Face]], encoder: str) -> dict[str, str]:
+        return name_groups(groups, gallery_dir, threshold, encoder)
+
+    return namer

@@ -10,6 +10,7 @@ different people. Every later command obeys them, whatever the folders look like
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,13 +21,19 @@ from ..cluster.dbscan import cannot_links, split_by_cannot_links, split_clusters
 from ..errors import ClusterpipeError
 from ..store.corrections import Corrections
 from ..store.files import write_faces
+from ..store.folders import check_name
 from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
 from ..store.lock import Lock
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
+from ..store.records import Face
 from .runview import RunView, load_view
 from .suggest import look_alikes, suggest, suggestion_line
 
 log = logging.getLogger("clusterpipe")
+
+# Names groups of faces (in a run of this encoder) after known people: a gallery's name_groups
+# (people/ does not import the gallery, which sits above it).
+Namer = Callable[[Mapping[str, Sequence[Face]], str], Mapping[str, str]]
 
 
 def update_corrections(view: RunView, save: bool = True) -> Corrections:
@@ -55,8 +62,11 @@ def _taken(view: RunView) -> set[int]:
     return OutDir.taken(view.now.values(), clusters=(f.cluster for f in view.faces))
 
 
-def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
-    """Rewrite faces.jsonl, run.json's folder names, montages and report to match `where`."""
+def _write_back(
+    view: RunView, where: dict[str, str | None], from_gallery: Sequence[str] = ()
+) -> dict[str, int]:
+    """Rewrite faces.jsonl, run.json's folder names, montages and report to match `where`
+    (`from_gallery`: folders a gallery named now)."""
     from ..generate import folder_montage
     from ..generate.report import write_report
 
@@ -75,7 +85,7 @@ def _write_back(view: RunView, where: dict[str, str | None]) -> dict[str, int]:
     write_faces(view.out / FACES_FILE, view.faces)
     names = {lab: f for f, lab in label.items() if not is_unnamed(f)}
     # Folders a gallery named keep that status under their new label (see api.run).
-    gallery = set(view.info.gallery_names.values())
+    gallery = set(view.info.gallery_names.values()) | set(from_gallery)
     info = replace(
         view.info,
         folder_names={str(lab): f for f, lab in label.items()},
@@ -227,16 +237,59 @@ class ReclusterResult:
     noise: int
     looks_like: list[tuple[str, str, float]]  # (unnamed folder, named folder, distance)
     attached: dict[str, str] = field(default_factory=dict)
+    # group -> the person a gallery recognised in it (its folder: that person's)
+    from_gallery: dict[str, str] = field(default_factory=dict)
 
 
-def recluster(out: str | Path, eps: float | None = None, attach: bool = False) -> ReclusterResult:
-    """Re-cluster the faces that are not in named folders, obeying every correction."""
+def recluster(
+    out: str | Path, eps: float | None = None, attach: bool = False, namer: Namer | None = None
+) -> ReclusterResult:
+    """Re-cluster the faces that are not in named folders, obeying every correction. With
+    `namer` (say a gallery's), the groups it recognises go to that person's folder."""
     out = Path(out)
     with Lock(out):
-        return recluster_locked(out, eps, attach)
+        return recluster_locked(out, eps, attach, namer)
 
 
-def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterResult:
+def _by_namer(
+    view: RunView, made: dict[str, set[str]], namer: Namer, corr: Corrections
+) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """The groups `namer` recognises, under that person's name: into the folder the user
+    named so (unless a correction or a shared frame keeps them apart) or a new one."""
+    groups_of = {w: [view.faces[view.by_id[i]] for i in sorted(m)] for w, m in made.items()}
+    known = namer(groups_of, view.encoder)
+    person_faces: dict[str, set[str]] = {}
+    for fid, w in view.now.items():
+        if w in view.named:
+            person_faces.setdefault(w, set()).add(fid)
+    groups: dict[str, set[str]] = {}
+    renamed: dict[str, str] = {}
+    for folder, members in made.items():
+        person = known.get(folder)
+        try:
+            person = check_name(person) if person is not None else None
+        except ClusterpipeError as e:
+            log.warning("%s: the gallery's name is not a folder name (%s)", folder, e)
+            person = None
+        if person is not None and not is_unnamed(person):
+            others = sorted(person_faces.get(person, set()) | groups.get(person, set()))
+            ids = [*sorted(members), *others]
+            frames = {view.frames[view.by_id[i]] for i in others}
+            if any(view.frames[view.by_id[i]] in frames for i in members) or any(
+                a < len(members) <= b for a, b in corr.links(ids)
+            ):
+                log.info("%s looks like %s to the gallery, but is kept apart", folder, person)
+            else:
+                groups.setdefault(person, set()).update(members)
+                renamed[folder] = person
+                continue
+        groups[folder] = set(members)
+    return groups, renamed
+
+
+def recluster_locked(
+    out: Path, eps: float | None, attach: bool, namer: Namer | None = None
+) -> ReclusterResult:
     """recluster, for a caller that holds OUT's lock (run on a folder with named people)."""
     view = load_view(out)
     corr = update_corrections(view, save=False)  # saved once nothing can refuse any more
@@ -274,6 +327,9 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
         if name is None:
             name = od.new_unnamed(taken)
         made[name] = members
+    from_gallery: dict[str, str] = {}
+    if namer is not None and made:
+        made, from_gallery = _by_namer(view, made, namer, corr)
     od.check_targets([*made, *([NOISE] if noise else [])])
     if corr.worth_saving(out):
         corr.save(out)
@@ -284,7 +340,8 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
     for fid in noise:
         od.move(fid, view.now[fid], NOISE)
         where[fid] = NOISE
-    looks = look_alikes(view, made, settings.radius, corr)
+    unnamed_made = {w: m for w, m in made.items() if is_unnamed(w)}
+    looks = look_alikes(view, unnamed_made, settings.radius, corr)
     attached: dict[str, str] = {}
     if attach:
         for unnamed_folder, person, _ in looks:
@@ -294,6 +351,7 @@ def recluster_locked(out: Path, eps: float | None, attach: bool) -> ReclusterRes
             attached[unnamed_folder] = person
     for w in set(before) | set(made):
         od.remove_if_empty(w)
-    sizes = _write_back(view, where)
+    new_people = set(from_gallery.values()) - view.named
+    sizes = _write_back(view, where, sorted(new_people))
     folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
-    return ReclusterResult(folders, len(noise), looks, attached)
+    return ReclusterResult(folders, len(noise), looks, attached, from_gallery)

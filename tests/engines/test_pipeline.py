@@ -344,3 +344,17 @@ def test_frames_export_labels_every_face_of_each_frame(first_run, tmp_path):
     coco = json.loads((tmp_path / "c" / "annotations" / "instances_train.json").read_text())
     assert [c["name"] for c in coco["categories"]] == ["face"]
     assert len(coco["annotations"]) == sum(len(by_frame[i]) for i in by_frame)
+
+
+def test_a_run_around_named_folders_names_the_people_a_gallery_knows(first_run, tmp_path):
+    from clusterpipe.gallery.promote import promote
+
+    known = _copy(first_run, tmp_path / "known")
+    (known / "clusters" / "Face_1").rename(known / "clusters" / "bob")
+    promote(known, tmp_path / "g")
+    out = _copy(first_run, tmp_path)
+    (out / "clusters" / "Face_0").rename(out / "clusters" / "alice")  # a named folder
+    bob = {p.name for p in (out / "clusters" / "Face_1").iterdir()}
+    run([_video(out)], out, _settings(), gallery=tmp_path / "g")
+    assert {p.name for p in (out / "clusters" / "bob").iterdir()} == bob
+    assert not (out / "clusters" / "Face_1").exists()

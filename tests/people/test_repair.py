@@ -177,3 +177,61 @@ def test_split_keeps_tracks_whole_and_separates_look_alikes_a_track_bridged():
     sub = _split_faces(x, tracks, frames, 0.5, None)
     assert len(set(sub[:9].tolist())) == 1 and len(set(sub[9:].tolist())) == 1
     assert sub[0] != sub[9]
+
+
+def _gallery_of(tmp_path, people):
+    """A gallery promoted from a synthetic run of these people (seed 0, as make_run's)."""
+    from clusterpipe.gallery.promote import promote
+
+    src = tmp_path / "known"
+    make_run(src, people, run_id="known")
+    promote(src, tmp_path / "g")
+    return tmp_path / "g"
+
+
+def _moved(out, ids, src, dst) -> None:
+    (out / "clusters" / dst).mkdir(exist_ok=True)
+    for fid in ids:
+        for suffix in (".jpg", ".txt"):
+            (out / "clusters" / src / f"{fid}{suffix}").rename(
+                out / "clusters" / dst / f"{fid}{suffix}"
+            )
+
+
+def test_recluster_with_a_gallery_names_the_people_it_knows(tmp_path):
+    g = _gallery_of(tmp_path, {"alice": 4, "bob": 5})
+    out = tmp_path / "run"
+    make_run(out, {"alice": 4, "bob": 5}, run_id="new")
+    bob = _crops(out, "bob")
+    (out / "clusters" / "bob").rename(out / "clusters" / "Face_1")
+    _as_written(out)
+    assert recluster(out).from_gallery == {}  # without a gallery: Face_<n>
+    assert _crops(out, "Face_1") == bob
+    res = CliRunner().invoke(cli, ["recluster", str(out), "--gallery", str(g)])
+    assert res.exit_code == 0 and "Face_1 is bob (gallery)" in res.output, res.output
+    assert _crops(out, "bob") == bob and not (out / "clusters" / "Face_1").exists()
+    assert _crops(out, "alice") == {p.stem for p in (tmp_path / "known/clusters/alice").iterdir()}
+    assert "bob" in read_run_info(out).gallery_names.values()  # the gallery named it
+    faces = {f.id: f for f in read_faces(out / "faces.jsonl")}
+    assert {faces[i].cluster for i in bob} == {
+        int(k) for k, v in read_run_info(out).folder_names.items() if v == "bob"
+    }
+
+
+@pytest.mark.parametrize("corrected", [False, True])
+def test_a_gallery_joins_a_group_to_the_named_person_unless_kept_apart(tmp_path, corrected):
+    from clusterpipe.gallery.identify import gallery_namer
+
+    g = _gallery_of(tmp_path, {"alice": 4, "bob": 5})
+    out = tmp_path / "run"
+    make_run(out, {"alice": 4, "bob": 5}, run_id="new")
+    bob = sorted(_crops(out, "bob"))
+    _moved(out, bob[:2], "bob", "Face_1")
+    if not corrected:
+        _as_written(out)  # as clusterpipe wrote them: no correction, only a split-off piece
+    res = recluster(out, namer=gallery_namer(g))
+    if corrected:  # the user moved them out of bob: the gallery does not put them back
+        assert res.from_gallery == {} and _crops(out, "bob") == set(bob[2:])
+    else:
+        assert res.from_gallery == {"Face_1": "bob"} and _crops(out, "bob") == set(bob)
+        assert not (out / "clusters" / "Face_1").exists()
