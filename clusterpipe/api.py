@@ -333,8 +333,8 @@ def _around_named(
     _run_info(r, vectors, old_info).write(r.out)
     namer = gallery_namer(gallery, threshold) if gallery else None
     res = r.timed("cluster", recluster_locked, r.out, r.settings.cluster.eps, attach, namer)
-    for folder, person in res.from_gallery.items():
-        log.info("%s: the gallery knows them as %s", folder, person)
+    for person, n in res.from_gallery.items():
+        log.info("recognised from the gallery: %s (%d faces)", person, n)
     for folder, person, d in res.looks_like:
         done = ", attached" if folder in res.attached else ""
         log.info("%s looks like %s (%.2f%s)", folder, person, d, done)

@@ -56,6 +56,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
         (["--bogus"], "No such option '--bogus'."),
         (["run"], "Missing argument 'VIDEOS...'."),
         (["export", "o", "--format", "nope"], "'nope' is not one of"),
+        (["recluster", "o", "--threshold", "0.4"], "--threshold needs --gallery"),
     ],
 )
 def test_usage_errors_are_one_line_that_says_where_help_is(args, message):
@@ -65,6 +66,12 @@ def test_usage_errors_are_one_line_that_says_where_help_is(args, message):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ") and message in lines[0]
     assert lines[0].endswith("--help')")
+
+
+def test_no_arguments_show_the_help_not_an_error():
+    result = CliRunner().invoke(cli, [])
+    assert "Usage: " in result.output and "Commands:" in result.output
+    assert "Error" not in result.output
 
 
 def test_run_on_video_without_faces(coded_video, tmp_path):

@@ -72,6 +72,12 @@ class _UsageError(click.UsageError):
         click.echo(f"Error: {one_line(self.message)}{where}", err=True)
 
 
+# click's "no arguments: show the help" travels as a usage error (8.2+): the help, not one line.
+_SHOW_HELP: tuple[type[Exception], ...] = tuple(
+    e for e in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if e is not None
+)
+
+
 class _Group(click.Group):
     """Maps errors to exit codes: ClusterpipeError and the user's OSErrors 2, Ctrl-C 1, a bug 3;
     tracebacks only when debugging. Usage errors are one line, like every other error."""
@@ -79,6 +85,8 @@ class _Group(click.Group):
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except _SHOW_HELP:
+            raise
         except click.UsageError as e:
             raise _UsageError(e) from None
 
@@ -86,7 +94,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as e:
-            if isinstance(e, _UsageError):
+            if isinstance(e, (_UsageError, *_SHOW_HELP)):
                 raise
             raise _UsageError(e) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):

@@ -79,12 +79,14 @@ def recluster(out, eps, attach, gallery, threshold) -> None:
     from ..gallery.identify import gallery_namer
     from ..people.repair import recluster as api_recluster
 
+    if threshold is not None and gallery is None:
+        raise click.UsageError("--threshold needs --gallery")
     namer = gallery_namer(gallery, threshold) if gallery is not None else None
     res = api_recluster(out, eps, attach, namer)
     for name, n in res.folders.items():
         click.echo(f"{name:30s} {n:6d} faces")
-    for folder, person in res.from_gallery.items():
-        click.echo(f"{folder} is {person} (gallery)")
+    for person, n in res.from_gallery.items():
+        click.echo(f"{person:30s} {n:6d} faces recognised from the gallery")
     click.echo(f"noise: {res.noise} faces")
     for folder, person, d in res.looks_like:
         done = " (attached)" if folder in res.attached else ""

@@ -152,13 +152,13 @@ def choose(n: int, dim: int, settings: IndexSettings) -> list[str]:
     """Keys to try, best first: exact while it fits both budgets, else those that fit memory."""
     options = candidates(n, dim)
     budget = settings.memory_bytes
-    if settings.index == "flat":  # the user's choice: exact search, said if over budget
-        if n * dim * 4 > budget:
+    if settings.index == "flat":  # exact search, as the gallery is set: said when over budget
+        if len(options) > 1 and options[0][1] > budget:
             log.warning(
-                "--index flat: exact search over %d faces takes %s, over --max-index-memory %s; "
-                "--index auto keeps within it",
+                "gallery index: exact search over %d faces takes %s, over the memory budget "
+                "%s (the gallery's index is set to flat; auto would compress it)",
                 n,
-                _size(n * dim * 4),
+                _size(options[0][1]),
                 settings.max_index_memory,
             )
         return [FLAT]

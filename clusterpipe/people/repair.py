@@ -21,7 +21,7 @@ from ..cluster.dbscan import cannot_links, split_by_cannot_links, split_clusters
 from ..errors import ClusterpipeError
 from ..store.corrections import Corrections
 from ..store.files import write_faces
-from ..store.folders import check_name
+from ..store.folders import check_name, spelled_on_disk
 from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
 from ..store.lock import Lock
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
@@ -237,8 +237,8 @@ class ReclusterResult:
     noise: int
     looks_like: list[tuple[str, str, float]]  # (unnamed folder, named folder, distance)
     attached: dict[str, str] = field(default_factory=dict)
-    # group -> the person a gallery recognised in it (its folder: that person's)
-    from_gallery: dict[str, str] = field(default_factory=dict)
+    # person -> faces a gallery recognised and put in their folder
+    from_gallery: dict[str, int] = field(default_factory=dict)
 
 
 def recluster(
@@ -251,11 +251,31 @@ def recluster(
         return recluster_locked(out, eps, attach, namer)
 
 
+def _kept_apart(view: RunView, members: set[str], others: set[str], corr: Corrections) -> bool:
+    """Whether a shared frame or a correction says `members` are not the person of `others`."""
+    frames = {view.frames[view.by_id[i]] for i in others}
+    if any(view.frames[view.by_id[i]] in frames for i in members):
+        return True
+    ids = [*sorted(members), *sorted(others)]
+    return any(a < len(members) <= b for a, b in corr.links(ids))
+
+
+def _person_folder(view: RunView, name: str) -> str:
+    """The folder a known person's faces go to: the one the user named so, however its name is
+    spelled (NFC or NFD, upper or lower case), else the name itself."""
+    name = spelled_on_disk(view.out, name)
+    if name in view.named:
+        return name
+    same = [w for w in view.named if w.casefold() == name.casefold()]
+    return same[0] if len(same) == 1 else name
+
+
 def _by_namer(
     view: RunView, made: dict[str, set[str]], namer: Namer, corr: Corrections
-) -> tuple[dict[str, set[str]], dict[str, str]]:
-    """The groups `namer` recognises, under that person's name: into the folder the user
-    named so (unless a correction or a shared frame keeps them apart) or a new one."""
+) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """The groups `namer` recognises go to that person's folder: the one the user named so
+    (unless a correction or a shared frame keeps them apart) or a new one. Returns the groups
+    and person -> faces recognised."""
     groups_of = {w: [view.faces[view.by_id[i]] for i in sorted(m)] for w, m in made.items()}
     known = namer(groups_of, view.encoder)
     person_faces: dict[str, set[str]] = {}
@@ -263,28 +283,23 @@ def _by_namer(
         if w in view.named:
             person_faces.setdefault(w, set()).add(fid)
     groups: dict[str, set[str]] = {}
-    renamed: dict[str, str] = {}
+    recognised: dict[str, int] = {}
     for folder, members in made.items():
         person = known.get(folder)
         try:
-            person = check_name(person) if person is not None else None
+            person = _person_folder(view, check_name(person)) if person is not None else None
         except ClusterpipeError as e:
             log.warning("%s: the gallery's name is not a folder name (%s)", folder, e)
             person = None
         if person is not None and not is_unnamed(person):
-            others = sorted(person_faces.get(person, set()) | groups.get(person, set()))
-            ids = [*sorted(members), *others]
-            frames = {view.frames[view.by_id[i]] for i in others}
-            if any(view.frames[view.by_id[i]] in frames for i in members) or any(
-                a < len(members) <= b for a, b in corr.links(ids)
-            ):
-                log.info("%s looks like %s to the gallery, but is kept apart", folder, person)
-            else:
+            others = person_faces.get(person, set()) | groups.get(person, set())
+            if not _kept_apart(view, members, others, corr):
                 groups.setdefault(person, set()).update(members)
-                renamed[folder] = person
+                recognised[person] = recognised.get(person, 0) + len(members)
                 continue
+            log.info("%s looks like %s to the gallery, but is kept apart", folder, person)
         groups[folder] = set(members)
-    return groups, renamed
+    return groups, recognised
 
 
 def recluster_locked(
@@ -327,7 +342,7 @@ def recluster_locked(
         if name is None:
             name = od.new_unnamed(taken)
         made[name] = members
-    from_gallery: dict[str, str] = {}
+    from_gallery: dict[str, int] = {}
     if namer is not None and made:
         made, from_gallery = _by_namer(view, made, namer, corr)
     od.check_targets([*made, *([NOISE] if noise else [])])
@@ -341,17 +356,26 @@ def recluster_locked(
         od.move(fid, view.now[fid], NOISE)
         where[fid] = NOISE
     unnamed_made = {w: m for w, m in made.items() if is_unnamed(w)}
-    looks = look_alikes(view, unnamed_made, settings.radius, corr)
+    # Faces that join a named person now: a look-alike must not clash with them either.
+    joined = {w: set(m) for w, m in made.items() if w in view.named}
+    looks = [
+        look
+        for look in look_alikes(view, unnamed_made, settings.radius, corr)
+        if not _kept_apart(view, made[look[0]], joined.get(look[1], set()), corr)
+    ]
     attached: dict[str, str] = {}
     if attach:
         for unnamed_folder, person, _ in looks:
+            if _kept_apart(view, made[unnamed_folder], joined.get(person, set()), corr):
+                continue  # another look-alike joined them first, in the same frames
             for fid in made[unnamed_folder]:
                 od.move(fid, unnamed_folder, person)
                 where[fid] = person
+            joined.setdefault(person, set()).update(made[unnamed_folder])
             attached[unnamed_folder] = person
     for w in set(before) | set(made):
         od.remove_if_empty(w)
-    new_people = set(from_gallery.values()) - view.named
+    new_people = set(from_gallery) - view.named
     sizes = _write_back(view, where, sorted(new_people))
     folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
     return ReclusterResult(folders, len(noise), looks, attached, from_gallery)

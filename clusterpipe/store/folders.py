@@ -43,6 +43,8 @@ def check_name(name: str) -> str:
             f"name {name!r} has characters other than letters, digits, space . ' - _, "
             "or leading/trailing spaces (it must start with a letter or digit)"
         )
+    if ignored(name):  # a folder of that name is one every listing skips: its faces would vanish
+        raise BadNameError(f"name {name!r} is a name tools give their own files; choose another")
     return name
 
 

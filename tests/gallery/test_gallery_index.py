@@ -40,7 +40,7 @@ def test_sizes_read_as_users_write_them():
 def test_flat_asked_for_is_kept_and_said_when_over_the_memory_budget(caplog):
     with caplog.at_level("WARNING", logger="clusterpipe"):
         assert gallery_index.choose(400_000, 128, IndexSettings("flat", "10MB")) == ["Flat"]
-    assert "over --max-index-memory 10MB" in caplog.text and "204.8 MB" in caplog.text
+    assert "over the memory budget 10MB" in caplog.text and "204.8 MB" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="clusterpipe"):
         gallery_index.choose(1000, 128, IndexSettings("flat", "10MB"))

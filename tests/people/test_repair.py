@@ -208,7 +208,8 @@ def test_recluster_with_a_gallery_names_the_people_it_knows(tmp_path):
     assert recluster(out).from_gallery == {}  # without a gallery: Face_<n>
     assert _crops(out, "Face_1") == bob
     res = CliRunner().invoke(cli, ["recluster", str(out), "--gallery", str(g)])
-    assert res.exit_code == 0 and "Face_1 is bob (gallery)" in res.output, res.output
+    assert res.exit_code == 0, res.output
+    assert "bob                                 5 faces recognised from the gallery" in res.output
     assert _crops(out, "bob") == bob and not (out / "clusters" / "Face_1").exists()
     assert _crops(out, "alice") == {p.stem for p in (tmp_path / "known/clusters/alice").iterdir()}
     assert "bob" in read_run_info(out).gallery_names.values()  # the gallery named it
@@ -233,5 +234,51 @@ def test_a_gallery_joins_a_group_to_the_named_person_unless_kept_apart(tmp_path,
     if corrected:  # the user moved them out of bob: the gallery does not put them back
         assert res.from_gallery == {} and _crops(out, "bob") == set(bob[2:])
     else:
-        assert res.from_gallery == {"Face_1": "bob"} and _crops(out, "bob") == set(bob)
+        assert res.from_gallery == {"bob": 2} and _crops(out, "bob") == set(bob)
         assert not (out / "clusters" / "Face_1").exists()
+
+
+def test_a_gallery_finds_the_users_folder_however_its_name_is_spelled(tmp_path):
+    import unicodedata
+
+    from clusterpipe.gallery.identify import gallery_namer
+
+    nfc = unicodedata.normalize("NFC", "José")
+    nfd = unicodedata.normalize("NFD", nfc)  # as macOS writes the folder's name
+    g = _gallery_of(tmp_path, {nfc: 5, "zed": 4})
+    out = tmp_path / "run"
+    make_run(out, {nfc: 5, "zed": 4}, run_id="new")
+    (out / "clusters" / nfc).rename(out / "clusters" / nfd)
+    ids = sorted(_crops(out, nfd))
+    _moved(out, ids[:2], nfd, "Face_7")
+    _as_written(out)
+    res = recluster(out, namer=gallery_namer(g))
+    assert res.from_gallery == {nfd: 2} and _crops(out, nfd) == set(ids)
+    assert sorted(p.name for p in (out / "clusters").iterdir()) == sorted([nfd, "zed"])
+
+
+def test_attach_never_puts_two_faces_of_one_frame_in_a_person(tmp_path):
+    import numpy as np
+
+    faces = make_run(tmp_path / "run", {"a": 4, "b": 4, "c": 4, "d": 4})
+    out = tmp_path / "run"
+    # c and d are seen together (same frames) and both look like a: one of them is not a
+    centre = np.mean([f.encoding for f in faces["a"]], axis=0)
+    rng = np.random.default_rng(5)
+    u = rng.normal(size=128)
+    u /= np.linalg.norm(u)
+    records = read_faces(out / "faces.jsonl")
+    sign = {f.id: 1 for f in faces["c"]} | {f.id: -1 for f in faces["d"]}
+    for f in records:
+        if f.id in sign:
+            noise = rng.normal(scale=0.05 / np.sqrt(128), size=128)
+            f.encoding = (centre + sign[f.id] * 0.3 * u + noise).round(6).tolist()
+    write_faces(out / "faces.jsonl", records)
+    for src, dst in (("a", "alice"), ("b", "Face_1"), ("c", "Face_2"), ("d", "Face_3")):
+        (out / "clusters" / src).rename(out / "clusters" / dst)
+    _as_written(out)
+    res = recluster(out, attach=True)
+    assert len(res.attached) == 1
+    by_id = {f.id: f for f in read_faces(out / "faces.jsonl")}
+    frames = [(by_id[i].video, by_id[i].frame_index) for i in _crops(out, "alice")]
+    assert len(frames) == 8 and len(set(frames)) == 8

@@ -26,6 +26,9 @@ def test_good_names(name):
         (" alice", "leading"),
         ("bad:name", "characters"),
         ("a\\b", "\\\\"),
+        ("Thumbs.db", "tools give their own files"),  # every listing skips it: faces would vanish
+        ("desktop.ini", "tools give their own files"),
+        ("__MACOSX", "start with a letter"),
     ],
 )
 def test_bad_names_are_refused_with_a_reason(name, why):
