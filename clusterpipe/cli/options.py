@@ -7,10 +7,12 @@ import dataclasses
 import math
 import types
 import typing
+from pathlib import Path
 
 import click
 
-from ..config import Bounds, option_name
+from ..config import FACENET_EPS, Bounds, option_name
+from ..gallery.store import DEFAULT_THRESHOLD
 
 
 def _number_type(kind: type, bounds: Bounds | None):
@@ -97,3 +99,25 @@ def pop_settings(cls, kwargs: dict, skip: tuple[str, ...] = ()) -> dict:
         for f in dataclasses.fields(cls)
         if "help" in f.metadata and f.name not in skip
     }
+
+
+def gallery_options(what: str):
+    """--gallery and --threshold (declared once: run and recluster); `what` says what the
+    gallery names."""
+
+    def add(f):
+        f = click.option(
+            "--threshold",
+            type=Finite(click.FloatRange(0, min_open=True)),
+            default=None,
+            help="With --gallery: largest distance that still counts as a match. Default: the "
+            f"gallery's space's, {DEFAULT_THRESHOLD} for dlib, {FACENET_EPS} for facenet.",
+        )(f)
+        return click.option(
+            "--gallery",
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"A gallery made by `promote`: {what}",
+        )(f)
+
+    return add

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .group import cli
-from .options import Finite
+from .options import Finite, gallery_options
 
 
 @cli.command()
@@ -50,19 +50,9 @@ def split(out, folder, into) -> None:
     is_flag=True,
     help="Move unnamed folders that look like a named person into that person's folder.",
 )
-@click.option(
-    "--gallery",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A gallery made by `promote`: new folders whose faces mostly match a known person go "
-    "to clusters/<name>/ (that person's folder if you named one so) instead of Face_<k>.",
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    help="With --gallery: largest distance that still counts as a match. Default: the "
-    "gallery's space's.",
+@gallery_options(
+    "new folders whose faces mostly match a known person go to clusters/<name>/ (that "
+    "person's folder if you named one so) instead of Face_<k>."
 )
 def recluster(out, eps, attach, gallery, threshold) -> None:
     """Re-cluster the faces of OUT that are not in named folders.

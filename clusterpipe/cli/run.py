@@ -9,16 +9,14 @@ from pathlib import Path
 import click
 
 from ..config import (
-    FACENET_EPS,
     FAST_MIN_FACE,
     ClusterSettings,
     EncodeSettings,
     RunSettings,
     default_workers,
 )
-from ..gallery.store import DEFAULT_THRESHOLD
 from .group import cli, on_interrupt, one_line, progress_logging
-from .options import pop_settings, settings_options
+from .options import gallery_options, pop_settings, settings_options
 
 _E = EncodeSettings()
 
@@ -83,19 +81,9 @@ def parse_size(ctx, param, value: str) -> tuple[int, int]:
     help="Discard finished shards and generated folders of OUT and start over.",
 )
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-@click.option(
-    "--gallery",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A gallery made by `promote`: clusters whose faces mostly match a known "
-    "person are written as clusters/<name>/ instead of Face_<k>.",
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    help=f"With --gallery: largest distance that still counts as a match. Default: the "
-    f"gallery's space's, {DEFAULT_THRESHOLD} for dlib, {FACENET_EPS} for facenet.",
+@gallery_options(
+    "clusters whose faces mostly match a known person are written as clusters/<name>/ "
+    "instead of Face_<k>."
 )
 @click.option(
     "--attach",
