@@ -151,18 +151,17 @@ def name_clusters(
     for f in faces:
         if f.cluster >= 0:
             groups[f.cluster].append(f)
-    return name_groups(groups, gallery_dir, threshold, encoder, min_share)
+    return name_groups(groups, Gallery.open(gallery_dir), threshold, encoder, min_share)
 
 
 def name_groups(
     groups: Mapping[K, Sequence[Face]],
-    gallery_dir: str | Path,
+    gallery: Gallery,
     threshold: float | None = None,
     encoder: str = "dlib",
     min_share: float = 0.5,
 ) -> dict[K, str]:
     """Group -> gallery name, where most of a group's faces match one known person."""
-    gallery = Gallery.open(gallery_dir)
     gallery.require(encoder, "this run")
     if threshold is None:
         threshold = default_threshold(encoder)
@@ -187,10 +186,11 @@ def name_groups(
 
 def gallery_namer(gallery_dir: str | Path, threshold: float | None = None):
     """A recluster `namer` (people.repair.Namer) that names groups after the gallery's people;
-    the gallery is opened and checked now, before anything moves."""
-    Gallery.open(gallery_dir)
+    the gallery is opened and checked now, before anything moves, and only once (opening
+    checks its files' SHA-256)."""
+    gallery = Gallery.open(gallery_dir)
 
     def namer(groups: Mapping[str, Sequence[Face]], encoder: str) -> dict[str, str]:
-        return name_groups(groups, gallery_dir, threshold, encoder)
+        return name_groups(groups, gallery, threshold, encoder)
 
     return namer

@@ -63,10 +63,10 @@ def _taken(view: RunView) -> set[int]:
 
 
 def _write_back(
-    view: RunView, where: dict[str, str | None], from_gallery: Sequence[str] = ()
+    view: RunView, where: dict[str, str | None], named_by_gallery: Sequence[str] = ()
 ) -> dict[str, int]:
     """Rewrite faces.jsonl, run.json's folder names, montages and report to match `where`
-    (`from_gallery`: folders a gallery named now)."""
+    (`named_by_gallery`: folders a gallery named now)."""
     from ..generate import folder_montage
     from ..generate.report import write_report
 
@@ -85,7 +85,7 @@ def _write_back(
     write_faces(view.out / FACES_FILE, view.faces)
     names = {lab: f for f, lab in label.items() if not is_unnamed(f)}
     # Folders a gallery named keep that status under their new label (see api.run).
-    gallery = set(view.info.gallery_names.values()) | set(from_gallery)
+    gallery = set(view.info.gallery_names.values()) | set(named_by_gallery)
     info = replace(
         view.info,
         folder_names={str(lab): f for f, lab in label.items()},
