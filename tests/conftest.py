@@ -51,6 +51,18 @@ def write_video(path: Path, frames, fps: float, size: tuple[int, int]) -> Path:
     return path
 
 
+def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    """A video's BGR frames (the first `limit` of them)."""
+    cap, frames = cv2.VideoCapture(str(path)), []
+    while limit is None or len(frames) < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
 def coded_frame(index: int, size: tuple[int, int]) -> np.ndarray:
     """A frame whose index can be read back after lossy compression."""
     w, h = size

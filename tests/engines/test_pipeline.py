@@ -257,9 +257,7 @@ def test_a_corrected_gallery_folder_is_never_regenerated(first_run, faces_video,
 def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
     first_run, faces_video, tmp_path, caplog
 ):
-    import cv2
-
-    from ..conftest import write_video
+    from ..conftest import read_frames, write_video
 
     out = _copy(first_run, tmp_path)
     (out / "clusters" / "Face_0").rename(out / "clusters" / "alice")
@@ -268,13 +266,7 @@ def test_run_on_a_folder_with_named_people_keeps_them_and_every_correction(
     rejected.unlink()
     rejected.with_suffix(".txt").unlink()
     # A second video: the first 12 s of the same people, as another file.
-    cap, frames = cv2.VideoCapture(str(faces_video)), []
-    while len(frames) < 120:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    more = write_video(tmp_path / "more.mp4", frames, 10.0, (640, 360))
+    more = write_video(tmp_path / "more.mp4", read_frames(faces_video, 120), 10.0, (640, 360))
     res = run([_video(out), str(more)], out, _settings())
     assert sorted(p.name for p in (out / "clusters" / "alice").iterdir()) == alice
     where = {p.stem: p.parent.name for p in out.glob("clusters/*/*.jpg")}

@@ -18,7 +18,7 @@ from clusterpipe.config import RunSettings
 from clusterpipe.export import export
 from clusterpipe.store.files import read_faces
 
-from ..conftest import write_video
+from ..conftest import read_frames, write_video
 
 pytestmark = pytest.mark.slow  # one whole run
 
@@ -26,13 +26,7 @@ pytestmark = pytest.mark.slow  # one whole run
 @pytest.fixture(scope="module")
 def named_run(faces_video, tmp_path_factory):
     """The faces clip with 6 s of empty frames after it, run and its three people named."""
-    cap = cv2.VideoCapture(str(faces_video))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
+    frames = read_frames(faces_video)
     frames += [np.full_like(frames[0], 40)] * 60
     root = tmp_path_factory.mktemp("frames")
     video = write_video(root / "clip.mp4", frames, 10.0, (640, 360))
