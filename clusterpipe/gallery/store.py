@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,15 +14,23 @@ import numpy as np
 
 from ..config import IndexSettings
 from ..errors import ClusterpipeError, GalleryError
-from ..store.atomic import FILE_MODE, read_json, write_json
+from ..store.atomic import read_json, write_json
 from ..store.folders import check_name
 from ..store.lock import Lock
 from . import index as gallery_index
+from .files import (
+    SIDECAR,
+    checked_file,
+    load_vectors,
+    missing_top,
+    remove_unsaved,
+    save_npy,
+    write_content_named,
+)
 from .index import IndexPlan
 
 log = logging.getLogger("clusterpipe")
 
-SIDECAR = "gallery.json"
 # 2: the sidecar names the encoder (format 1 galleries are dlib's); 3: the exact vectors in a
 # .npy beside the index, and the index's settings and plan (gallery_index.py)
 GALLERY_FORMAT = 3
@@ -47,14 +53,6 @@ def _faiss():
     import faiss
 
     return faiss
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def encoder_dim(encoder: str) -> int:
@@ -80,52 +78,6 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
-    """A file the sidecar names, present and with the SHA-256 it records."""
-    path = folder / Path(str(data[name_key])).name
-    if not path.is_file():
-        raise GalleryError(
-            f"{path}: gallery {what} missing; restore it or rebuild the gallery by promoting "
-            "your runs again"
-        )
-    if _sha256(path) != str(data[sha_key]):
-        raise GalleryError(
-            f"{path}: {what} does not match its sidecar (damaged or tampered with); restore it "
-            "or promote your runs again"
-        )
-    return path
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple[Path, str]:
-    """Write a file through write(path) under a fresh temporary name, then rename it to
-    prefix-<sha256[:12]>suffix; return (path, sha256)."""
-    # A fresh, unpredictable name created exclusively: a planted symlink cannot redirect it.
-    fd, name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.chmod(tmp, FILE_MODE)
-        _fsync(tmp)  # on disk before the sidecar, the commit point, names it
-        sha = _sha256(tmp)
-        final = folder / f"{prefix}-{sha[:12]}{suffix}"
-        os.replace(tmp, final)
-        return final, sha
-    except (RuntimeError, OSError) as e:
-        raise GalleryError(f"{folder}: writing the gallery's {prefix} failed ({e})") from e
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
 def _settings(raw: Any) -> IndexSettings:
     """Index settings as recorded in gallery.json, each of its type."""
     kinds: dict[str, type | tuple[type, ...]] = {
@@ -138,28 +90,6 @@ def _settings(raw: Any) -> IndexSettings:
     ):
         raise GalleryError(f"damaged index settings {str(raw)[:80]}")
     return IndexSettings(**raw)
-
-
-def _load_vectors(path: Path, n: int, dim: int) -> np.ndarray:
-    """The exact vectors file, memory-mapped, checked to be n x dim float32."""
-    try:
-        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise GalleryError(f"{path}: not a vectors file ({e}); promote your runs again") from e
-    if vectors.dtype != np.float32 or vectors.shape != (n, dim):
-        raise GalleryError(
-            f"{path}: {vectors.dtype} {vectors.shape} vectors for {n} entries of {dim}; "
-            "promote your runs again"
-        )
-    return vectors
-
-
-def _save_npy(array: np.ndarray):
-    def write(path: Path) -> None:
-        with open(path, "wb") as f:
-            np.save(f, np.ascontiguousarray(array, np.float32), allow_pickle=False)
-
-    return write
 
 
 class Gallery:
@@ -258,10 +188,10 @@ class Gallery:
             record = data.get("index") or {}
             settings = _settings(record.get("settings") or {})
             plan = IndexPlan.from_json(record.get("plan") or {})
-            index_path = _checked_file(folder, data, "index_file", "index_sha256", "index")
+            index_path = checked_file(folder, data, "index_file", "index_sha256", "index")
             vectors_path = None
             if data["format"] >= 3:
-                vectors_path = _checked_file(
+                vectors_path = checked_file(
                     folder, data, "vectors_file", "vectors_sha256", "vectors"
                 )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
@@ -282,7 +212,7 @@ class Gallery:
             if index.ntotal:
                 vectors = index.reconstruct_n(0, index.ntotal)
         else:
-            vectors = _load_vectors(vectors_path, len(entries), dim)
+            vectors = load_vectors(vectors_path, len(entries), dim)
             if plan.exact and len(entries):  # an exact index holds the vectors: a sample agrees
                 rows = np.unique(np.linspace(0, len(entries) - 1, 64).astype(np.int64))
                 if not np.array_equal(
@@ -320,12 +250,36 @@ class Gallery:
         commit point), then remove the files the sidecar no longer names."""
         faiss = _faiss()
         self.folder.mkdir(parents=True, exist_ok=True)
-        index_file, index_sha = _write_content_named(
-            self.folder, "index", ".faiss", lambda p: faiss.write_index(self.index, str(p))
-        )
-        vectors_file, vectors_sha = _write_content_named(
-            self.folder, "vectors", ".npy", _save_npy(self._vectors)
-        )
+        before = {*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")}
+        written: list[Path] = []
+        try:
+            index_file, index_sha = write_content_named(
+                self.folder, "index", ".faiss", lambda p: faiss.write_index(self.index, str(p))
+            )
+            written.append(index_file)
+            vectors_file, vectors_sha = write_content_named(
+                self.folder, "vectors", ".npy", save_npy(self._vectors)
+            )
+            written.append(vectors_file)
+            self._write_sidecar(index_file, index_sha, vectors_file, vectors_sha)
+        except BaseException:
+            for path in written:  # not committed: what this save wrote is nobody's
+                if path not in before:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+            raise
+        for old in [*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")]:
+            if old not in (index_file, vectors_file):
+                try:  # the gallery is saved: a file left over is only untidy
+                    old.unlink()
+                except OSError as e:
+                    log.warning("%s: could not remove %s (%s)", self.folder, old.name, e)
+        self._vectors = load_vectors(vectors_file, len(self.entries), self.dim)
+
+    def _write_sidecar(
+        self, index_file: Path, index_sha: str, vectors_file: Path, vectors_sha: str
+    ) -> None:
+        """The commit point: the sidecar names the index and vectors files just written."""
         write_json(
             self.folder / SIDECAR,
             {
@@ -342,13 +296,6 @@ class Gallery:
                 "entries": self.entries,
             },
         )
-        for old in [*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")]:
-            if old not in (index_file, vectors_file):
-                try:  # the gallery is saved: a file left over is only untidy
-                    old.unlink()
-                except OSError as e:
-                    log.warning("%s: could not remove %s (%s)", self.folder, old.name, e)
-        self._vectors = _load_vectors(vectors_file, len(self.entries), self.dim)
 
     def people(self) -> dict[str, int]:
         """Name -> number of faces, largest first."""
@@ -388,5 +335,11 @@ def locked(folder: str | Path, create: bool = False, encoder: str = "dlib"):
     folder = Path(folder)
     if not create and not (folder / SIDECAR).exists():
         Gallery.open(folder)  # raises the clear "no gallery here" error
+    made = missing_top(folder) if create else None
     with Lock(folder, wait=LOCK_WAIT_S):
-        yield Gallery.open(folder, create=create, encoder=encoder)
+        try:
+            yield Gallery.open(folder, create=create, encoder=encoder)
+        except BaseException:
+            if made is not None:
+                remove_unsaved(folder, made)
+            raise

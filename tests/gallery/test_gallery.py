@@ -75,6 +75,38 @@ def test_a_run_without_names_creates_no_gallery_but_syncs_an_existing_one(run_a,
     assert res.removed == {"alice": 4, "bob": 3} and res.total == 0
 
 
+def test_a_failed_first_save_leaves_no_folder_and_an_old_gallery_intact(
+    run_a, tmp_path, monkeypatch
+):
+    import clusterpipe.gallery.store as store
+
+    out, _ = run_a
+    real = store.save_npy
+
+    def disk_full(array):
+        def write(path):
+            real(array)(path)
+            raise OSError(28, "No space left on device")
+
+        return write
+
+    monkeypatch.setattr(store, "save_npy", disk_full)  # after the index file is written
+    new = tmp_path / "made" / "g"
+    with pytest.raises(GalleryError, match="No space left"):
+        promote(out, new)
+    assert not (tmp_path / "made").exists()  # the folders it made for the gallery too
+    monkeypatch.undo()
+    old = tmp_path / "old"
+    promote(out, old)
+    before = sorted(p.name for p in old.iterdir())
+    monkeypatch.setattr(store, "save_npy", disk_full)
+    (out / "clusters" / "Face_2").rename(out / "clusters" / "carol")
+    with pytest.raises(GalleryError):
+        promote(out, old)
+    assert sorted(p.name for p in old.iterdir()) == before
+    assert list_people(old) == {"alice": 4, "bob": 3}
+
+
 def test_removing_an_empty_name_is_an_error_not_a_listing(run_a, tmp_path):
     from click.testing import CliRunner
 

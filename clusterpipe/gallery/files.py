@@ -1,0 +1,120 @@
+"""A gallery's files on disk: content-named, fsynced before the sidecar names them, checked by
+SHA-256 when read back, and taken away again when a first save never committed."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GalleryError
+from ..store.atomic import FILE_MODE
+from ..store.layout import LOCK_FILE
+
+SIDECAR = "gallery.json"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
+    """A file the sidecar names, present and with the SHA-256 it records."""
+    path = folder / Path(str(data[name_key])).name
+    if not path.is_file():
+        raise GalleryError(
+            f"{path}: gallery {what} missing; restore it or rebuild the gallery by promoting "
+            "your runs again"
+        )
+    if sha256(path) != str(data[sha_key]):
+        raise GalleryError(
+            f"{path}: {what} does not match its sidecar (damaged or tampered with); restore it "
+            "or promote your runs again"
+        )
+    return path
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple[Path, str]:
+    """Write a file through write(path) under a fresh temporary name, then rename it to
+    prefix-<sha256[:12]>suffix; return (path, sha256)."""
+    # A fresh, unpredictable name created exclusively: a planted symlink cannot redirect it.
+    fd, name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)
+        fsync(tmp)  # on disk before the sidecar, the commit point, names it
+        sha = sha256(tmp)
+        final = folder / f"{prefix}-{sha[:12]}{suffix}"
+        os.replace(tmp, final)
+        return final, sha
+    except (RuntimeError, OSError) as e:
+        raise GalleryError(f"{folder}: writing the gallery's {prefix} failed ({e})") from e
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def load_vectors(path: Path, n: int, dim: int) -> np.ndarray:
+    """The exact vectors file, memory-mapped, checked to be n x dim float32."""
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise GalleryError(f"{path}: not a vectors file ({e}); promote your runs again") from e
+    if vectors.dtype != np.float32 or vectors.shape != (n, dim):
+        raise GalleryError(
+            f"{path}: {vectors.dtype} {vectors.shape} vectors for {n} entries of {dim}; "
+            "promote your runs again"
+        )
+    return vectors
+
+
+def save_npy(array: np.ndarray):
+    def write(path: Path) -> None:
+        with open(path, "wb") as f:
+            np.save(f, np.ascontiguousarray(array, np.float32), allow_pickle=False)
+
+    return write
+
+
+def missing_top(folder: Path) -> Path | None:
+    """The highest folder on the way to `folder` that does not exist yet (None: it exists)."""
+    top = None
+    for p in [folder, *folder.parents]:
+        if p.exists() or p.is_symlink():
+            break
+        top = p
+    return top
+
+
+def remove_unsaved(folder: Path, top: Path) -> None:
+    """Take away a gallery folder this command created and never saved (no sidecar): its lock,
+    any index or vectors files written before the failure, and the folders made for it."""
+    if (folder / SIDECAR).exists():
+        return  # saved: a gallery now, whatever failed after
+    ours = [LOCK_FILE, "index-*.faiss", "vectors-*.npy", ".index.*.tmp", ".vectors.*.tmp"]
+    with contextlib.suppress(OSError):
+        for pattern in ours:
+            for path in folder.glob(pattern):
+                path.unlink()
+        for p in [folder, *folder.parents]:
+            p.rmdir()  # only ever empty folders; stops at the first that is not
+            if p == top:
+                break
