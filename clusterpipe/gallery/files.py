@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,9 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_content_named(folder: Path, prefix: str, suffix: str, write) -> tuple[Path, str]:
+def write_content_named(
+    folder: Path, prefix: str, suffix: str, write: Callable[[Path], None]
+) -> tuple[Path, str]:
     """Write a file through write(path) under a fresh temporary name, then rename it to
     prefix-<sha256[:12]>suffix; return (path, sha256)."""
     # A fresh, unpredictable name created exclusively: a planted symlink cannot redirect it.
@@ -86,7 +89,9 @@ def load_vectors(path: Path, n: int, dim: int) -> np.ndarray:
     return vectors
 
 
-def save_npy(array: np.ndarray):
+def save_npy(array: np.ndarray) -> Callable[[Path], None]:
+    """A writer of `array` as a float32 .npy file (no pickle)."""
+
     def write(path: Path) -> None:
         with open(path, "wb") as f:
             np.save(f, np.ascontiguousarray(array, np.float32), allow_pickle=False)
@@ -94,27 +99,37 @@ def save_npy(array: np.ndarray):
     return write
 
 
-def missing_top(folder: Path) -> Path | None:
-    """The highest folder on the way to `folder` that does not exist yet (None: it exists)."""
-    top = None
+def make_folders(folder: Path) -> list[Path]:
+    """Create `folder` and the folders above it that are missing; return those this call
+    created, top first (a folder another process made meanwhile, or that `..` reaches, is not
+    among them). Where a folder cannot be made, stop: the lock says why."""
+    missing = []
     for p in [folder, *folder.parents]:
-        if p.exists() or p.is_symlink():
+        if os.path.lexists(p):
             break
-        top = p
-    return top
+        missing.append(p)
+    made = []
+    for p in reversed(missing):
+        try:
+            p.mkdir()
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+        made.append(p)
+    return made
 
 
-def remove_unsaved(folder: Path, top: Path) -> None:
-    """Take away a gallery folder this command created and never saved (no sidecar): its lock,
-    any index or vectors files written before the failure, and the folders made for it."""
-    if (folder / SIDECAR).exists():
+def remove_unsaved(folder: Path, made: list[Path]) -> None:
+    """Take away a gallery folder this command created (`made`: by make_folders) and never
+    saved: its lock, the index or vectors files written before the failure, and the folders
+    made for it. A folder that existed before is left as it is."""
+    if os.path.lexists(folder / SIDECAR):
         return  # saved: a gallery now, whatever failed after
     ours = [LOCK_FILE, "index-*.faiss", "vectors-*.npy", ".index.*.tmp", ".vectors.*.tmp"]
     with contextlib.suppress(OSError):
-        for pattern in ours:
+        for pattern in ours if folder in made else []:
             for path in folder.glob(pattern):
-                path.unlink()
-        for p in [folder, *folder.parents]:
-            p.rmdir()  # only ever empty folders; stops at the first that is not
-            if p == top:
-                break
+                path.unlink()  # the lock too: one waiting for it sees it gone (store/lock.py)
+        for p in reversed(made):
+            p.rmdir()  # only ever an empty folder; stops at the first that is not

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from .files import (
     SIDECAR,
     checked_file,
     load_vectors,
-    missing_top,
+    make_folders,
     remove_unsaved,
     save_npy,
     write_content_named,
@@ -251,6 +252,7 @@ class Gallery:
         faiss = _faiss()
         self.folder.mkdir(parents=True, exist_ok=True)
         before = {*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")}
+        sidecar = _stamp(self.folder / SIDECAR)
         written: list[Path] = []
         try:
             index_file, index_sha = write_content_named(
@@ -263,7 +265,8 @@ class Gallery:
             written.append(vectors_file)
             self._write_sidecar(index_file, index_sha, vectors_file, vectors_sha)
         except BaseException:
-            for path in written:  # not committed: what this save wrote is nobody's
+            committed = _stamp(self.folder / SIDECAR) != sidecar  # interrupted after it
+            for path in written if not committed else []:  # what this save wrote is nobody's
                 if path not in before:
                     with contextlib.suppress(OSError):
                         path.unlink()
@@ -330,16 +333,15 @@ class Gallery:
 
 
 @contextlib.contextmanager
-def locked(folder: str | Path, create: bool = False, encoder: str = "dlib"):
+def locked(folder: str | Path, create: bool = False, encoder: str = "dlib") -> Iterator[Gallery]:
     """Open a gallery under its lock, for read-modify-write."""
     folder = Path(folder)
     if not create and not (folder / SIDECAR).exists():
         Gallery.open(folder)  # raises the clear "no gallery here" error
-    made = missing_top(folder) if create else None
+    made = make_folders(folder) if create else []
     with Lock(folder, wait=LOCK_WAIT_S):
         try:
             yield Gallery.open(folder, create=create, encoder=encoder)
         except BaseException:
-            if made is not None:
-                remove_unsaved(folder, made)
+            remove_unsaved(folder, made)
             raise

@@ -23,31 +23,45 @@ class Lock:
     def __enter__(self) -> Lock:
         import fcntl
 
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # O_NOFOLLOW: a lock file planted as a link must not truncate what it points to
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError as e:
-            raise _disk_error(self.path.parent, e) from e
         deadline = time.monotonic() + self.wait
         while True:
+            fd = self._open()
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
+                os.close(fd)
                 if time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
-                os.close(self._fd)
-                self._fd = None
                 waited = f" (waited {self.wait:.0f} s)" if self.wait else ""
                 raise BusyError(
                     f"{self.path.parent} is in use by another clusterpipe command{waited}; "
                     "wait for it to finish, or use another folder"
                 ) from None
+            if self._still_there(fd):
+                break
+            os.close(fd)  # its holder took the file away (a gallery never saved): lock anew
+        self._fd = fd
         os.ftruncate(self._fd, 0)
         os.write(self._fd, str(os.getpid()).encode())
         return self
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # O_NOFOLLOW: a lock file planted as a link must not truncate what it points to
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise _disk_error(self.path.parent, e) from e
+
+    def _still_there(self, fd: int) -> bool:
+        """Whether the file locked is still the lock file's name (not unlinked meanwhile)."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return False
+        mine = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:

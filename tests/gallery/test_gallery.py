@@ -107,6 +107,43 @@ def test_a_failed_first_save_leaves_no_folder_and_an_old_gallery_intact(
     assert list_people(old) == {"alice": 4, "bob": 3}
 
 
+def test_a_failed_promote_leaves_a_folder_reached_through_dotdot_alone(
+    run_a, tmp_path, monkeypatch
+):
+    import clusterpipe.gallery.store as store
+
+    out, _ = run_a
+    mine = tmp_path / "g"
+    mine.mkdir()
+    (mine / "index-mybackup.faiss").write_text("the user's")
+    monkeypatch.setattr(store, "save_npy", lambda array: _raise_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        promote(out, tmp_path / "typo" / ".." / "g")
+    assert (mine / "index-mybackup.faiss").read_text() == "the user's"
+    assert not (tmp_path / "typo").exists()  # the folder it made on the way is gone
+
+
+def _raise_ctrl_c(path):
+    raise KeyboardInterrupt
+
+
+def test_a_save_interrupted_after_its_sidecar_is_written_is_a_gallery(run_a, tmp_path, monkeypatch):
+    import clusterpipe.gallery.store as store
+
+    out, _ = run_a
+    real = store.write_json
+
+    def then_ctrl_c(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "write_json", then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        promote(out, tmp_path / "g")
+    monkeypatch.undo()
+    assert list_people(tmp_path / "g") == {"alice": 4, "bob": 3}
+
+
 def test_removing_an_empty_name_is_an_error_not_a_listing(run_a, tmp_path):
     from click.testing import CliRunner
 

@@ -114,6 +114,23 @@ def test_a_waiting_lock_gets_the_folder_once_it_is_free(tmp_path):
             pass
 
 
+def test_a_lock_whose_file_its_holder_took_away_is_taken_anew(tmp_path, monkeypatch):
+    from clusterpipe.store.layout import LOCK_FILE
+
+    first = Lock(tmp_path).__enter__()
+    stale = os.open(tmp_path / LOCK_FILE, os.O_RDWR)  # a waiter opened it, then...
+    (tmp_path / LOCK_FILE).unlink()  # its holder took it away (a gallery never saved)
+    first.__exit__()
+    waiter = Lock(tmp_path)
+    opened = iter([stale])
+    real = waiter._open
+    monkeypatch.setattr(waiter, "_open", lambda: next(opened, None) or real())
+    with waiter:  # locks the file that is there now, not the one taken away
+        with pytest.raises(StoreError, match="in use by another"):
+            with Lock(tmp_path):
+                pass
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
 def test_unwritable_folder_is_a_clear_error(tmp_path):
     ro = tmp_path / "ro"
