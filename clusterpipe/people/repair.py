@@ -34,6 +34,7 @@ log = logging.getLogger("clusterpipe")
 # Names groups of faces (in a run of this encoder) after known people: a gallery's name_groups
 # (people/ does not import the gallery, which sits above it).
 Namer = Callable[[Mapping[str, Sequence[Face]], str], Mapping[str, str]]
+NEW_GROUP = "\0new"  # the key of a group that is to get a new Face_<n> (no folder has a NUL)
 
 
 def update_corrections(view: RunView, save: bool = True) -> Corrections:
@@ -297,7 +298,10 @@ def _by_namer(
                 groups.setdefault(person, set()).update(members)
                 recognised[person] = recognised.get(person, 0) + len(members)
                 continue
-            log.info("%s looks like %s to the gallery, but is kept apart", folder, person)
+            what = (
+                f"a new group of {len(members)} faces" if folder.startswith(NEW_GROUP) else folder
+            )
+            log.info("%s looks like %s to the gallery, but is kept apart", what, person)
         groups[folder] = set(members)
     return groups, recognised
 
@@ -337,14 +341,13 @@ def recluster_locked(
     where = dict(view.now)
     made: dict[str, set[str]] = {}
     od = OutDir(out)
-    for members in sorted(groups.values(), key=len, reverse=True):
-        name = numbers.get(frozenset(members))
-        if name is None:
-            name = od.new_unnamed(taken)
-        made[name] = members
+    for k, members in enumerate(sorted(groups.values(), key=len, reverse=True)):
+        made[numbers.get(frozenset(members)) or f"{NEW_GROUP}{k}"] = members
     from_gallery: dict[str, int] = {}
     if namer is not None and made:
         made, from_gallery = _by_namer(view, made, namer, corr)
+    # Numbered once the gallery has named its groups: no Face_<n> is skipped for them.
+    made = {od.new_unnamed(taken) if w.startswith(NEW_GROUP) else w: m for w, m in made.items()}
     od.check_targets([*made, *([NOISE] if noise else [])])
     if corr.worth_saving(out):
         corr.save(out)

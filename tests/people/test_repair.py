@@ -257,6 +257,30 @@ def test_a_gallery_finds_the_users_folder_however_its_name_is_spelled(tmp_path):
     assert sorted(p.name for p in (out / "clusters").iterdir()) == sorted([nfd, "zed"])
 
 
+def test_groups_a_gallery_names_take_no_face_number(tmp_path):
+    from clusterpipe.gallery.identify import gallery_namer
+    from clusterpipe.gallery.promote import remove_person
+
+    g = _gallery_of(tmp_path, {"alice": 4, "bob": 5})
+    remove_person(g, "alice")  # the gallery knows bob only
+    out = tmp_path / "run"
+    make_run(out, {"alice": 4, "bob": 5}, run_id="new")
+    alice, bob = sorted(_crops(out, "alice")), sorted(_crops(out, "bob"))
+    for ids, folder, parts in (
+        (alice, "alice", ("Face_0", "Face_3")),
+        (bob, "bob", ("Face_1", "Face_2")),
+    ):
+        _moved(out, ids[:2], folder, parts[0])
+        _moved(out, ids[2:], folder, parts[1])
+        (out / "clusters" / folder).rmdir()
+    _as_written(out)  # Face_0-3 are the run's: both people are new groups now
+    res = recluster(out, namer=gallery_namer(g))
+    assert res.from_gallery == {"bob": 5}
+    # bob, the larger group, is named first: alice still gets the next number, not the one after
+    assert sorted(p.name for p in (out / "clusters").iterdir()) == ["Face_4", "bob"]
+    assert _crops(out, "Face_4") == set(alice) and res.folders == {"Face_4": 4}
+
+
 def test_attach_never_puts_two_faces_of_one_frame_in_a_person(tmp_path):
     import numpy as np
 
