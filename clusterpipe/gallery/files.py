@@ -126,10 +126,17 @@ def remove_unsaved(folder: Path, made: list[Path]) -> None:
     made for it. A folder that existed before is left as it is."""
     if os.path.lexists(folder / SIDECAR):
         return  # saved: a gallery now, whatever failed after
-    ours = [LOCK_FILE, "index-*.faiss", "vectors-*.npy", ".index.*.tmp", ".vectors.*.tmp"]
+    # The lock last: once it is gone, a promote waiting for it may write here (store/lock.py).
+    ours = ["index-*.faiss", "vectors-*.npy", ".index.*.tmp", ".vectors.*.tmp", LOCK_FILE]
     with contextlib.suppress(OSError):
         for pattern in ours if folder in made else []:
             for path in folder.glob(pattern):
-                path.unlink()  # the lock too: one waiting for it sees it gone (store/lock.py)
+                path.unlink()
+    remove_folders(made)
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders make_folders made, deepest first, while they are empty."""
+    with contextlib.suppress(OSError):
         for p in reversed(made):
             p.rmdir()  # only ever an empty folder; stops at the first that is not

@@ -24,6 +24,7 @@ from .files import (
     checked_file,
     load_vectors,
     make_folders,
+    remove_folders,
     remove_unsaved,
     save_npy,
     write_content_named,
@@ -339,9 +340,16 @@ def locked(folder: str | Path, create: bool = False, encoder: str = "dlib") -> I
     if not create and not (folder / SIDECAR).exists():
         Gallery.open(folder)  # raises the clear "no gallery here" error
     made = make_folders(folder) if create else []
-    with Lock(folder, wait=LOCK_WAIT_S):
-        try:
-            yield Gallery.open(folder, create=create, encoder=encoder)
-        except BaseException:
-            remove_unsaved(folder, made)
-            raise
+    lock = Lock(folder, wait=LOCK_WAIT_S)
+    try:
+        lock.__enter__()
+    except BaseException:
+        remove_folders(made)  # not locked: the lock file, if any, is another command's
+        raise
+    try:
+        yield Gallery.open(folder, create=create, encoder=encoder)
+    except BaseException:
+        remove_unsaved(folder, made)
+        raise
+    finally:
+        lock.__exit__()

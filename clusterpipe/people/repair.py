@@ -287,10 +287,11 @@ def _by_namer(
     recognised: dict[str, int] = {}
     for folder, members in made.items():
         person = known.get(folder)
+        what = f"a new group of {len(members)} faces" if folder.startswith(NEW_GROUP) else folder
         try:
             person = _person_folder(view, check_name(person)) if person is not None else None
         except ClusterpipeError as e:
-            log.warning("%s: the gallery's name is not a folder name (%s)", folder, e)
+            log.warning("%s: the gallery's name is not a folder name (%s)", what, e)
             person = None
         if person is not None and not is_unnamed(person):
             others = person_faces.get(person, set()) | groups.get(person, set())
@@ -298,9 +299,6 @@ def _by_namer(
                 groups.setdefault(person, set()).update(members)
                 recognised[person] = recognised.get(person, 0) + len(members)
                 continue
-            what = (
-                f"a new group of {len(members)} faces" if folder.startswith(NEW_GROUP) else folder
-            )
             log.info("%s looks like %s to the gallery, but is kept apart", what, person)
         groups[folder] = set(members)
     return groups, recognised

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 
-from ..errors import BusyError
+from ..errors import BusyError, StoreError
 from .atomic import _disk_error
 from .layout import LOCK_FILE
 
@@ -41,18 +42,26 @@ class Lock:
             if self._still_there(fd):
                 break
             os.close(fd)  # its holder took the file away (a gallery never saved): lock anew
+        try:  # who holds it, for a user who wonders
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as e:  # not a regular file (planted), or the disk is full
+            os.close(fd)
+            raise _disk_error(self.path.parent, e) from e
         self._fd = fd
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, str(os.getpid()).encode())
         return self
 
     def _open(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # O_NOFOLLOW: a lock file planted as a link must not truncate what it points to
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as e:
             raise _disk_error(self.path.parent, e) from e
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StoreError(f"{self.path}: not a regular file (not clusterpipe's); remove it")
+        return fd
 
     def _still_there(self, fd: int) -> bool:
         """Whether the file locked is still the lock file's name (not unlinked meanwhile)."""

@@ -114,6 +114,15 @@ def test_a_waiting_lock_gets_the_folder_once_it_is_free(tmp_path):
             pass
 
 
+def test_a_lock_file_planted_as_a_fifo_is_a_one_line_error(tmp_path):
+    from clusterpipe.store.layout import LOCK_FILE
+
+    os.mkfifo(tmp_path / LOCK_FILE)
+    with pytest.raises(StoreError, match="not a regular file"):
+        with Lock(tmp_path):
+            pass
+
+
 def test_a_lock_whose_file_its_holder_took_away_is_taken_anew(tmp_path, monkeypatch):
     from clusterpipe.store.layout import LOCK_FILE
 
