@@ -41,19 +41,25 @@ def package_dir(package: str, distribution: str, version: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file (hex), read a block at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 @functools.cache
 def _checked(path: Path, size: int, sha256: str) -> str | None:
     """None if the file has the expected size and digest, else what is wrong with it."""
     try:
         if path.stat().st_size != size:
             return f"has {path.stat().st_size} bytes, expected {size}"
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        digest = file_sha256(path)
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
-    return None if h.hexdigest() == sha256 else "is damaged (its SHA-256 does not match)"
+    return None if digest == sha256 else "is damaged (its SHA-256 does not match)"
 
 
 def model_file(model: PackagedModel, folder: Path | None = None) -> Path:

@@ -4,7 +4,6 @@ SHA-256 when read back, and taken away again when a first save never committed."
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,18 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GalleryError
+from ..models import file_sha256
 from ..store.atomic import FILE_MODE
 from ..store.layout import LOCK_FILE
 
 SIDECAR = "gallery.json"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
@@ -35,7 +27,7 @@ def checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: st
             f"{path}: gallery {what} missing; restore it or rebuild the gallery by promoting "
             "your runs again"
         )
-    if sha256(path) != str(data[sha_key]):
+    if file_sha256(path) != str(data[sha_key]):
         raise GalleryError(
             f"{path}: {what} does not match its sidecar (damaged or tampered with); restore it "
             "or promote your runs again"
@@ -64,7 +56,7 @@ def write_content_named(
         write(tmp)
         os.chmod(tmp, FILE_MODE)
         fsync(tmp)  # on disk before the sidecar, the commit point, names it
-        sha = sha256(tmp)
+        sha = file_sha256(tmp)
         final = folder / f"{prefix}-{sha[:12]}{suffix}"
         os.replace(tmp, final)
         return final, sha
