@@ -17,6 +17,12 @@ from ..store.atomic import FILE_MODE
 from ..store.layout import LOCK_FILE
 
 SIDECAR = "gallery.json"
+CONTENT = ("index-*.faiss", "vectors-*.npy")  # the content-named files a sidecar names
+
+
+def content_files(folder: Path) -> set[Path]:
+    """The index and vectors files in a gallery folder, named by the sidecar or not."""
+    return {p for pattern in CONTENT for p in folder.glob(pattern)}
 
 
 def checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
@@ -119,7 +125,7 @@ def remove_unsaved(folder: Path, made: list[Path]) -> None:
     if os.path.lexists(folder / SIDECAR):
         return  # saved: a gallery now, whatever failed after
     # The lock last: once it is gone, a promote waiting for it may write here (store/lock.py).
-    ours = ["index-*.faiss", "vectors-*.npy", ".index.*.tmp", ".vectors.*.tmp", LOCK_FILE]
+    ours = [*CONTENT, ".index.*.tmp", ".vectors.*.tmp", LOCK_FILE]
     with contextlib.suppress(OSError):
         for pattern in ours if folder in made else []:
             for path in folder.glob(pattern):

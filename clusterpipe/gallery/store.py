@@ -22,6 +22,7 @@ from . import index as gallery_index
 from .files import (
     SIDECAR,
     checked_file,
+    content_files,
     load_vectors,
     make_folders,
     remove_folders,
@@ -252,7 +253,7 @@ class Gallery:
         commit point), then remove the files the sidecar no longer names."""
         faiss = _faiss()
         self.folder.mkdir(parents=True, exist_ok=True)
-        before = {*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")}
+        before = content_files(self.folder)
         sidecar = _stamp(self.folder / SIDECAR)
         written: list[Path] = []
         try:
@@ -266,18 +267,16 @@ class Gallery:
             written.append(vectors_file)
             self._write_sidecar(index_file, index_sha, vectors_file, vectors_sha)
         except BaseException:
-            committed = _stamp(self.folder / SIDECAR) != sidecar  # interrupted after it
-            for path in written if not committed else []:  # what this save wrote is nobody's
-                if path not in before:
+            if _stamp(self.folder / SIDECAR) == sidecar:  # not committed (else: stopped after)
+                for path in set(written) - before:  # what this save wrote is nobody's
                     with contextlib.suppress(OSError):
                         path.unlink()
             raise
-        for old in [*self.folder.glob("index-*.faiss"), *self.folder.glob("vectors-*.npy")]:
-            if old not in (index_file, vectors_file):
-                try:  # the gallery is saved: a file left over is only untidy
-                    old.unlink()
-                except OSError as e:
-                    log.warning("%s: could not remove %s (%s)", self.folder, old.name, e)
+        for old in sorted(content_files(self.folder) - {index_file, vectors_file}):
+            try:  # the gallery is saved: a file left over is only untidy
+                old.unlink()
+            except OSError as e:
+                log.warning("%s: could not remove %s (%s)", self.folder, old.name, e)
         self._vectors = load_vectors(vectors_file, len(self.entries), self.dim)
 
     def _write_sidecar(
