@@ -34,13 +34,19 @@ def test_relabel_by_size_orders_largest_first():
     assert out.tolist() == [1, 1, 0, -1, 0, 0, 2]
 
 
-def test_same_frame_conflict_splits_a_chained_cluster():
-    # Two people A and B bridged by a chain of in-between faces; frame 0 holds A and B.
+def _chained_a_b() -> tuple[np.ndarray, list[str]]:
+    """Two people A and B, 1.6 apart, bridged by a chain of nine in-between faces (0 to 1.6
+    from A); frame f0 holds A and B. Encodings and frames: A, A, chain..., B, B."""
     a, b = np.zeros(128), np.zeros(128)
     b[0] = 1.6
     chain = [np.eye(128)[0] * t for t in np.linspace(0, 1.6, 9)]
     enc = np.vstack([a, a + 0.01, *chain, b, b + 0.01])
-    frames = ["f0", "x1", *[f"c{i}" for i in range(9)], "f0", "y1"]
+    return enc, ["f0", "x1", *[f"c{i}" for i in range(9)], "f0", "y1"]
+
+
+def test_same_frame_conflict_splits_a_chained_cluster():
+    # Two people A and B bridged by a chain of in-between faces; frame 0 holds A and B.
+    enc, frames = _chained_a_b()
     assert len(set(dbscan(enc, 0.5, 2))) == 1  # plain DBSCAN merges everything
     labels = cluster_faces(enc, frames, 0.5, 2, split_same_frame=True)
     assert labels[0] != labels[-2]  # A and B of frame f0 are now apart
@@ -132,11 +138,7 @@ def test_a_track_cut_by_a_split_is_reunited_where_most_of_it_is():
 def test_cluster_faces_keeps_tracks_whole_through_the_same_frame_split():
     # The chained A..B case: the same-frame split cuts the chain near its middle, but the faces
     # from A to past the middle are one track, so they stay with A.
-    a, b = np.zeros(128), np.zeros(128)
-    b[0] = 1.6
-    chain = [np.eye(128)[0] * t for t in np.linspace(0, 1.6, 9)]
-    enc = np.vstack([a, a + 0.01, *chain, b, b + 0.01])
-    frames = ["f0", "x1", *[f"c{i}" for i in range(9)], "f0", "y1"]
+    enc, frames = _chained_a_b()
     tracks = np.arange(len(enc))
     tracks[2:9] = 100  # chain faces 0..6 (0 to 1.2 from A): one track
     plain = cluster_faces(enc, frames, 0.5, 2, split_same_frame=True)
