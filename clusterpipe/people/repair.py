@@ -23,10 +23,9 @@ from ..store.corrections import Corrections
 from ..store.files import write_faces
 from ..store.folders import check_name, spelled_on_disk
 from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
-from ..store.lock import Lock
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
 from ..store.records import Face
-from .runview import RunView, load_view
+from .runview import RunView, load_view, run_lock
 from .suggest import look_alikes, suggest, suggestion_line
 
 log = logging.getLogger("clusterpipe")
@@ -113,7 +112,7 @@ class SplitResult:
 def split(out: str | Path, folder: str, into: int | None = None) -> SplitResult:
     """Re-cluster the faces of one folder (named or not) into new Face_<n> folders."""
     out = Path(out)
-    with Lock(out):
+    with run_lock(out):
         return split_locked(out, folder, into)
 
 
@@ -248,7 +247,7 @@ def recluster(
     """Re-cluster the faces that are not in named folders, obeying every correction. With
     `namer` (say a gallery's), the groups it recognises go to that person's folder."""
     out = Path(out)
-    with Lock(out):
+    with run_lock(out):
         return recluster_locked(out, eps, attach, namer)
 
 

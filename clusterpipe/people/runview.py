@@ -14,6 +14,7 @@ from ..errors import ClusterpipeError
 from ..store.files import read_faces
 from ..store.folders import scan
 from ..store.layout import FACES_FILE, RUN_FILE, UNNAMED_PREFIX
+from ..store.lock import Lock
 from ..store.outdir import NOISE, REJECTED, OutDir
 from ..store.records import Face
 from ..store.runinfo import RunInfo, attach_vectors, read_run_info
@@ -83,11 +84,23 @@ class RunView:
         return np.asarray(face_tracks(self.faces, samples))
 
 
+def require_run(out: str | Path) -> Path:
+    """OUT, if it holds a run (run.json); else a one-line error."""
+    out = Path(out)
+    if not (out / RUN_FILE).is_file():
+        raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
+    return out
+
+
+def run_lock(out: str | Path) -> Lock:
+    """OUT's lock, for a command that changes a run: checked to be a run first, so that a
+    mistyped path gets an error, not a new folder with a lock file in it."""
+    return Lock(require_run(out))
+
+
 def load_view(out: str | Path) -> RunView:
     """Read a run's folders, records and tracks."""
-    out = Path(out)
-    if not (out / RUN_FILE).exists():
-        raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
+    out = require_run(out)
     info = read_run_info(out)
     faces = read_faces(out / FACES_FILE)
     encoder = attach_vectors(out, faces)

@@ -306,3 +306,21 @@ def test_attach_never_puts_two_faces_of_one_frame_in_a_person(tmp_path):
     by_id = {f.id: f for f in read_faces(out / "faces.jsonl")}
     frames = [(by_id[i].video, by_id[i].frame_index) for i in _crops(out, "alice")]
     assert len(frames) == 8 and len(set(frames)) == 8
+
+
+@pytest.mark.parametrize("args", [["split", "{p}", "Face_0"], ["recluster", "{p}"]])
+@pytest.mark.parametrize("made", ["missing", "folder", "file"])
+def test_repair_on_a_path_that_is_no_run_changes_nothing(tmp_path, args, made):
+    """A mistyped OUT is a one-line error that leaves no folder or lock file behind."""
+    path = tmp_path / "typo"
+    if made == "folder":
+        path.mkdir()
+    elif made == "file":
+        path.write_text("x")
+    res = CliRunner().invoke(cli, [a.format(p=path) for a in args])
+    assert res.exit_code == 2, res.output
+    assert "no run.json" in res.output
+    if made == "missing":
+        assert not path.exists()
+    elif made == "folder":
+        assert list(path.iterdir()) == []
