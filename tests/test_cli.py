@@ -133,3 +133,19 @@ def test_exit_codes_say_whose_problem_it_is(tmp_path, monkeypatch, raised, code,
     result = CliRunner().invoke(cli, ["run", str(video), "--out", str(tmp_path / "o")])
     assert result.exit_code == code
     assert said in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
+    """`clusterpipe status OUT | head -1`: no "unexpected BrokenPipeError", exit 141 as `yes`."""
+    from .fake_run import make_run
+
+    make_run(tmp_path / "out", {"Face_0": 3, "alice": 2})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clusterpipe", "status", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the command writes a line
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141, err
+    assert err == ""

@@ -99,6 +99,11 @@ class _Group(click.Group):
             raise _UsageError(e) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as other command-line tools do.
+            with contextlib.suppress(OSError, ValueError):  # no real stdout (tests)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except KeyboardInterrupt:
             more = _INTERRUPTED.get(ctx.invoked_subcommand or "", "")
             click.echo(f"Interrupted{'; ' + more if more else ''}.", err=True)

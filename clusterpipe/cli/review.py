@@ -9,6 +9,19 @@ import click
 from .group import cli, on_interrupt
 
 
+def _key() -> str:
+    """The user's answer to a question; the end of the input is q."""
+    while True:
+        try:
+            key = input("same person? [s]ame [d]ifferent [k]skip [u]ndo [q]uit: ")
+        except EOFError:
+            click.echo()
+            return "q"
+        if key.strip().lower() in ("s", "d", "k", "u", "q"):
+            return key.strip().lower()
+        click.echo("Answer s, d, k, u or q.")
+
+
 @on_interrupt("every change is already in the folders")
 @cli.command()
 @click.argument("out", type=click.Path(path_type=Path))
@@ -46,6 +59,7 @@ def review(out, port, no_browser) -> None:
         server.server_close()
 
 
+@on_interrupt("every answer given is already in the folders")
 @cli.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option(
@@ -80,11 +94,7 @@ def ask(out, limit) -> None:
             name = side["folder"] or "these faces"
             paths = [str(review.crop(i) or i) for i in side["faces"]]
             click.echo(f"  {label} ({name}): " + "  ".join(paths))
-        key = click.prompt(
-            "same person? [s]ame [d]ifferent [k]skip [u]ndo [q]uit",
-            type=click.Choice(["s", "d", "k", "u", "q"]),
-            show_choices=False,
-        )
+        key = _key()
         if key == "q":
             break
         if key == "u":

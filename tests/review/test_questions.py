@@ -230,3 +230,12 @@ def test_odds_are_calibrated_on_folders_seen_together():
     alone = {fid: fid for fid in where}
     asked = questions(where, space, row, 0.5, set(), "noise", Corrections(), (), alone)
     assert [(q.a.folder, q.b.folder) for q in asked if q.kind == "merge"][0] != ("Face_0", "Face_6")
+
+
+def test_ask_takes_the_end_of_the_input_as_quit(asked):
+    """`printf 'x\\ns\\n' | clusterpipe ask OUT`: a bad key asks again, the end of input quits."""
+    _, out, _ = asked
+    result = CliRunner().invoke(cli, ["ask", str(out)], input="x\ns\n")
+    assert result.exit_code == 0, result.output
+    assert "Answer s, d, k, u or q." in result.output
+    assert "1 answers" in result.output and "Aborted" not in result.output
