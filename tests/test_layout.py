@@ -211,6 +211,23 @@ def test_bad_numbers_are_refused_before_any_work(option, value, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tune", "{o}", "gt.json", "--eps", "5"],
+        ["tune", "{o}", "gt.json", "--eps", "0.4,nan"],
+        ["tune", "{o}", "gt.json", "--eps", "0.4,,0.5"],
+        ["tune", "{o}", "gt.json", "--min-samples", "2,0"],
+        ["identify", "x.jpg", "--gallery", "{o}", "--threshold", "nan"],
+        ["identify", "x.jpg", "--gallery", "{o}", "--fps", "nan"],
+    ],
+)
+def test_other_commands_refuse_bad_numbers_naming_the_option(args, tmp_path):
+    result = CliRunner().invoke(cli, [a.format(o=tmp_path / "o") for a in args])
+    assert result.exit_code == 2 and f"Invalid value for '{args[-2]}'" in result.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_settings_refuse_nan_from_the_api_too():
     for bad in (
         lambda: ClusterSettings(noise_threshold=math.nan),

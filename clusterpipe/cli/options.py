@@ -42,6 +42,34 @@ class Finite(click.ParamType):
         return self.inner.name.upper()
 
 
+class ListOf(click.ParamType):
+    """Comma-separated values, each checked as `inner` (a sweep's values)."""
+
+    name = "list"
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        parts = [v.strip() for v in str(value).split(",")]
+        if not all(parts):
+            self.fail("give comma-separated numbers, e.g. 0.45,0.5", param, ctx)
+        return [self.inner.convert(v, param, ctx) for v in parts]
+
+    def get_metavar(self, param, ctx=None):  # click 8.2 passes ctx
+        return "A,B,..."
+
+
+def setting_type(cls, name: str):
+    """The click type of settings field `name` of `cls`, with its bounds, as its option has."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    kind = _base_type(typing.get_type_hints(cls)[name])
+    numeric = _number_type(kind, f.metadata.get("bounds"))
+    return Finite(numeric) if kind is float else numeric
+
+
 def _base_type(hint) -> type:
     """The type of an annotation, without its `| None`."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:

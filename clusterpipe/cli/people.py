@@ -13,7 +13,7 @@ from ..config import FACENET_EPS, EncodeSettings, ExportSettings, IndexSettings
 from ..export.base import Exporter
 from ..gallery.store import DEFAULT_THRESHOLD
 from .group import cli, one_line
-from .options import settings_options
+from .options import Finite, setting_type, settings_options
 
 
 @cli.command()
@@ -141,7 +141,7 @@ def gallery_cmd(gallery_dir, remove) -> None:
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, min_open=True),
+    type=Finite(click.FloatRange(0, min_open=True)),
     default=None,
     help="Largest distance that still counts as a match; beyond it the face is `unknown`. "
     f"Default: the gallery's space's, {DEFAULT_THRESHOLD} for dlib, "
@@ -149,7 +149,7 @@ def gallery_cmd(gallery_dir, remove) -> None:
 )
 @click.option(
     "--fps",
-    type=float,
+    type=setting_type(EncodeSettings, "fps"),
     default=EncodeSettings.fps,
     show_default=True,
     help="For videos: frames sampled per second.",

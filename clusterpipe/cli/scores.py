@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..config import ClusterSettings
 from ..evaluate.metrics import MATCH_IOU
 from .group import cli
-from .options import Finite
+from .options import Finite, ListOf, setting_type
 
 
 @cli.command()
@@ -46,6 +47,7 @@ def evaluate(out, ground_truth, iou, as_json) -> None:
 @click.option(
     "--eps",
     "eps_list",
+    type=ListOf(setting_type(ClusterSettings, "eps")),
     default="0.4,0.45,0.5,0.55,0.6",
     show_default=True,
     help="Comma-separated eps values to try.",
@@ -53,6 +55,7 @@ def evaluate(out, ground_truth, iou, as_json) -> None:
 @click.option(
     "--min-samples",
     "ms_list",
+    type=ListOf(setting_type(ClusterSettings, "min_samples")),
     default="1,2,3,5",
     show_default=True,
     help="Comma-separated min_samples values to try.",
@@ -74,12 +77,7 @@ def tune(out, ground_truth, eps_list, ms_list, top) -> None:
     """
     from ..api import tune as api_tune
 
-    try:
-        eps_values = [float(v) for v in eps_list.split(",")]
-        ms_values = [int(v) for v in ms_list.split(",")]
-    except ValueError:
-        raise click.BadParameter("give comma-separated numbers, e.g. 0.45,0.5") from None
-    rows = api_tune(out, ground_truth, eps_values, ms_values)
+    rows = api_tune(out, ground_truth, eps_list, ms_list)
     click.echo(
         f"{'space':>7} {'adapt':>6} {'eps':>5} {'min_samples':>11} {'tracks':>6} {'split':>5} "
         f"{'split_distance':>14} {'clusters':>8} "
