@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -31,13 +30,16 @@ def _image_size(path: Path) -> tuple[int, int] | None:
     """(width, height) of an image file from its header alone, or None if it is not one."""
     from PIL import Image
 
+    # Pillow's own bomb check (a warning, then an error past twice its limit) would hide the
+    # size: ours speaks instead. Only the header is read.
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with warnings.catch_warnings():  # Pillow's own bomb warning: our limit speaks instead
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                return im.size
+        with Image.open(path) as im:
+            return im.size
     except Exception:  # any unreadable header: not an image Pillow knows
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _read_image(path: Path):

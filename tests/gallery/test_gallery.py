@@ -222,3 +222,24 @@ def test_damaged_or_tampered_gallery_is_a_clear_error(run_a, tmp_path, damage):
 def test_missing_gallery_says_how_to_make_one(tmp_path):
     with pytest.raises(GalleryError, match="clusterpipe promote"):
         Gallery.open(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("side", [12_000, 20_000])
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, side):
+    """20000x20000 is past Pillow's own bomb error: the size is still read and reported."""
+    import struct
+    import zlib
+
+    from clusterpipe.errors import InputError
+    from clusterpipe.gallery.identify import _read_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+    path = tmp_path / "huge.png"  # a header and almost no pixels: nothing may decode them
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
+    with pytest.raises(InputError, match=f"{side}x{side} pixels is over the limit"):
+        _read_image(path)
