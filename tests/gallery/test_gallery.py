@@ -30,6 +30,15 @@ def test_promote_is_idempotent(run_a, tmp_path):
     assert not list(g.glob("*.tmp"))
 
 
+@pytest.mark.parametrize("inside", [".", "clusters", "clusters/alice", "clusters/new/g"])
+def test_a_gallery_inside_the_runs_own_folders_is_refused(run_a, inside):
+    out, _ = run_a
+    before = sorted(out.rglob("*"))
+    with pytest.raises(ClusterpipeError, match="cannot live in the run's own folders"):
+        promote(out, out / inside)
+    assert sorted(out.rglob("*")) == before
+
+
 def test_promote_follows_corrections(run_a, tmp_path):
     out, faces = run_a
     g = tmp_path / "g"
