@@ -152,17 +152,20 @@ def choose(n: int, dim: int, settings: IndexSettings) -> list[str]:
     """Keys to try, best first: exact while it fits both budgets, else those that fit memory."""
     options = candidates(n, dim)
     budget = settings.memory_bytes
-    if settings.index == "flat":  # exact search, as the gallery is set: said when over budget
-        if len(options) > 1 and options[0][1] > budget:
+    # Exact search as the gallery is set, or with too few faces to train a compressed index on
+    # (< 0.5 MB): whatever the budget, said when over it.
+    if settings.index == "flat" or len(options) == 1:
+        if options[0][1] > budget:
             log.warning(
-                "gallery index: exact search over %d faces takes %s, over the memory budget "
-                "%s (the gallery's index is set to flat; auto would compress it)",
+                "gallery index: exact search over %d faces takes %s, over the memory budget %s "
+                "(%s)",
                 n,
                 _size(options[0][1]),
                 settings.max_index_memory,
+                "too few faces to train a compressed index on"
+                if len(options) == 1
+                else "the gallery's index is set to flat; auto would compress it",
             )
-        return [FLAT]
-    if len(options) == 1:  # too few faces to train on: exact, whatever the budget (< 0.5 MB)
         return [FLAT]
     if options[0][1] <= budget and flat_query_ms(n, dim) <= settings.max_query_ms:
         return [FLAT]

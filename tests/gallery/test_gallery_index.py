@@ -45,6 +45,11 @@ def test_flat_asked_for_is_kept_and_said_when_over_the_memory_budget(caplog):
     with caplog.at_level("WARNING", logger="clusterpipe"):
         gallery_index.choose(1000, 128, IndexSettings("flat", "10MB"))
     assert caplog.text == ""
+    for index in ("flat", "auto"):  # too few faces to compress: exact, and said
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="clusterpipe"):
+            assert gallery_index.choose(48, 128, IndexSettings(index, "1KB")) == ["Flat"]
+        assert "over the memory budget 1KB (too few faces" in caplog.text
 
 
 def test_exact_search_below_the_budgets_compressed_above():
