@@ -135,6 +135,14 @@ def _list(path: Path, stat: tuple[int, int]) -> _Listing:
     return listing
 
 
+def _holds_faces(entry: Path, known_ids: set[str]) -> bool:
+    """Whether a real folder holds a crop of one of the run's faces."""
+    if entry.is_symlink() or not entry.is_dir():
+        return False
+    with os.scandir(entry) as it:
+        return any((k := face_file(f.name)) and k[1] and k[0] in known_ids for f in it)
+
+
 def scan(out: Path, known_ids: set[str], cache: dict[str, _Listing] | None = None) -> ClusterTree:
     """Read OUT/clusters: folders, their crops mapped to face ids; symlinks are not followed.
     With `cache` (kept by the caller between scans), folders unchanged since they were last
@@ -146,6 +154,11 @@ def scan(out: Path, known_ids: set[str], cache: dict[str, _Listing] | None = Non
         raise ClusterpipeError(f"{root}: not found; run `clusterpipe run` first")
     for entry in sorted(root.iterdir()):
         if ignored(entry.name):
+            if _holds_faces(entry, known_ids):  # renamed so: its faces would vanish unsaid
+                tree.bad_names[entry.name] = (
+                    f"name {entry.name!r} is one tools give their own files and every listing "
+                    "skips; rename the folder"
+                )
             continue
         if entry.is_symlink():
             tree.skipped_links.append(str(entry.relative_to(out)))

@@ -55,6 +55,15 @@ def test_scan_maps_files_and_reports_oddities(tmp_path):
     assert tree.skipped_links == ["clusters/link"]
 
 
+@pytest.mark.parametrize("name", ["Thumbs.db", "@eaDir", ".alice"])
+def test_a_folder_renamed_to_a_name_listings_skip_is_flagged_not_lost(tmp_path, name):
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3, "Face_1": 2})
+    (out / "clusters" / "alice").rename(out / "clusters" / name)
+    st = status([out])
+    assert any(name in p and "rename the folder" in p for p in st.problems), st.problems
+
+
 def test_status_flags_copies_and_names_in_two_runs(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     make_run(a, {"alice": 2, "bob": 2}, run_id="a")
