@@ -149,3 +149,19 @@ def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait() == 141, err
     assert err == ""
+
+
+@pytest.mark.parametrize("where", ["group", "command"])
+def test_quiet_and_verbose_go_before_or_after_the_command(tmp_path, where):
+    import logging
+
+    from .fake_run import make_run
+
+    make_run(tmp_path / "out", {"Face_0": 3})
+    log = logging.getLogger("clusterpipe")
+    for flag, level in (("-q", logging.WARNING), ("-v", logging.DEBUG)):
+        args = ["status", str(tmp_path / "out")]
+        args = [flag, *args] if where == "group" else [*args, flag]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert log.level == level

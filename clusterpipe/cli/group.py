@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import sys
@@ -78,9 +79,37 @@ _SHOW_HELP: tuple[type[Exception], ...] = tuple(
 )
 
 
+_VERBOSE = "More log output (debug details)."
+_QUIET = "Only warnings and errors."
+
+
+def _log_options(command: click.Command) -> click.Command:
+    """-v and -q on a command too (`clusterpipe run x.mp4 -q`), as on the group."""
+    callback = command.callback
+    if callback is None:
+        return command
+
+    @functools.wraps(callback)
+    def run(*args, verbose: int = 0, quiet: bool = False, **kwargs):
+        if verbose or quiet:
+            _setup_logging(verbose, quiet)
+        return callback(*args, **kwargs)
+
+    command.callback = run
+    command.params += [
+        click.Option(["-v", "--verbose"], count=True, help=_VERBOSE),
+        click.Option(["-q", "--quiet"], is_flag=True, help=_QUIET),
+    ]
+    return command
+
+
 class _Group(click.Group):
     """Maps errors to exit codes: ClusterpipeError and the user's OSErrors 2, Ctrl-C 1, a bug 3;
-    tracebacks only when debugging. Usage errors are one line, like every other error."""
+    tracebacks only when debugging. Usage errors are one line, like every other error. Every
+    command also takes -v and -q."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        super().add_command(_log_options(cmd), name)
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:
@@ -144,8 +173,8 @@ def progress_logging():
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="clusterpipe")
-@click.option("-v", "--verbose", count=True, help="More log output (debug details).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", count=True, help=_VERBOSE)
+@click.option("-q", "--quiet", is_flag=True, help=_QUIET)
 def cli(verbose: int, quiet: bool) -> None:
     """Turn video footage into folders of faces, one folder per person.
 
