@@ -51,7 +51,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "x.mp4", "--bogus"], "No such option '--bogus'. Did you mean"),
+        (["run", "x.mp4", "--bogus"], "No such option '--bogus'. (Did you mean one of: '--out'"),
         (["bogus"], "No such command 'bogus'."),
         (["--bogus"], "No such option '--bogus'."),
         (["run"], "Missing argument 'VIDEOS...'."),
