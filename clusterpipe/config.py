@@ -300,6 +300,8 @@ class RunSettings:
         check_fields(self)
         if self.workers < 1:
             raise ClusterpipeError(f"--workers must be >= 1, got {self.workers}")
+        if self.address is not None and self.engine != "dask":
+            raise ClusterpipeError("--address needs --engine dask (a Dask scheduler's address)")
 
     def shard_settings(self) -> dict:
         """What decides which faces a shard holds: the encoding settings and how the work is

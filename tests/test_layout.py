@@ -228,6 +228,13 @@ def test_other_commands_refuse_bad_numbers_naming_the_option(args, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_address_without_the_dask_engine_is_refused(tmp_path):
+    args = ["run", "x.mp4", "--out", str(tmp_path / "o"), "--address", "tcp://h:8786"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "--address needs --engine dask" in result.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_settings_refuse_nan_from_the_api_too():
     for bad in (
         lambda: ClusterSettings(noise_threshold=math.nan),
