@@ -2,7 +2,8 @@
 
 The public API, usable from a notebook; each CLI command is one call into it:
 `run`, `evaluate_run`, `tune`, `status`, `promote`, `identify`, `split`, `recluster`, and
-`clusterpipe.export.export` (a subpackage, so not re-exported under the same name).
+`clusterpipe.export.export` (a subpackage, so not re-exported under the same name); the
+records they return (`RunResult`, `Scores`, ...) and `DaskEngine`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +25,17 @@ _API = {
     "identify": "gallery.identify",
     "split": "people.repair",
     "recluster": "people.repair",
+    # what they return, and an engine of your own
+    "RunResult": "api",
+    "Scores": "evaluate.metrics",
+    "TuneRow": "evaluate.tune",
+    "Status": "people.status",
+    "PromoteResult": "gallery.promote",
+    "Identified": "gallery.identify",
+    "SplitResult": "people.repair",
+    "ReclusterResult": "people.repair",
+    "ExportResult": "export",
+    "DaskEngine": "engines.dask_engine",
 }
 
 

@@ -274,3 +274,11 @@ def test_the_api_reference_lists_every_module():
         for mod in pkg.glob("*.py"):
             name = f"clusterpipe.{pkg.name}" + ("" if mod.stem == "__init__" else f".{mod.stem}")
             assert f"::: {name}\n" in page, f"{name} is missing from docs/reference"
+
+
+def test_the_public_api_and_its_records_import_from_the_top():
+    import clusterpipe
+
+    for name in clusterpipe.__all__:
+        assert getattr(clusterpipe, name) is not None, name
+    from clusterpipe import DaskEngine, ExportResult, RunResult, Scores  # noqa: F401
