@@ -10,6 +10,7 @@ different people. Every later command obeys them, whatever the folders look like
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,21 +41,38 @@ def update_corrections(view: RunView, save: bool = True) -> Corrections:
     """The stored corrections plus what the files show changed since clusterpipe last wrote;
     saved unless `save` is False (a command that may still refuse saves them once it acts)."""
     corr = Corrections.load(view.out)
-    stayed: dict[str, list[str]] = {}  # folder -> the faces still where clusterpipe put them
+    home = _homes(view)
+    stayed: dict[str, list[str]] = {}  # folder written -> its faces still at home
     for fid, where in view.now.items():
-        if where is not None and where == view.last[fid]:
-            stayed.setdefault(where, []).append(fid)
+        was = view.last[fid]
+        if where is not None and where == home.get(was):
+            stayed.setdefault(was, []).append(fid)
     for fid, where in view.now.items():
         was = view.last[fid]
         if where is None:
             corr.rejected.add(fid)
         elif fid in corr.rejected:
             corr.rejected.discard(fid)  # the user put the crop back
-        elif where != was and was != NOISE and stayed.get(was):
+        elif was != NOISE and where != home.get(was) and stayed.get(was):
             corr.apart.append([[fid], list(stayed[was])])
     if save and corr.worth_saving(view.out):
         corr.save(view.out)
     return corr
+
+
+def _homes(view: RunView) -> dict[str, str]:
+    """Each folder clusterpipe wrote -> the folder its faces are in now: itself while it holds
+    any, else (renamed: Face_0 to Ann) the one holding most of them. A face elsewhere was
+    moved away from the faces at home."""
+    counts: dict[str, Counter] = {}
+    for fid, where in view.now.items():
+        if where is not None and where != NOISE:
+            counts.setdefault(view.last[fid], Counter())[where] += 1
+    return {
+        was: was if was in c else c.most_common(1)[0][0]
+        for was, c in counts.items()
+        if was != NOISE
+    }
 
 
 def _taken(view: RunView) -> set[int]:

@@ -101,6 +101,22 @@ def test_recluster_keeps_named_folders_and_obeys_a_move_and_a_delete(tmp_path):
     assert faces[deleted].cluster == -1
 
 
+def test_a_face_moved_out_of_a_folder_just_renamed_never_rejoins_it(tmp_path):
+    """Rename Face_0 to ann, move one of her crops out: --attach must not put it back."""
+    out = tmp_path / "run"
+    make_run(out, {"Face_0": 6, "Face_1": 6})
+    _as_written(out)
+    clusters = out / "clusters"
+    (clusters / "Face_0").rename(clusters / "ann")
+    moved = sorted(_crops(out, "ann"))[0]
+    for suffix in (".jpg", ".txt"):
+        (clusters / "ann" / f"{moved}{suffix}").rename(clusters / "Face_1" / f"{moved}{suffix}")
+    for _ in range(2):  # and after a second recluster, which rewrote the folders
+        recluster(out, attach=True)
+        assert moved not in _crops(out, "ann") and len(_crops(out, "ann")) == 5
+    assert any(entry[0] == [moved] for entry in Corrections.load(out).apart)
+
+
 def test_recluster_keeps_the_numbers_of_unchanged_folders(tmp_path):
     out = tmp_path / "run"
     make_run(out, {"Face_3": 4, "Face_7": 5})
