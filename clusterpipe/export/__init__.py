@@ -14,6 +14,7 @@ from ..config import ExportSettings
 from ..detect.boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
 from ..people.status import RunFolder
+from ..store.folders import bad_folder_error
 from ..store.layout import CLUSTERS_DIR
 from ..store.records import Face
 from ..store.runinfo import read_run_info
@@ -43,8 +44,7 @@ SPLITS = ("train", "val")
 def named_classes(run: RunFolder) -> list[str]:
     """The class names of a run (its named folders, sorted), or why there are none."""
     if run.tree.bad_names:
-        name, why = next(iter(run.tree.bad_names.items()))
-        raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
+        raise bad_folder_error(run.out, run.tree.bad_names)
     classes = sorted({f.person for f in run.tree.named if f.face_ids})
     if not classes:
         raise ClusterpipeError(

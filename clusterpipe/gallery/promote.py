@@ -13,7 +13,7 @@ import numpy as np
 from ..config import IndexSettings
 from ..errors import ClusterpipeError
 from ..people.status import RunFolder
-from ..store.folders import check_name
+from ..store.folders import bad_folder_error, check_name
 from ..store.layout import CLUSTERS_DIR, is_generated_file
 from ..store.records import person_space
 from .index import IndexPlan
@@ -50,8 +50,7 @@ def promote(
             "read as the run's); choose a folder outside OUT/clusters"
         )
     if run.tree.bad_names:
-        name, why = next(iter(run.tree.bad_names.items()))
-        raise ClusterpipeError(f"{run.out}: rename folder {name!r} first: {why}")
+        raise bad_folder_error(run.out, run.tree.bad_names)
     for fid in run.tree.in_two_folders:
         log.warning(
             "%s: face %s is in two folders (copied, not moved); promoted once", run.out, fid

@@ -22,7 +22,7 @@ from ..cluster.dbscan import cannot_links, split_by_cannot_links, split_clusters
 from ..errors import ClusterpipeError
 from ..store.corrections import Corrections
 from ..store.files import write_faces
-from ..store.folders import check_name, spelled_on_disk
+from ..store.folders import bad_folder_error, check_name, spelled_on_disk
 from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
 from ..store.records import Face
@@ -40,6 +40,8 @@ NEW_GROUP = "\0new"  # the key of a group that is to get a new Face_<n> (no fold
 def update_corrections(view: RunView, save: bool = True) -> Corrections:
     """The stored corrections plus what the files show changed since clusterpipe last wrote;
     saved unless `save` is False (a command that may still refuse saves them once it acts)."""
+    if view.bad_names:  # its faces would look deleted, and be rejected
+        raise bad_folder_error(view.out, view.bad_names)
     corr = Corrections.load(view.out)
     home = _homes(view)
     stayed: dict[str, list[str]] = {}  # folder written -> its faces still at home

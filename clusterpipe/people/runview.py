@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class RunView:
     encoder: str
     frames: list[tuple]
     info: RunInfo
+    bad_names: dict[str, str] = field(default_factory=dict)  # folder -> why (see scan)
 
     # Computed on first use: taking the corrections from the files (every rerun of a run does)
     # needs neither the vectors nor the tracks, which read every shard again.
@@ -124,4 +125,5 @@ def load_view(out: str | Path) -> RunView:
         encoder,
         [(f.video, f.frame_index) for f in faces],
         info,
+        tree.bad_names,
     )

@@ -61,9 +61,7 @@ def status(outs: Sequence[str | Path]) -> Status:
     for r in runs:
         t = r.tree
         st.problems += [f"{r.out}: file not mapped to a face: {p}" for p in t.unmapped]
-        st.problems += [
-            f"{r.out}: folder {n!r} has a bad name: {why}" for n, why in t.bad_names.items()
-        ]
+        st.problems += [f"{r.out}: folder {n!r}: {why}" for n, why in t.bad_names.items()]
         st.problems += [f"{r.out}: symlink not followed: {p}" for p in t.skipped_links]
         st.problems += [
             f"{r.out}: face {i} is in two folders (copied, not moved)" for i in t.in_two_folders

@@ -110,8 +110,8 @@ class _Listing:
 
     stat: tuple[int, int]  # (inode, mtime ns) when listed
     listed_ns: int
-    # (kind, face id, file name) in name order; kind: crop (a regular crop file), link, or
-    # other (no face's crop or label)
+    # (kind, face id, file name) in name order; kind: crop (a regular crop file), link, folder,
+    # or other (no face's crop or label)
     files: list[tuple[str, str, str]]
 
 
@@ -128,11 +128,19 @@ def _list(path: Path, stat: tuple[int, int]) -> _Listing:
         kind = face_file(f.name)
         if f.is_symlink():
             listing.files.append(("link", "", f.name))
+        elif f.is_dir():
+            listing.files.append(("folder", "", f.name))
         elif kind and kind[1] and f.is_file():
             listing.files.append(("crop", kind[0], f.name))
         elif not kind or kind[1]:  # a face's label beside its crop is expected
             listing.files.append(("other", "", f.name))
     return listing
+
+
+def bad_folder_error(out: Path, bad_names: dict[str, str]) -> ClusterpipeError:
+    """The one-line error of a command that cannot act while a folder is as bad_names says."""
+    name, why = next(iter(bad_names.items()))
+    return ClusterpipeError(f"{out}: folder {name!r}: {why}; rename or move it first")
 
 
 def _holds_faces(entry: Path, known_ids: set[str]) -> bool:
@@ -189,7 +197,13 @@ def scan(out: Path, known_ids: set[str], cache: dict[str, _Listing] | None = Non
         for kind, stem, name in listing.files:
             if kind == "link":
                 tree.skipped_links.append(f"{where}/{name}")
-            elif kind == "other":
+            elif kind == "folder" and _holds_faces(entry / name, known_ids):
+                tree.bad_names[f"{entry.name}/{name}"] = (
+                    f"a folder of faces inside {entry.name!r} (`mv` onto an existing name "
+                    f"nests it): move its files up into {entry.name!r}, or it back to "
+                    f"{CLUSTERS_DIR}/"
+                )
+            elif kind in ("other", "folder"):
                 tree.unmapped.append(f"{where}/{name}")
             elif stem in seen:
                 tree.in_two_folders.append(stem)

@@ -181,7 +181,7 @@ def test_identify_names_and_unknowns(run_a, tmp_path):
 def test_bad_folder_names_block_promote(run_a, tmp_path):
     out, _ = run_a
     (out / "clusters" / "bob").rename(out / "clusters" / "bob:2")
-    with pytest.raises(ClusterpipeError, match="rename folder 'bob:2' first"):
+    with pytest.raises(ClusterpipeError, match="folder 'bob:2': name 'bob:2' has"):
         promote(out, tmp_path / "g")
     assert not (tmp_path / "g" / "gallery.json").exists()
 

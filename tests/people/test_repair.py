@@ -117,6 +117,26 @@ def test_a_face_moved_out_of_a_folder_just_renamed_never_rejoins_it(tmp_path):
     assert any(entry[0] == [moved] for entry in Corrections.load(out).apart)
 
 
+@pytest.mark.parametrize("how", ["bad name", "nested"])
+@pytest.mark.parametrize("command", [["recluster"], ["split", "{f}"]])
+def test_faces_in_a_folder_the_scan_cannot_take_are_not_rejected(tmp_path, how, command):
+    """`mv Face_1 ann` onto an existing ann nests it; `bob:2` is no name: their faces look
+    deleted, so a repair that went on would reject them all. It refuses, changing nothing."""
+    out = tmp_path / "run"
+    make_run(out, {"ann": 4, "Face_1": 4})
+    clusters = out / "clusters"
+    target = clusters / "ann" / "Face_1" if how == "nested" else clusters / "bob:2"
+    (clusters / "Face_1").rename(target)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    args = [a.format(f="ann") for a in command]
+    result = CliRunner().invoke(cli, [*args[:1], str(out), *args[1:]])
+    assert result.exit_code == 2, result.output
+    assert "rename or move it first" in result.output
+    after = sorted(p.relative_to(out) for p in out.rglob("*") if p.name != ".clusterpipe.lock")
+    assert after == before
+    assert not (out / "corrections.json").exists()
+
+
 def test_recluster_keeps_the_numbers_of_unchanged_folders(tmp_path):
     out = tmp_path / "run"
     make_run(out, {"Face_3": 4, "Face_7": 5})
