@@ -12,8 +12,10 @@ from ..cluster.clusterer import assign_clusters, cluster_run, face_tracks
 from ..config import RunSettings
 from ..errors import ClusterpipeError
 from ..store.files import read_faces
-from ..store.layout import FACES_FILE
-from ..store.records import person_space
+from ..store.folders import bad_folder_error, scan
+from ..store.layout import CLUSTERS_DIR, FACES_FILE
+from ..store.outdir import NOISE, REJECTED, OutDir
+from ..store.records import Face, person_space
 from ..store.runinfo import attach_vectors
 from ..store.shards import load_samples
 from .metrics import MATCH_IOU, Scores, evaluate, load_ground_truth
@@ -35,14 +37,37 @@ class TuneRow(DictAccess):
 
 
 def evaluate_run(out: str | Path, ground_truth: str | Path, iou: float = MATCH_IOU) -> Scores:
-    """Score OUT/faces.jsonl against a ground-truth file."""
+    """Score a run's folders as they are now against a ground-truth file: the user's moves and
+    merges count, a face whose crop was deleted (or rejected) is no longer predicted."""
     faces = read_faces(Path(out) / FACES_FILE)
     gt = load_ground_truth(ground_truth)
     if not faces:
         raise ClusterpipeError(f"{out}: the run found no faces; nothing to evaluate")
+    labels = _labels_on_disk(Path(out), faces)
     return evaluate(
-        [{"time_s": f.time_s, "box": f.box, "cluster": f.cluster} for f in faces], gt, iou
+        [
+            {"time_s": f.time_s, "box": f.box, "cluster": lab}
+            for f, lab in zip(faces, labels)
+            if lab is not None
+        ],
+        gt,
+        iou,
     )
+
+
+def _labels_on_disk(out: Path, faces: Sequence[Face]) -> list[int | None]:
+    """Each face's cluster as the folders say (one label per folder, -1 for noise, None for a
+    crop deleted or rejected); faces.jsonl's where the run has no folders."""
+    if not (out / CLUSTERS_DIR).is_dir():
+        return [f.cluster for f in faces]
+    tree = scan(out, {f.id for f in faces})
+    if tree.bad_names:  # its faces would be scored as deleted
+        raise bad_folder_error(out, tree.bad_names)
+    where = OutDir(out).locate({f.id for f in faces}, tree)
+    folders = sorted({w for w in where.values() if w not in (NOISE, REJECTED)})
+    label: dict[str | None, int | None] = {w: k for k, w in enumerate(folders)}
+    label.update({NOISE: -1, REJECTED: None, None: None})
+    return [label[where.get(f.id)] for f in faces]
 
 
 def tune(
