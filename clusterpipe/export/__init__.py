@@ -14,7 +14,7 @@ from ..config import ExportSettings
 from ..detect.boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
 from ..people.status import RunFolder
-from ..store.folders import bad_folder_error
+from ..store.folders import bad_folder_error, check_outside_run
 from ..store.layout import CLUSTERS_DIR
 from ..store.records import Face
 from ..store.runinfo import read_run_info
@@ -171,6 +171,7 @@ def export(
             "--single-class labels every face of a frame as `face`: use it with --images frames"
         )
     dest = Path(dest)
+    check_outside_run(Path(out), dest, "a dataset")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
     try:

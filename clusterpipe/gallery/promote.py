@@ -13,8 +13,8 @@ import numpy as np
 from ..config import IndexSettings
 from ..errors import ClusterpipeError
 from ..people.status import RunFolder
-from ..store.folders import bad_folder_error, check_name
-from ..store.layout import CLUSTERS_DIR, is_generated_file
+from ..store.folders import bad_folder_error, check_name, check_outside_run
+from ..store.layout import is_generated_file
 from ..store.records import person_space
 from .index import IndexPlan
 from .store import Gallery, locked
@@ -43,12 +43,7 @@ def promote(
     """Make the gallery hold exactly the named folders of this run (idempotent); with `index`,
     build the gallery's index with these settings from now on (else the gallery's own)."""
     run = RunFolder.load(out)
-    where = Path(gallery_dir).resolve()
-    if where == run.out.resolve() or where.is_relative_to((run.out / CLUSTERS_DIR).resolve()):
-        raise ClusterpipeError(
-            f"{gallery_dir}: a gallery cannot live in the run's own folders (its files would "
-            "read as the run's); choose a folder outside OUT/clusters"
-        )
+    check_outside_run(run.out, gallery_dir, "a gallery")
     if run.tree.bad_names:
         raise bad_folder_error(run.out, run.tree.bad_names)
     for fid in run.tree.in_two_folders:

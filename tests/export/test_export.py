@@ -175,6 +175,14 @@ def test_export_refuses_non_empty_dest_and_unnamed_runs(run_dir, tmp_path):
         export(bare, tmp_path / "x", "coco")
 
 
+@pytest.mark.parametrize("inside", ["clusters/dataset", "clusters/alice/d", "noise/d"])
+def test_export_refuses_a_dest_in_the_runs_own_folders(run_dir, inside):
+    before = sorted(run_dir.rglob("*"))
+    with pytest.raises(ClusterpipeError, match="cannot live in the run's own folders"):
+        export(run_dir, run_dir / inside, "yolo")
+    assert sorted(run_dir.rglob("*")) == before
+
+
 def test_export_never_touches_a_sibling_named_like_its_temp_folder(run_dir, tmp_path):
     mine = tmp_path / ".ds.tmp"  # the user's own folder, named as the old temp folder was
     mine.mkdir()

@@ -30,7 +30,7 @@ def test_promote_is_idempotent(run_a, tmp_path):
     assert not list(g.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("inside", [".", "clusters", "clusters/alice", "clusters/new/g"])
+@pytest.mark.parametrize("inside", [".", "clusters", "clusters/alice", "clusters/new/g", "noise/g"])
 def test_a_gallery_inside_the_runs_own_folders_is_refused(run_a, inside):
     out, _ = run_a
     before = sorted(out.rglob("*"))
