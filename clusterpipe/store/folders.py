@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import BadNameError, ClusterpipeError
 from .layout import CLUSTERS_DIR, NOISE_DIR, REJECTED_DIR, is_unnamed
-from .places import face_file
+from .places import crops_in, face_file
 
 log = logging.getLogger("clusterpipe")
 
@@ -160,10 +160,7 @@ def bad_folder_error(out: Path, bad_names: dict[str, str]) -> ClusterpipeError:
 
 def _holds_faces(entry: Path, known_ids: set[str]) -> bool:
     """Whether a real folder holds a crop of one of the run's faces."""
-    if entry.is_symlink() or not entry.is_dir():
-        return False
-    with os.scandir(entry) as it:
-        return any((k := face_file(f.name)) and k[1] and k[0] in known_ids for f in it)
+    return not entry.is_symlink() and entry.is_dir() and bool(crops_in(entry, known_ids))
 
 
 def scan(out: Path, known_ids: set[str], cache: dict[str, _Listing] | None = None) -> ClusterTree:
