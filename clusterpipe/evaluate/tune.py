@@ -60,10 +60,11 @@ def _labels_on_disk(out: Path, faces: Sequence[Face]) -> list[int | None]:
     crop deleted or rejected); faces.jsonl's where the run has no folders."""
     if not (out / CLUSTERS_DIR).is_dir():
         return [f.cluster for f in faces]
-    tree = scan(out, {f.id for f in faces})
+    ids = {f.id for f in faces}
+    tree = scan(out, ids)
     if tree.bad_names:  # its faces would be scored as deleted
         raise bad_folder_error(out, tree.bad_names)
-    where = OutDir(out).locate({f.id for f in faces}, tree)
+    where = OutDir(out).locate(ids, tree)
     folders = sorted({w for w in where.values() if w not in (NOISE, REJECTED)})
     label: dict[str | None, int | None] = {w: k for k, w in enumerate(folders)}
     label.update({NOISE: -1, REJECTED: None, None: None})
