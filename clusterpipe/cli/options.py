@@ -129,18 +129,23 @@ def pop_settings(cls, kwargs: dict, skip: tuple[str, ...] = ()) -> dict:
     }
 
 
+def threshold_option(what: str):
+    """--threshold, a gallery's match distance; `what` begins its help."""
+    return click.option(
+        "--threshold",
+        type=Finite(click.FloatRange(0, min_open=True)),
+        default=None,
+        help=f"{what} Default: the gallery's space's, {DEFAULT_THRESHOLD} for dlib, "
+        f"{FACENET_EPS} for facenet.",
+    )
+
+
 def gallery_options(what: str):
     """--gallery and --threshold (declared once: run and recluster); `what` says what the
     gallery names."""
 
     def add(f):
-        f = click.option(
-            "--threshold",
-            type=Finite(click.FloatRange(0, min_open=True)),
-            default=None,
-            help="With --gallery: largest distance that still counts as a match. Default: the "
-            f"gallery's space's, {DEFAULT_THRESHOLD} for dlib, {FACENET_EPS} for facenet.",
-        )(f)
+        f = threshold_option("With --gallery: largest distance that still counts as a match.")(f)
         return click.option(
             "--gallery",
             type=click.Path(path_type=Path),

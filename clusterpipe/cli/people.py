@@ -9,11 +9,10 @@ from pathlib import Path
 
 import click
 
-from ..config import FACENET_EPS, EncodeSettings, ExportSettings, IndexSettings
+from ..config import EncodeSettings, ExportSettings, IndexSettings
 from ..export.base import Exporter
-from ..gallery.store import DEFAULT_THRESHOLD
 from .group import cli, one_line
-from .options import Finite, setting_type, settings_options
+from .options import setting_type, settings_options, threshold_option
 
 
 @cli.command()
@@ -139,14 +138,7 @@ def gallery_cmd(gallery_dir, remove) -> None:
     required=True,
     help="Gallery folder made by `promote`.",
 )
-@click.option(
-    "--threshold",
-    type=Finite(click.FloatRange(0, min_open=True)),
-    default=None,
-    help="Largest distance that still counts as a match; beyond it the face is `unknown`. "
-    f"Default: the gallery's space's, {DEFAULT_THRESHOLD} for dlib, "
-    f"{FACENET_EPS} for facenet.",
-)
+@threshold_option("Largest distance that still counts as a match; beyond it the face is `unknown`.")
 @click.option(
     "--fps",
     type=setting_type(EncodeSettings, "fps"),
