@@ -17,10 +17,12 @@ def _disk_error(path: Path, e: OSError) -> StoreError:
     if e.errno == errno.ENOSPC:
         return StoreError(
             f"{path}: no space left on the device; free some space and run again "
-            "(finished shards are kept)"
+            "(work already written is kept)"
         )
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
-        return StoreError(f"{path}: cannot write here ({e.strerror}); choose another --out")
+        return StoreError(
+            f"{path}: cannot write here ({e.strerror}); check its permissions or write elsewhere"
+        )
     return StoreError(f"{path}: write failed ({e.strerror or e})")
 
 
