@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 
@@ -147,6 +148,16 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
     ro.chmod(0o500)
     with pytest.raises(StoreError, match="cannot write here") as e:
         write_json(ro / "x.json", {})
+    assert "--out" not in str(e.value)  # a gallery or corrections.json has no --out
+
+
+def test_a_refused_write_says_what_to_do_for_any_file(tmp_path, monkeypatch):
+    def refuse(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("clusterpipe.store.atomic.tempfile.mkstemp", refuse)
+    with pytest.raises(StoreError, match="cannot write here") as e:
+        write_json(tmp_path / "gallery" / "x.json", {})
     assert "--out" not in str(e.value)  # a gallery or corrections.json has no --out
 
 
