@@ -174,6 +174,7 @@ def export(
     check_outside_run(Path(out), dest, "a dataset")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
+    run = RunFolder.load(Path(out))  # a mistyped OUT is refused before anything is made
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
@@ -181,16 +182,16 @@ def export(
     except OSError as e:
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
     try:
-        return _export(Path(out), dest, stage, fmt_cls, settings)
+        return _export(run, dest, stage, fmt_cls, settings)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
 
 
-def _export(out: Path, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> ExportResult:
+def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> ExportResult:
     from ..store.shards import load_samples
 
-    run = RunFolder.load(out)
+    out = run.out
     # Frames exports label the frames, not the crops: those are read (and checked) only for
     # crops exports.
     items, classes = ([], named_classes(run)) if s.images == "frames" else collect(out, run)

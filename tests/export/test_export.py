@@ -183,6 +183,12 @@ def test_export_refuses_a_dest_in_the_runs_own_folders(run_dir, inside):
     assert sorted(run_dir.rglob("*")) == before
 
 
+def test_export_from_a_mistyped_run_makes_nothing(tmp_path):
+    with pytest.raises(ClusterpipeError, match="no run.json"):
+        export(tmp_path / "typo", tmp_path / "new" / "deep" / "ds", "yolo")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_never_touches_a_sibling_named_like_its_temp_folder(run_dir, tmp_path):
     mine = tmp_path / ".ds.tmp"  # the user's own folder, named as the old temp folder was
     mine.mkdir()
