@@ -66,6 +66,7 @@ class Review:
         self.skipped: set[str] = set()  # questions skipped this session: not asked again
         self.memo: dict = {}  # what answers.py computed for the folders as they were
         self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
+        self._sent: dict[str, list[str]] | None = None  # each folder's faces as last sent
         self._load()  # a damaged faces.jsonl is an error now, not on the page
 
     # ---- reading -------------------------------------------------------------------------
@@ -119,13 +120,21 @@ class Review:
         folders = {k: v for k, v in members.items() if k not in (NOISE, REJECTED)}
         for name in self._empty_folders():
             folders.setdefault(name, [])
+        # The page gets the folders an action touched, and any changed since it last got them
+        # (a `mv` in a terminal meanwhile): its copy stays the folders on disk.
+        now = {k: members.get(k, []) for k in (*folders, NOISE, REJECTED)}
+        if only is not None and self._sent is not None:
+            only = only | {k for k, ids in now.items() if self._sent.get(k) != ids}
+        self._sent = now
         order = sorted(  # named by name, then unnamed by size
             folders,
             key=lambda k: (is_unnamed(k), -len(folders[k]) if is_unnamed(k) else 0, k.casefold()),
         )
         named = [k for k in folders if not is_unnamed(k) and folders[k]]
         centres = np.array([self.space[self._idx(folders[k])].mean(axis=0) for k in named])
-        out: dict = {"order": order, "folders": []}
+        # Faces in a folder with a bad name (or nested) are not shown: the page says where.
+        problems = [f"{n}: {why}" for n, why in self.dir.bad_names.items()]
+        out: dict = {"order": order, "folders": [], "problems": problems}
         for name in order:
             if only is not None and name not in only:
                 continue

@@ -37,6 +37,7 @@ class OutDir:
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
         self.listings: dict = {}  # scan's folders as last listed: unchanged ones are reused
+        self.bad_names: dict[str, str] = {}  # as the last locate() found them: folder -> why
 
     @staticmethod
     def parts(loc: Location) -> tuple[str, ...]:
@@ -64,6 +65,7 @@ class OutDir:
                     where[fid] = loc
         if tree is None and (self.out / CLUSTERS_DIR).is_dir():
             tree = scan(self.out, set(known), self.listings)
+        self.bad_names = dict(tree.bad_names) if tree is not None else {}
         if tree is not None:
             for folder in tree.folders:
                 for fid in folder.face_ids:

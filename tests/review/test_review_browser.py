@@ -250,3 +250,38 @@ def test_collapse_named_and_select_all_in_noise(page):
     assert len(list((out / "noise").glob("*.jpg"))) == 2
     pg.locator("section.card.noise button", has_text="Select all").click()
     assert pg.text_content("#count") == "2 selected"
+
+
+def test_a_nested_folder_is_shown_as_a_problem(tmp_path):
+    out = tmp_path / "out"
+    make_run(out, {"alice": 4, "bob": 3, "Face_0": 3})
+    (out / "clusters" / "Face_0").rename(out / "clusters" / "alice" / "Face_0")
+    with _served_page(out) as (pg, _):
+        assert pg.is_visible("#problems")
+        assert "alice/Face_0" in pg.text_content("#problems")
+        (out / "clusters" / "alice" / "Face_0").rename(out / "clusters" / "Face_0")
+        pg.locator("section.card[data-key='bob'] img.face").nth(0).click()
+        pg.keyboard.press("x")  # any action answers with the folders as they now are
+        pg.wait_for_selector("section.card.noise")
+        pg.wait_for_selector("#problems", state="hidden")
+        assert _card(pg, "Face_0").locator("img.face").count() == 3  # moved out in a terminal
+
+
+def test_a_folder_made_from_another_tab_appears_after_the_next_action(tmp_path):
+    out = tmp_path / "out"
+    make_run(out, {"alice": 4, "bob": 4, "Face_0": 5, "Face_1": 5})
+    with _served_page(out) as (pg, server):
+        _two_tabs(pg, server)
+
+
+def _two_tabs(pg, server):
+    other = pg.context.browser.new_page()
+    other.goto(server.url)
+    other.wait_for_selector("body[data-ready='1']")
+    other.locator("section.card[data-key='Face_1'] img.face").nth(0).click()
+    other.keyboard.press("n")  # a new person, made in the other tab
+    other.wait_for_selector("section.card[data-key='Face_4']")  # Face_2, _3: the run's own
+    pg.locator("section.card[data-key='bob'] img.face").nth(0).click()
+    pg.keyboard.press("x")
+    pg.wait_for_selector("section.card[data-key='Face_4']")
+    assert _card(pg, "Face_1").locator("img.face").count() == 4

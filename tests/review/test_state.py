@@ -55,3 +55,13 @@ def test_a_rename_onto_a_name_merges_and_unknown_faces_are_refused(review):
     with pytest.raises(ClusterpipeError, match="nothing to undo"):
         r.undo()
         r.undo()
+
+
+def test_a_nested_folder_is_named_as_a_problem_until_moved_out(review):
+    r, ids = review
+    (r.out / "clusters" / "Face_0").rename(r.out / "clusters" / "alice" / "Face_0")
+    state = r.snapshot()
+    assert [p.split(":")[0] for p in state["problems"]] == ["alice/Face_0"]
+    assert not any(f["id"] in ids["Face_0"] for d in state["folders"] for f in d["faces"])
+    (r.out / "clusters" / "alice" / "Face_0").rename(r.out / "clusters" / "Face_0")
+    assert r.snapshot()["problems"] == []
