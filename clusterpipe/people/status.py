@@ -68,7 +68,7 @@ def status(outs: Sequence[str | Path]) -> Status:
         ]
         spellings: dict[str, list[str]] = defaultdict(list)
         for f in t.named:
-            by_name[f.person.casefold()].add(str(r.out))
+            by_name[f.person].add(str(r.out))
             spellings[f.person.casefold()].append(f.name)
             if not f.face_ids:
                 st.problems.append(f"{r.out}: folder {f.name!r} is empty")
@@ -86,4 +86,14 @@ def status(outs: Sequence[str | Path]) -> Status:
                     "case: one folder on macOS and Windows, two people for promote; merge them"
                 )
     st.shared_names = {n: sorted(o) for n, o in by_name.items() if len(o) > 1}
+    cased: dict[str, list[str]] = defaultdict(list)
+    for n in sorted(by_name):
+        cased[n.casefold()].append(n)
+    for names in cased.values():
+        outs_ = sorted(set().union(*(by_name[n] for n in names)))
+        if len(names) > 1 and len(outs_) > 1:  # within one run, said above
+            st.problems.append(
+                f"names {' and '.join(map(repr, names))} (in {', '.join(outs_)}) differ only "
+                "by case: two people for promote; if one person, use one spelling"
+            )
     return st

@@ -75,6 +75,15 @@ def test_status_flags_copies_and_names_in_two_runs(tmp_path):
     assert any("two folders" in p for p in st.problems)
 
 
+def test_status_says_names_of_two_runs_differing_by_case_are_two_people(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_run(a, {"alice": 2}, run_id="a")
+    make_run(b, {"Alice": 2}, run_id="b", seed=1)
+    st = status([a, b])
+    assert not st.shared_names  # promote does not merge them
+    assert any("differ only by case: two people for promote" in p for p in st.problems)
+
+
 @pytest.mark.parametrize(
     "name",
     [
