@@ -16,6 +16,7 @@ from ..people.status import RunFolder
 from ..store.folders import bad_folder_error, check_name, check_outside_run
 from ..store.layout import is_generated_file
 from ..store.records import person_space
+from .checks import owned, warn_look_alikes, warn_two_names
 from .index import IndexPlan
 from .store import Gallery, locked
 
@@ -65,18 +66,24 @@ def promote(
         )
     with locked(gallery_dir, create=True, encoder=run.encoder) as g:
         g.require(run.encoder, f"run {run.out}")
-        old = {(e["face_id"], e["name"]) for e in g.entries if e["run"] == run.run_id}
+        here = str(run.out.resolve())
+        mine = owned(g.entries, run.run_id, here)
+        old = {(e["face_id"], e["name"]) for e, m in zip(g.entries, mine) if m}
         new = {(f.id, name) for name, f in pairs}
         keep = np.array(
-            [e["run"] != run.run_id or (e["face_id"], e["name"]) in new for e in g.entries],
+            [not m or (e["face_id"], e["name"]) in new for e, m in zip(g.entries, mine)],
             dtype=bool,
         )
+        moved = False  # entries kept from this run's earlier id or folder now name these
+        for e, m, k in zip(g.entries, mine, keep):
+            if m and k and (e["run"], e.get("out")) != (run.run_id, here):
+                e["run"], e["out"], moved = run.run_id, here, True
         fresh = [(name, f) for name, f in pairs if (f.id, name) not in old]
         entries = [
             {
                 "name": name,
                 "run": run.run_id,
-                "out": str(run.out.resolve()),
+                "out": here,
                 "video": f.video,
                 "time_s": f.time_s,
                 "face_id": f.id,
@@ -84,7 +91,18 @@ def promote(
             for name, f in fresh
         ]
         vectors = person_space([f for _, f in fresh], run.encoder).astype(np.float32)
-        if fresh or not keep.all() or (index is not None and index != g.settings):
+        warn_two_names(
+            g.entries, g.vectors(), ~mine, [(n, f.id, v) for (n, f), v in zip(fresh, vectors)]
+        )
+        warn_look_alikes(
+            g.entries,
+            g.vectors(),
+            ~mine,
+            [name for name, _ in pairs],
+            person_space([f for _, f in pairs], run.encoder),
+            g.radius,
+        )
+        if fresh or moved or not keep.all() or (index is not None and index != g.settings):
             g.replace(keep, vectors, entries, index)
             g.save()
         added: dict[str, int] = defaultdict(int)

@@ -1,0 +1,59 @@
+"""One name per person: where a promote's faces come from, and who they look like."""
+
+import logging
+import shutil
+
+import pytest
+
+from clusterpipe.errors import ClusterpipeError
+from clusterpipe.gallery.promote import list_people, promote
+
+from ..fake_run import make_run
+
+
+def test_a_copy_of_a_promoted_run_is_refused_until_the_original_is_gone(tmp_path):
+    a, b, g = tmp_path / "a", tmp_path / "b", tmp_path / "g"
+    make_run(a, {"alice": 4, "bob": 3}, run_id="a")
+    promote(a, g)
+    shutil.copytree(a, b, symlinks=True)
+    shutil.rmtree(b / "clusters" / "bob")
+    with pytest.raises(ClusterpipeError, match="is a copy of"):
+        promote(b, g)
+    assert list_people(g) == {"alice": 4, "bob": 3}  # nothing taken away
+    shutil.rmtree(a)  # moved, not copied: the run now lives in b
+    res = promote(b, g)
+    assert res.removed == {"bob": 3} and list_people(g) == {"alice": 4}
+    shutil.rmtree(b)
+    make_run(b, {"carol": 2}, run_id="b2", seed=3)
+    promote(b, g)  # entries of the run moved to b follow it: replaced by b's new run
+    assert list_people(g) == {"carol": 2}
+
+
+def test_a_fresh_run_in_the_same_folder_replaces_what_the_old_one_promoted(tmp_path, caplog):
+    a, g = tmp_path / "a", tmp_path / "g"
+    make_run(a, {"alice": 4, "g02": 2}, run_id="first")
+    promote(a, g)
+    shutil.rmtree(a)
+    make_run(a, {"alice": 4}, run_id="second")  # `run --fresh`: a new id, the same faces
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        res = promote(a, g)
+    assert list_people(g) == {"alice": 4}  # not 8, and no g02 left behind
+    assert res.removed == {"g02": 2} and res.added == {}
+    assert "the run this folder held before (id first)" in caplog.text
+
+
+def test_one_face_under_two_names_and_one_name_for_two_people_are_warned(tmp_path, caplog):
+    a, b, c, g = (tmp_path / n for n in "abcg")
+    make_run(a, {"alice": 4}, run_id="a")
+    make_run(b, {"Alice Smith": 4}, run_id="b")  # the same footage, named otherwise
+    make_run(c, {"alice": 3}, run_id="c", seed=9)  # someone else, named alice
+    promote(a, g)
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        promote(b, g)
+    assert "4 faces of 'Alice Smith' are in the gallery already as 'alice'" in caplog.text
+    assert "'Alice Smith' of this run looks like 'alice'" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        promote(c, g)
+    assert "two people under one name?" in caplog.text
+    assert list_people(g) == {"alice": 7, "Alice Smith": 4}  # warned, not refused
