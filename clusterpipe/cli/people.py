@@ -162,7 +162,8 @@ def identify(inputs, gallery, threshold, fps, as_json) -> None:
             click.echo(json.dumps(rec.to_json(), allow_nan=False))
         else:
             when = f" at {rec.time_s:.1f} s" if rec.time_s is not None else ""
-            click.echo(f"{rec.input}{when} {rec.box}: {rec.name} (distance {rec.distance:.3f})")
+            far = f"distance {rec.distance:.3f}" if rec.nearest else "the gallery is empty"
+            click.echo(f"{rec.input}{when} {rec.box}: {rec.name} ({far})")
     if errors:
         for path, why in errors.items():
             click.echo(f"skipped {path}: {one_line(why)}", err=True)

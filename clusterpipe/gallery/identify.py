@@ -138,7 +138,7 @@ def identify(
             continue
         matches = gallery.identify(np.array([e for _, _, e in faces]), threshold)
         for (t, box, _), m in zip(faces, matches):
-            yield Identified(str(inp), t, box, m.name, round(m.distance, 4), m.nearest)
+            yield Identified(str(inp), t, box, m.name, round(m.distance, 4), m.nearest or None)
 
 
 def name_clusters(

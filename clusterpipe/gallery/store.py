@@ -173,7 +173,10 @@ class Gallery:
             raise GalleryError(str(e)) from e
         try:
             if type(data["format"]) is not int or data["format"] not in (1, 2, GALLERY_FORMAT):
-                raise GalleryError(f"{meta}: gallery format {data['format']} is not supported")
+                raise GalleryError(
+                    f"{meta}: gallery format {data['format']} is not supported (written by "
+                    "another clusterpipe version?); open it with that version, or upgrade"
+                )
             encoder = str(data.get("encoder", "dlib"))
             try:
                 dim = encoder_dim(encoder)
@@ -328,7 +331,8 @@ class Gallery:
         if encoder != self.encoder:
             raise GalleryError(
                 f"{self.folder} holds {self.encoder} vectors but {what} uses {encoder}; "
-                f"use --encoder {self.encoder}, or another gallery for {encoder}"
+                f"a gallery holds one person space: use another --gallery for {encoder} runs, "
+                f"or make them with `run --encoder {self.encoder}`"
             )
 
 

@@ -252,3 +252,22 @@ def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, side
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
     with pytest.raises(InputError, match=f"{side}x{side} pixels is over the limit"):
         _read_image(path)
+
+
+def test_identify_against_an_empty_gallery_says_so(run_a, tmp_path, data_dir):
+    from click.testing import CliRunner
+
+    from clusterpipe.cli import cli
+
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    remove_person(g, "alice")
+    remove_person(g, "bob")
+    photo = next((data_dir / "dev" / "photos" / "fr_obama").glob("*.jpg"))
+    text = CliRunner().invoke(cli, ["identify", str(photo), "--gallery", str(g)])
+    assert text.exit_code == 0 and "unknown (the gallery is empty)" in text.output
+    assert "inf" not in text.output
+    got = CliRunner().invoke(cli, ["identify", str(photo), "--gallery", str(g), "--json"])
+    rec = json.loads(got.output.splitlines()[0])
+    assert rec["nearest"] is None and rec["distance"] is None
