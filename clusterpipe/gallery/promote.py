@@ -58,6 +58,8 @@ def promote(
                 run.out,
                 path,
             )
+    for line in run.seen_together():
+        log.warning("%s", line)
     pairs = list(run.named_faces())
     if not pairs and not Gallery.exists(gallery_dir):
         raise ClusterpipeError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,29 @@ class RunFolder:
         run_id = info.run_id or str(out.resolve())
         return cls(out, run_id, faces, scan(out, set(faces)), encoder)
 
+    def seen_together(self) -> list[str]:
+        """A line for each named folder holding two faces of one frame: two people (unless
+        one is a reflection or a picture of the other)."""
+        lines = []
+        for folder in self.tree.named:
+            frames = Counter(
+                (self.faces[i].video, self.faces[i].frame_index) for i in folder.face_ids
+            )
+            twice = sorted(k for k, n in frames.items() if n > 1)
+            if twice:
+                video, frame = twice[0]
+                t = next(
+                    f.time_s
+                    for i in folder.face_ids
+                    if (f := self.faces[i]).video == video and f.frame_index == frame
+                )
+                lines.append(
+                    f"{self.out}: folder {folder.name!r} holds two faces of one frame in "
+                    f"{len(twice)} frame(s) (first: {Path(video).name} at {t:.1f} s): two "
+                    "people, unless one is a reflection or a picture; split it"
+                )
+        return lines
+
     def named_faces(self) -> Iterator[tuple[str, Face]]:
         """(person's name, face) for every crop in a named folder."""
         for folder in self.tree.named:
@@ -66,6 +89,7 @@ def status(outs: Sequence[str | Path]) -> Status:
         st.problems += [
             f"{r.out}: face {i} is in two folders (copied, not moved)" for i in t.in_two_folders
         ]
+        st.problems += r.seen_together()
         spellings: dict[str, list[str]] = defaultdict(list)
         for f in t.named:
             by_name[f.person].add(str(r.out))

@@ -57,3 +57,13 @@ def test_one_face_under_two_names_and_one_name_for_two_people_are_warned(tmp_pat
         promote(c, g)
     assert "two people under one name?" in caplog.text
     assert list_people(g) == {"alice": 7, "Alice Smith": 4}  # warned, not refused
+
+
+def test_promote_warns_of_a_named_folder_with_two_faces_of_one_frame(tmp_path, caplog):
+    out, g = tmp_path / "a", tmp_path / "g"
+    make_run(out, {"alice": 3, "bob": 3})
+    for crop in (out / "clusters" / "bob").iterdir():
+        crop.rename(out / "clusters" / "alice" / crop.name)
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        promote(out, g)
+    assert "'alice' holds two faces of one frame" in caplog.text

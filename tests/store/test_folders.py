@@ -169,3 +169,13 @@ def test_a_folder_listed_once_is_reused_only_while_it_is_unchanged(tmp_path):
     os.utime(out / "clusters" / "alice", ns=(st.st_atime_ns, stamp[1]))  # the same tick
     moved = {f.name: f.face_ids for f in folders.scan(out, ids, cache).folders}
     assert bob in moved["bob"] and bob not in moved["alice"]
+
+
+def test_status_flags_a_named_folder_holding_two_faces_of_one_frame(tmp_path):
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3, "bob": 3})  # alice and bob share frames
+    for crop in (out / "clusters" / "bob").iterdir():
+        crop.rename(out / "clusters" / "alice" / crop.name)
+    (out / "clusters" / "bob").rmdir()
+    st = status([out])
+    assert any("'alice' holds two faces of one frame in 3 frame(s)" in p for p in st.problems)
