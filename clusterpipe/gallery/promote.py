@@ -104,6 +104,15 @@ def promote(
             person_space([f for _, f in pairs], run.encoder),
             g.radius,
         )
+        back = sorted({name for name, _ in fresh} & set(g.removed))
+        for name in back:
+            log.warning(
+                "%r was taken out of the gallery with `gallery --remove`; this promote adds "
+                "them again (rename or delete their folder in %s to keep them out)",
+                name,
+                run.out,
+            )
+        g.removed = [n for n in g.removed if n not in back]
         if fresh or moved or not keep.all() or (index is not None and index != g.settings):
             g.replace(keep, vectors, entries, index)
             g.save()
@@ -147,5 +156,6 @@ def remove_person(gallery_dir: str | Path, name: str) -> int:
                 f"{name!r} is not in the gallery; `clusterpipe gallery {gallery_dir}` lists who is"
             )
         g.replace(keep, np.zeros((0, g.dim), np.float32), [])
+        g.removed = sorted({*g.removed, name})
         g.save()
         return int((~keep).sum())

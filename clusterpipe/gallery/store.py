@@ -115,6 +115,7 @@ class Gallery:
         self.radius = default_threshold(encoder)  # the index is tuned for matches within it
         self.settings = settings or IndexSettings()
         self._vectors = vectors
+        self.removed: list[str] = []  # names taken out with `gallery --remove`, until re-added
         self.index, self.plan = built or gallery_index.build(vectors, self.settings, self.radius)
 
     @classmethod
@@ -187,6 +188,10 @@ class Gallery:
                     f"{meta}: {encoder} vectors have {dim} values, not {data['dim']}"
                 )
             entries = list(data["entries"])
+            removed = data.get("removed", [])
+            if not isinstance(removed, list):
+                raise TypeError("'removed' is not a list of names")
+            removed = [check_name(n) for n in removed]
             for entry in entries:
                 check_name(entry["name"])
                 if not all(isinstance(entry.get(k), str) for k in ("run", "face_id")):
@@ -227,7 +232,9 @@ class Gallery:
                     raise GalleryError(
                         f"{index_path}: its vectors are not the gallery's; promote your runs again"
                     )
-        return cls(folder, entries, vectors, encoder, settings, (index, plan))
+        gallery = cls(folder, entries, vectors, encoder, settings, (index, plan))
+        gallery.removed = removed
+        return gallery
 
     def vectors(self) -> np.ndarray:
         """All exact vectors, row-aligned with entries (memory-mapped from disk when saved)."""
@@ -299,6 +306,7 @@ class Gallery:
                 "vectors_file": vectors_file.name,
                 "vectors_sha256": vectors_sha,
                 "index": {"settings": asdict(self.settings), "plan": self.plan.to_json()},
+                "removed": self.removed,
                 "entries": self.entries,
             },
         )

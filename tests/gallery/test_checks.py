@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from clusterpipe.errors import ClusterpipeError
-from clusterpipe.gallery.promote import list_people, promote
+from clusterpipe.gallery.promote import list_people, promote, remove_person
 
 from ..fake_run import make_run
 
@@ -67,3 +67,19 @@ def test_promote_warns_of_a_named_folder_with_two_faces_of_one_frame(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="clusterpipe"):
         promote(out, g)
     assert "'alice' holds two faces of one frame" in caplog.text
+
+
+def test_a_removed_person_promoted_again_is_warned_once(tmp_path, caplog):
+    out, g = tmp_path / "a", tmp_path / "g"
+    make_run(out, {"alice": 3, "bob": 2})
+    promote(out, g)
+    remove_person(g, "alice")
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        promote(out, g)
+    assert "'alice' was taken out of the gallery with `gallery --remove`" in caplog.text
+    assert list_people(g) == {"alice": 3, "bob": 2}
+    caplog.clear()
+    shutil.rmtree(out / "clusters" / "alice")
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        promote(out, g)
+    assert "taken out" not in caplog.text
