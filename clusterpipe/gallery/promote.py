@@ -66,7 +66,7 @@ def promote(
             f"{run.out} has no named folders to promote: rename a folder to the person's name "
             "(say Face_0 to alice), then promote"
         )
-    with locked(gallery_dir, create=True, encoder=run.encoder) as g:
+    with locked(gallery_dir, create=True, encoder=run.encoder, repair=True) as g:
         g.require(run.encoder, f"run {run.out}")
         here = str(run.out.resolve())
         mine = owned(g.entries, run.run_id, here)
@@ -113,7 +113,8 @@ def promote(
                 run.out,
             )
         g.removed = [n for n in g.removed if n not in back]
-        if fresh or moved or not keep.all() or (index is not None and index != g.settings):
+        changed = fresh or moved or back or g.rebuilt or not keep.all()
+        if changed or (index is not None and index != g.settings):
             g.replace(keep, vectors, entries, index)
             g.save()
         added: dict[str, int] = defaultdict(int)

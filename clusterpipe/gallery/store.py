@@ -95,6 +95,32 @@ def _settings(raw: Any) -> IndexSettings:
     return IndexSettings(**raw)
 
 
+def _read_index(
+    folder: Path, named: tuple[str, str], plan: IndexPlan, n: int, dim: int, vectors
+) -> tuple[Any, np.ndarray]:
+    """The FAISS index the sidecar names (file, SHA-256), checked against the entries and the
+    exact vectors; `vectors` None: a format 1-2 gallery, whose index holds them."""
+    path = checked_file(folder, {"f": named[0], "s": named[1]}, "f", "s", "index")
+    try:
+        index = _faiss().read_index(str(path))
+    except RuntimeError as e:
+        raise GalleryError(f"{path}: not a FAISS index ({str(e).splitlines()[0]})") from e
+    why = gallery_index.check_index(index, plan, n, dim, vectors is None)
+    if why:
+        raise GalleryError(f"{path}: {why}; promote your runs again")
+    if vectors is None:  # format 1-2: the index holds the exact vectors
+        vectors = np.zeros((0, dim), np.float32)
+        if index.ntotal:
+            vectors = index.reconstruct_n(0, index.ntotal)
+    elif plan.exact and n:  # an exact index holds the vectors: a sample agrees
+        rows = np.unique(np.linspace(0, n - 1, 64).astype(np.int64))
+        if not np.array_equal(np.stack([index.reconstruct(int(r)) for r in rows]), vectors[rows]):
+            raise GalleryError(
+                f"{path}: its vectors are not the gallery's; promote your runs again"
+            )
+    return index, vectors
+
+
 class Gallery:
     """People's face vectors in one person space (`encoder`); row i of the index and of the
     exact vectors is entries[i] of the sidecar."""
@@ -116,21 +142,25 @@ class Gallery:
         self.settings = settings or IndexSettings()
         self._vectors = vectors
         self.removed: list[str] = []  # names taken out with `gallery --remove`, until re-added
+        self.rebuilt = False  # the index was rebuilt from the exact vectors on opening
         self.index, self.plan = built or gallery_index.build(vectors, self.settings, self.radius)
 
     @classmethod
-    def open(cls, folder: str | Path, create: bool = False, encoder: str = "dlib") -> Gallery:
-        """Load a gallery; with create, an empty one for `encoder` if the folder has none."""
+    def open(
+        cls, folder: str | Path, create: bool = False, encoder: str = "dlib", repair: bool = False
+    ) -> Gallery:
+        """Load a gallery; with create, an empty one for `encoder` if the folder has none; with
+        repair, a damaged or missing index is rebuilt from the exact vectors (to be saved)."""
         for _ in range(3):
             before = _stamp(Path(folder) / SIDECAR)
             try:
-                return cls._open(Path(folder), create, encoder)
+                return cls._open(Path(folder), create, encoder, repair)
             except GalleryError:
                 # A promote committed between reading the sidecar and its files (it removes
                 # the files the new sidecar no longer names): read the new one.
                 if _stamp(Path(folder) / SIDECAR) == before:
                     raise
-        return cls._open(Path(folder), create, encoder)
+        return cls._open(Path(folder), create, encoder, repair)
 
     @staticmethod
     def exists(folder: str | Path) -> bool:
@@ -153,7 +183,7 @@ class Gallery:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
 
     @classmethod
-    def _open(cls, folder: Path, create: bool, encoder: str) -> Gallery:
+    def _open(cls, folder: Path, create: bool, encoder: str, repair: bool) -> Gallery:
         meta = folder / SIDECAR
         if not meta.exists():
             if create:
@@ -199,7 +229,7 @@ class Gallery:
             record = data.get("index") or {}
             settings = _settings(record.get("settings") or {})
             plan = IndexPlan.from_json(record.get("plan") or {})
-            index_path = checked_file(folder, data, "index_file", "index_sha256", "index")
+            index_file = (str(data["index_file"]), str(data["index_sha256"]))
             vectors_path = None
             if data["format"] >= 3:
                 vectors_path = checked_file(
@@ -211,28 +241,22 @@ class Gallery:
             raise
         except ClusterpipeError as e:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e})") from e
+        vectors = None if vectors_path is None else load_vectors(vectors_path, len(entries), dim)
         try:
-            index = _faiss().read_index(str(index_path))
-        except RuntimeError as e:
-            raise GalleryError(f"{index_path}: not a FAISS index ({str(e).splitlines()[0]})") from e
-        why = gallery_index.check_index(index, plan, len(entries), dim, vectors_path is None)
-        if why:
-            raise GalleryError(f"{index_path}: {why}; promote your runs again")
-        if vectors_path is None:  # format 1-2: the index holds the exact vectors
-            vectors = np.zeros((0, dim), np.float32)
-            if index.ntotal:
-                vectors = index.reconstruct_n(0, index.ntotal)
-        else:
-            vectors = load_vectors(vectors_path, len(entries), dim)
-            if plan.exact and len(entries):  # an exact index holds the vectors: a sample agrees
-                rows = np.unique(np.linspace(0, len(entries) - 1, 64).astype(np.int64))
-                if not np.array_equal(
-                    np.stack([index.reconstruct(int(r)) for r in rows]), vectors[rows]
-                ):
-                    raise GalleryError(
-                        f"{index_path}: its vectors are not the gallery's; promote your runs again"
-                    )
-        gallery = cls(folder, entries, vectors, encoder, settings, (index, plan))
+            index, vectors = _read_index(folder, index_file, plan, len(entries), dim, vectors)
+            gallery = cls(folder, entries, vectors, encoder, settings, (index, plan))
+        except GalleryError as e:
+            if vectors is None:
+                raise
+            if not repair:
+                raise GalleryError(
+                    f"{str(e).split(';')[0]}; promote a run into the gallery again (any run, "
+                    "even one already in it) to rebuild its index from the exact vectors"
+                ) from e
+            # The exact vectors passed their SHA-256: the index is rebuilt from them.
+            log.warning("%s; rebuilding it from the gallery's exact vectors", str(e).split(";")[0])
+            gallery = cls(folder, entries, vectors, encoder, settings)
+            gallery.rebuilt = True
         gallery.removed = removed
         return gallery
 
@@ -345,7 +369,9 @@ class Gallery:
 
 
 @contextlib.contextmanager
-def locked(folder: str | Path, create: bool = False, encoder: str = "dlib") -> Iterator[Gallery]:
+def locked(
+    folder: str | Path, create: bool = False, encoder: str = "dlib", repair: bool = False
+) -> Iterator[Gallery]:
     """Open a gallery under its lock, for read-modify-write."""
     folder = Path(folder)
     if not create and not (folder / SIDECAR).exists():
@@ -358,7 +384,7 @@ def locked(folder: str | Path, create: bool = False, encoder: str = "dlib") -> I
         remove_folders(made)  # not locked: the lock file, if any, is another command's
         raise
     try:
-        yield Gallery.open(folder, create=create, encoder=encoder)
+        yield Gallery.open(folder, create=create, encoder=encoder, repair=repair)
     except BaseException:
         remove_unsaved(folder, made)
         raise

@@ -271,3 +271,23 @@ def test_identify_against_an_empty_gallery_says_so(run_a, tmp_path, data_dir):
     got = CliRunner().invoke(cli, ["identify", str(photo), "--gallery", str(g), "--json"])
     rec = json.loads(got.output.splitlines()[0])
     assert rec["nearest"] is None and rec["distance"] is None
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
+def test_a_damaged_index_is_rebuilt_from_the_exact_vectors_by_the_next_promote(
+    run_a, tmp_path, damage
+):
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    index = next(g.glob("index-*.faiss"))
+    if damage == "missing":
+        index.unlink()
+    else:
+        index.write_bytes(index.read_bytes()[:50] if damage == "truncated" else b"garbage")
+    with pytest.raises(GalleryError, match="promote a run into the gallery again"):
+        Gallery.open(g)
+    res = promote(out, g)  # nothing changed in the run: only the index is made again
+    assert res.added == {} and res.removed == {}
+    assert list_people(g) == {"alice": 4, "bob": 3}
+    assert len(list(g.glob("index-*.faiss"))) == 1
