@@ -37,6 +37,7 @@ from .store.lock import Lock
 from .store.records import Face, VideoInfo, person_space
 from .store.runinfo import RunInfo, RunInput, read_run_info
 from .store.shards import MergeResult, ShardStore, read_before
+from .store.writing import run_stopped, writing
 
 log = logging.getLogger("clusterpipe")
 
@@ -251,14 +252,14 @@ def _encode(r: _Run) -> ShardStore:
 
 
 def _corrections_before(r: _Run) -> tuple[dict[str, int], RunInfo] | None:
-    """Where the user named folders or corrected the files (a crop deleted or moved), what
-    clusterpipe last wrote (face id -> cluster label, run.json), after taking the corrections
-    from the files; None where the run may regenerate everything. Read after encoding, so
-    that what the user changed meanwhile counts too."""
+    """What clusterpipe last wrote (face id -> label, run.json) where the user named folders or
+    corrected files (corrections taken from them), else None: the run may regenerate all.
+    Read after encoding, so that what the user changed meanwhile counts too."""
     from .people.repair import load_view, update_corrections
 
     out = r.out
-    if r.settings.fresh or not (out / FACES_FILE).exists() or not (out / RUN_FILE).exists():
+    fresh = r.settings.fresh or not (out / FACES_FILE).exists() or not (out / RUN_FILE).exists()
+    if fresh or run_stopped(out):  # a run stopped writing the folders: not the user's edits
         return None
     named_now = [n for n in named_folders(out) if n not in r.auto_named]
     if set(named_now) - set(r.named):
@@ -356,13 +357,14 @@ def _fresh(r: _Run, merged: MergeResult, gallery, threshold: float | None) -> Ru
     labels = clustering.labels
     if clustering.choice:
         log.info(clustering.choice.summary())
-    write_faces(r.out / FACES_FILE, faces)
     encoder = settings.encode.encoder
-    vectors = _write_vectors(r.out, faces, encoder)
     names = name_clusters(faces, gallery, threshold, encoder) if gallery else {}
-    gen = r.timed(
-        "generate", generate, r.out, faces, merged.crops, settings.progress, names, r.auto_named
-    )
+    with writing(r.out, "run"):  # stopped before the end, the next run writes them again
+        write_faces(r.out / FACES_FILE, faces)
+        vectors = _write_vectors(r.out, faces, encoder)
+        gen = r.timed(
+            "generate", generate, r.out, faces, merged.crops, settings.progress, names, r.auto_named
+        )
     n_clusters = int(labels.max() + 1) if len(labels) else 0
     n_noise = int((labels < 0).sum())
     info = _run_info(

@@ -18,6 +18,7 @@ from ..store.folders import bad_folder_error, check_outside_run
 from ..store.layout import CLUSTERS_DIR
 from ..store.records import Face
 from ..store.runinfo import read_run_info
+from ..store.writing import refuse_if_interrupted
 from . import coco, imagefolder, yolo
 from .base import Exporter, Item
 from .card import Card
@@ -175,6 +176,7 @@ def export(
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
     run = RunFolder.load(Path(out))  # a mistyped OUT is refused before anything is made
+    refuse_if_interrupted(run.out)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Ours alone: a fresh, unpredictable name (never a sibling the user may own).

@@ -16,6 +16,7 @@ from ..people.status import RunFolder
 from ..store.folders import bad_folder_error, check_name, check_outside_run
 from ..store.layout import is_generated_file
 from ..store.records import person_space
+from ..store.writing import refuse_if_interrupted
 from .checks import owned, warn_look_alikes, warn_two_names
 from .index import IndexPlan
 from .store import Gallery, locked
@@ -44,6 +45,7 @@ def promote(
     """Make the gallery hold exactly the named folders of this run (idempotent); with `index`,
     build the gallery's index with these settings from now on (else the gallery's own)."""
     run = RunFolder.load(out)
+    refuse_if_interrupted(run.out)
     check_outside_run(run.out, gallery_dir, "a gallery")
     if run.tree.bad_names:
         raise bad_folder_error(run.out, run.tree.bad_names)

@@ -153,6 +153,9 @@ def generate(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(".generate.*.tmp"):  # a stopped run's (under OUT's lock: not in use)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=".generate.", suffix=".tmp", dir=out))
     for d in (CLUSTERS_DIR, NOISE_DIR, MONTAGES_DIR):
         (stage / d).mkdir(parents=True)

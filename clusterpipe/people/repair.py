@@ -26,6 +26,7 @@ from ..store.folders import bad_folder_error, check_name, spelled_on_disk
 from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
 from ..store.records import Face
+from ..store.writing import done, interrupted, refuse_if_interrupted, writing
 from .runview import RunView, load_view, run_lock
 from .suggest import look_alikes, suggest, suggestion_line
 
@@ -42,6 +43,14 @@ def update_corrections(view: RunView, save: bool = True) -> Corrections:
     saved unless `save` is False (a command that may still refuse saves them once it acts)."""
     if view.bad_names:  # its faces would look deleted, and be rejected
         raise bad_folder_error(view.out, view.bad_names)
+    stopped = interrupted(view.out)
+    if stopped == "run":
+        refuse_if_interrupted(view.out)
+    elif stopped:  # it only moved crops: the folders as they are now are what it wrote
+        log.warning("%s: finishing the %s that stopped halfway", view.out, stopped)
+        _write_back(view, dict(view.now))
+        view.last = {fid: NOISE if w is None else w for fid, w in view.now.items()}
+        done(view.out)
     corr = Corrections.load(view.out)
     home = _homes(view)
     stayed: dict[str, list[str]] = {}  # folder written -> its faces still at home
@@ -167,13 +176,14 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
     names = [od.new_unnamed(taken) for _ in groups]  # free in every form (folder, file, link)
     corr.apart.append([list(g) for g in groups])
     corr.save(out)
-    for name, g in zip(names, sorted(groups, key=len, reverse=True)):
-        for fid in g:
-            od.move(fid, folder, name)
-            where[fid] = name
-        made[name] = len(g)
-    od.remove_if_empty(folder)
-    _write_back(view, where)
+    with writing(out, "split"):
+        for name, g in zip(names, sorted(groups, key=len, reverse=True)):
+            for fid in g:
+                od.move(fid, folder, name)
+                where[fid] = name
+            made[name] = len(g)
+        od.remove_if_empty(folder)
+        _write_back(view, where)
     return SplitResult(made)
 
 
@@ -368,34 +378,35 @@ def recluster_locked(
     od.check_targets([*made, *([NOISE] if noise else [])])
     if corr.worth_saving(out):
         corr.save(out)
-    for name, members in made.items():
-        for fid in members:
-            od.move(fid, view.now[fid], name)
-            where[fid] = name
-    for fid in noise:
-        od.move(fid, view.now[fid], NOISE)
-        where[fid] = NOISE
-    unnamed_made = {w: m for w, m in made.items() if is_unnamed(w)}
-    # Faces that join a named person now: a look-alike must not clash with them either.
-    joined = {w: set(m) for w, m in made.items() if w in view.named}
-    looks = [
-        look
-        for look in look_alikes(view, unnamed_made, settings.radius, corr)
-        if not _kept_apart(view, made[look[0]], joined.get(look[1], set()), corr)
-    ]
-    attached: dict[str, str] = {}
-    if attach:
-        for unnamed_folder, person, _ in looks:
-            if _kept_apart(view, made[unnamed_folder], joined.get(person, set()), corr):
-                continue  # another look-alike joined them first, in the same frames
-            for fid in made[unnamed_folder]:
-                od.move(fid, unnamed_folder, person)
-                where[fid] = person
-            joined.setdefault(person, set()).update(made[unnamed_folder])
-            attached[unnamed_folder] = person
-    for w in set(before) | set(made):
-        od.remove_if_empty(w)
-    new_people = set(from_gallery) - view.named
-    sizes = _write_back(view, where, sorted(new_people))
+    with writing(out, "recluster"):
+        for name, members in made.items():
+            for fid in members:
+                od.move(fid, view.now[fid], name)
+                where[fid] = name
+        for fid in noise:
+            od.move(fid, view.now[fid], NOISE)
+            where[fid] = NOISE
+        unnamed_made = {w: m for w, m in made.items() if is_unnamed(w)}
+        # Faces that join a named person now: a look-alike must not clash with them either.
+        joined = {w: set(m) for w, m in made.items() if w in view.named}
+        looks = [
+            look
+            for look in look_alikes(view, unnamed_made, settings.radius, corr)
+            if not _kept_apart(view, made[look[0]], joined.get(look[1], set()), corr)
+        ]
+        attached: dict[str, str] = {}
+        if attach:
+            for unnamed_folder, person, _ in looks:
+                if _kept_apart(view, made[unnamed_folder], joined.get(person, set()), corr):
+                    continue  # another look-alike joined them first, in the same frames
+                for fid in made[unnamed_folder]:
+                    od.move(fid, unnamed_folder, person)
+                    where[fid] = person
+                joined.setdefault(person, set()).update(made[unnamed_folder])
+                attached[unnamed_folder] = person
+        for w in set(before) | set(made):
+            od.remove_if_empty(w)
+        new_people = set(from_gallery) - view.named
+        sizes = _write_back(view, where, sorted(new_people))
     folders = {f: n for f, n in sizes.items() if is_unnamed(f)}
     return ReclusterResult(folders, len(noise), looks, attached, from_gallery)

@@ -13,6 +13,7 @@ from ..store.folders import ClusterTree, scan
 from ..store.layout import FACES_FILE, RUN_FILE
 from ..store.records import Face
 from ..store.runinfo import attach_vectors, read_run_info
+from ..store.writing import interrupted
 
 
 @dataclass
@@ -90,6 +91,12 @@ def status(outs: Sequence[str | Path]) -> Status:
             f"{r.out}: face {i} is in two folders (copied, not moved)" for i in t.in_two_folders
         ]
         st.problems += r.seen_together()
+        stopped = interrupted(r.out)
+        if stopped:
+            st.problems.append(
+                f"{r.out}: the last `clusterpipe {stopped}` stopped while writing the folders; "
+                "run it again to finish them"
+            )
         spellings: dict[str, list[str]] = defaultdict(list)
         for f in t.named:
             by_name[f.person].add(str(r.out))

@@ -49,3 +49,6 @@ SHARDS_DIR = "shards"
 
 
 LOCK_FILE = ".clusterpipe.lock"
+
+
+WRITING_FILE = ".clusterpipe-writing"  # while a command rewrites the folders (see store.writing)

@@ -350,3 +350,34 @@ def test_a_run_around_named_folders_names_the_people_a_gallery_knows(first_run, 
     run([_video(out)], out, _settings(), gallery=tmp_path / "g")
     assert {p.name for p in (out / "clusters" / "bob").iterdir()} == bob
     assert not (out / "clusters" / "Face_1").exists()
+
+
+def _layout(out):
+    """Each crop's folder, and the corrections recorded."""
+    where = {p.name: p.parent.name for p in out.glob("clusters/*/*.jpg")}
+    where |= {p.name: "noise" for p in out.glob("noise/*.jpg")}
+    corr = out / "corrections.json"
+    return where, json.loads(corr.read_text()) if corr.exists() else None
+
+
+def test_a_run_stopped_while_swapping_its_folders_is_finished_by_the_next(
+    first_run, faces_video, tmp_path, monkeypatch
+):
+    import clusterpipe.generate as gen
+    from clusterpipe.generate.swap import remove_generated
+
+    out = _copy(first_run, tmp_path)
+    real = gen.swap_in
+
+    def stopped(stage, out_, ours):  # the old folders gone, the new ones not yet in
+        remove_generated(out_, ours)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gen, "swap_in", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run([str(faces_video)], out, _settings())
+    assert not list(out.glob("clusters/*/*.jpg"))
+    monkeypatch.setattr(gen, "swap_in", real)
+    run([str(faces_video)], out, _settings())
+    assert _layout(out) == _layout(first_run[0])  # every crop back, nothing rejected
+    assert not list(out.glob(".generate.*")) and not (out / ".clusterpipe-writing").exists()

@@ -360,3 +360,44 @@ def test_repair_on_a_path_that_is_no_run_changes_nothing(tmp_path, args, made):
         assert not path.exists()
     elif made == "folder":
         assert list(path.iterdir()) == []
+
+
+def _partition(out) -> set[frozenset[str]]:
+    """The faces of each folder (and of noise), whatever the folders' numbers."""
+    groups: dict[str, set[str]] = {}
+    for p in [*out.glob("clusters/*/*.jpg"), *out.glob("noise/*.jpg")]:
+        groups.setdefault(str(p.parent), set()).add(p.stem)
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.parametrize("command", ["recluster", "split"])
+def test_a_repair_stopped_halfway_through_its_moves_is_finished_not_corrected(
+    tmp_path, monkeypatch, command
+):
+    import shutil
+
+    from clusterpipe.store.outdir import OutDir
+
+    out, _ = _merged_run(tmp_path)
+    reference = tmp_path / "reference"
+    shutil.copytree(out, reference)
+    act = (lambda o: recluster(o)) if command == "recluster" else (lambda o: split(o, "Face_0"))
+    act(reference)
+    real, moves = OutDir.move, []
+
+    def move_then_stop(self, fid, src, dst):
+        if len(moves) == 3:
+            raise KeyboardInterrupt
+        moves.append(fid)
+        real(self, fid, src, dst)
+
+    monkeypatch.setattr(OutDir, "move", move_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        act(out)
+    monkeypatch.setattr(OutDir, "move", real)
+    before = Corrections.load(out)
+    recluster(out)  # the next command reads the moves as clusterpipe's, not the user's
+    assert Corrections.load(out).apart == before.apart and not Corrections.load(out).rejected
+    assert not (out / ".clusterpipe-writing").exists()
+    recluster(reference)
+    assert _partition(out) == _partition(reference)
