@@ -30,6 +30,7 @@ from .gallery.store import Gallery
 from .generate import generate, named_folders
 from .generate.report import write_report
 from .generate.swap import remove_generated
+from .people.runview import keep_named
 from .sample.video import probe
 from .store.files import read_faces, write_faces, write_vectors
 from .store.layout import CLUSTERS_DIR, FACES_FILE, RUN_FILE, VECTORS_FILE
@@ -200,14 +201,7 @@ def _start(videos: Sequence[str], out: Path, settings: RunSettings, gallery, t0:
     named = [n for n in named_folders(out) if n not in auto_named]
     # Folders the user named are kept: new faces and the unnamed rest are re-clustered around
     # them as `recluster` does (people/repair.py), obeying every correction.
-    if named and settings.fresh:
-        log.warning(
-            "--fresh: discarding the faces of %d named folders (%s); their other files stay",
-            len(named),
-            ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""),
-        )
-    elif named:
-        log.info("keeping %d named folders (%s, ...)", len(named), ", ".join(named[:3]))
+    keep_named(out, named, settings.fresh)
     return _Run(out, settings, infos, failed, previous, auto_named, named, t0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..cluster.clusterer import PersonSpace, face_tracks, person_space_of
 from ..config import ClusterSettings
-from ..errors import ClusterpipeError
+from ..errors import ClusterpipeError, StoreError
 from ..store.files import read_faces
 from ..store.folders import scan
 from ..store.layout import FACES_FILE, RUN_FILE, UNNAMED_PREFIX
@@ -19,6 +20,8 @@ from ..store.outdir import NOISE, REJECTED, OutDir
 from ..store.records import Face
 from ..store.runinfo import RunInfo, attach_vectors, read_run_info
 from ..store.shards import load_samples
+
+log = logging.getLogger("clusterpipe")
 
 
 @dataclass
@@ -83,6 +86,26 @@ class RunView:
         if not samples:
             return np.arange(len(self.faces))
         return np.asarray(face_tracks(self.faces, samples))
+
+
+def keep_named(out: Path, named: list[str], fresh: bool) -> None:
+    """Say what a run does with the folders the user named in OUT; refuse where it cannot keep
+    them (the records of their faces, faces.jsonl or run.json, are gone)."""
+    listed = ", ".join(named[:5]) + (", ..." if len(named) > 5 else "")
+    if named and fresh:
+        log.warning(
+            "--fresh: discarding the faces of %d named folders (%s); their other files stay",
+            len(named),
+            listed,
+        )
+    elif named:
+        for name in (FACES_FILE, RUN_FILE):
+            if not (out / name).is_file():
+                raise StoreError(
+                    f"{out / name}: missing, so the faces of the named folders ({listed}) "
+                    "cannot be kept: restore it from a backup, or start over with --fresh"
+                )
+        log.info("keeping %d named folders (%s)", len(named), listed)
 
 
 def require_run(out: str | Path) -> Path:

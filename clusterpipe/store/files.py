@@ -50,6 +50,9 @@ def read_faces(path: Path) -> list[Face]:
                         faces.append(Face.from_json(json.loads(line)))
                     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                         raise StoreError(f"{path}:{no}: damaged face record ({e})") from e
+                    except RecursionError:  # nested deeper than the parser goes: not ours
+                        msg = f"{path}:{no}: damaged face record (nested too deep)"
+                        raise StoreError(msg) from None
     except FileNotFoundError:
         raise StoreError(f"{path}: not found; is this a clusterpipe output folder?") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import StoreError
 from .atomic import read_json, write_json
 from .files import read_vectors
-from .layout import RUN_FILE, VECTORS_FILE
+from .layout import FACES_FILE, RUN_FILE, VECTORS_FILE
 from .records import Face, VideoInfo, VideoStats
 
 
@@ -187,7 +187,17 @@ def attach_vectors(out: Path, faces: list[Face]) -> str:
     run.json describes it); return the run's encoder ("dlib" where there is none)."""
     if not (Path(out) / RUN_FILE).exists():  # an older or hand-made folder: dlib's only
         return "dlib"
-    meta = read_run_info(out).vectors
+    info = read_run_info(out)
+    counted = info.counts.get("faces") if isinstance(info.counts, dict) else None
+    if type(counted) is int and counted != len(faces):  # emptied or cut short, say
+        from .writing import refuse_if_interrupted
+
+        refuse_if_interrupted(Path(out))
+        raise StoreError(
+            f"{Path(out) / FACES_FILE}: damaged ({len(faces)} faces, run.json counts {counted}); "
+            "restore it from a backup, or start over with `run --fresh`"
+        )
+    meta = info.vectors
     if not meta:
         return "dlib"
     path = Path(out) / VECTORS_FILE

@@ -38,3 +38,39 @@ def test_after_a_run_stopped_while_writing_only_run_may_go_on(tmp_path):
             act()
     assert not (tmp_path / "g").exists() and not (tmp_path / "ds").exists()
     assert any("stopped while writing the folders" in p for p in status([out]).problems)
+
+
+def test_an_emptied_faces_file_is_damaged_not_a_run_without_faces(tmp_path):
+    from dataclasses import replace
+
+    from clusterpipe.store.runinfo import read_run_info
+
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3})
+    replace(read_run_info(out), counts={"faces": 3}).write(out)
+    promote(out, tmp_path / "g")
+    (out / "faces.jsonl").write_text("")
+    with pytest.raises(ClusterpipeError, match="damaged .0 faces, run.json counts 3"):
+        promote(out, tmp_path / "g")
+    with pytest.raises(ClusterpipeError, match="damaged"):
+        status([out])
+
+
+def test_a_deeply_nested_face_record_is_one_line(tmp_path):
+    from clusterpipe.store.files import read_faces
+
+    (tmp_path / "faces.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ClusterpipeError, match="nested too deep"):
+        read_faces(tmp_path / "faces.jsonl")
+
+
+@pytest.mark.parametrize("lost", ["faces.jsonl", "run.json"])
+def test_a_run_refuses_named_folders_whose_records_are_gone(tmp_path, lost):
+    from clusterpipe.people.runview import keep_named
+
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3})
+    (out / lost).unlink()
+    with pytest.raises(ClusterpipeError, match=f"{lost}: missing.*alice.*--fresh"):
+        keep_named(out, ["alice"], fresh=False)
+    keep_named(out, ["alice"], fresh=True)  # starting over is what was asked
