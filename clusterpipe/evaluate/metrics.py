@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -65,14 +66,28 @@ def load_ground_truth(path: str | Path) -> dict:
     """Read a ground-truth file in the schema of the dev footage's ground_truth.json."""
     try:
         gt = json.loads(Path(path).read_text(encoding="utf-8"))
-        frames = {int(round(float(f["time_s"]))): f for f in gt["frames"]}
-        float(gt["fps"])
+        if not math.isfinite(float(gt["fps"])) or float(gt["fps"]) <= 0:
+            raise ValueError(f"fps {gt['fps']!r}")
+        frames = {int(round(float(f["time_s"]))): _checked_frame(f) for f in gt["frames"]}
     except FileNotFoundError:
         raise InputError(f"{path}: no such ground-truth file") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except RecursionError:
+        raise InputError(f"{path}: not a ground-truth file (nested too deep)") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         raise InputError(f"{path}: not a ground-truth file with 'fps' and 'frames' ({e})") from e
     gt["_by_second"] = frames
     return gt
+
+
+def _checked_frame(frame: dict) -> dict:
+    """A ground-truth frame whose faces each have an identity and a box of 4 finite numbers."""
+    for face in frame["faces"]:
+        if not isinstance(face["identity"], str):
+            raise ValueError(f"identity {face['identity']!r} at {frame['time_s']} s")
+        box = [float(v) for v in face["box"]]
+        if len(box) != 4 or not all(math.isfinite(v) for v in box):
+            raise ValueError(f"box {face['box']!r} at {frame['time_s']} s")
+    return frame
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from clusterpipe.cli import cli
@@ -42,3 +43,29 @@ def test_evaluate_scores_the_folders_as_they_are_now(tmp_path):
     assert evaluate_run(out, gt).matched == 7
     result = CliRunner().invoke(cli, ["evaluate", str(out), str(gt)])
     assert result.exit_code == 0 and "matched                7" in result.output
+
+
+def _gt(face: str = "", time_s: str = "1", fps: str = "1") -> str:
+    return f'{{"fps": {fps}, "frames": [{{"time_s": {time_s}, "faces": [{face}]}}]}}'
+
+
+@pytest.mark.parametrize(
+    "gt",
+    [
+        _gt('{"box": [0, 0, 5, 5], "name": "a"}'),
+        _gt('{"box": [0, 0, 5, 5], "identity": ["a"]}'),
+        _gt('{"box": "abcd", "identity": "a"}'),
+        _gt('{"box": [1, 2], "identity": "a"}'),
+        _gt('{"box": [0, 0, 1e309, 5], "identity": "a"}'),
+        _gt(time_s="1e309"),
+        _gt(fps="NaN"),
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_a_malformed_ground_truth_is_one_line(tmp_path, gt):
+    from clusterpipe.errors import InputError
+    from clusterpipe.evaluate.metrics import load_ground_truth
+
+    (tmp_path / "gt.json").write_text(gt)
+    with pytest.raises(InputError, match="not a ground-truth file"):
+        load_ground_truth(tmp_path / "gt.json")
