@@ -14,7 +14,7 @@ from ..config import ClusterSettings
 from ..errors import ClusterpipeError, StoreError
 from ..store.files import read_faces
 from ..store.folders import scan
-from ..store.layout import FACES_FILE, RUN_FILE, UNNAMED_PREFIX
+from ..store.layout import FACES_FILE, LOCK_FILE, RUN_FILE, UNNAMED_PREFIX
 from ..store.lock import Lock
 from ..store.outdir import NOISE, REJECTED, OutDir
 from ..store.records import Face
@@ -112,6 +112,9 @@ def require_run(out: str | Path) -> Path:
     """OUT, if it holds a run (run.json); else a one-line error."""
     out = Path(out)
     if not (out / RUN_FILE).is_file():
+        if (out / LOCK_FILE).is_file():  # a first run is writing it: say so, not "no run"
+            with Lock(out):
+                pass
         raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
     return out
 

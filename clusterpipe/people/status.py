@@ -7,10 +7,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ClusterpipeError
 from ..store.files import read_faces
 from ..store.folders import ClusterTree, scan
-from ..store.layout import FACES_FILE, RUN_FILE
+from ..store.layout import FACES_FILE
 from ..store.records import Face
 from ..store.runinfo import attach_vectors, read_run_info
 from ..store.writing import interrupted
@@ -29,9 +28,9 @@ class RunFolder:
     @classmethod
     def load(cls, out: str | Path) -> RunFolder:
         out = Path(out)
-        info = read_run_info(out) if (out / RUN_FILE).exists() else None
-        if info is None:
-            raise ClusterpipeError(f"{out}: no run.json; is this a clusterpipe output folder?")
+        from .runview import require_run
+
+        info = read_run_info(require_run(out))
         listed = read_faces(out / FACES_FILE)
         encoder = attach_vectors(out, listed)
         faces = {f.id: f for f in listed}

@@ -74,3 +74,17 @@ def test_a_run_refuses_named_folders_whose_records_are_gone(tmp_path, lost):
     with pytest.raises(ClusterpipeError, match=f"{lost}: missing.*alice.*--fresh"):
         keep_named(out, ["alice"], fresh=False)
     keep_named(out, ["alice"], fresh=True)  # starting over is what was asked
+
+
+def test_a_folder_a_first_run_is_writing_is_in_use_not_missing(tmp_path):
+    from clusterpipe.store.lock import Lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with Lock(out):  # a first run: no run.json yet
+        with pytest.raises(ClusterpipeError, match="in use by another"):
+            status([out])
+        with pytest.raises(ClusterpipeError, match="in use by another"):
+            recluster(out)
+    with pytest.raises(ClusterpipeError, match="no run.json"):
+        status([out])
