@@ -325,7 +325,7 @@ def _around_named(
         f.cluster = clusters.get(f.id, -1)
     write_faces(r.out / FACES_FILE, faces)
     vectors = _write_vectors(r.out, faces, r.settings.encode.encoder)
-    _run_info(r, vectors, old_info).write(r.out)
+    _run_info(r, vectors, old_info, counts={**old_info.counts, "faces": len(faces)}).write(r.out)
     namer = gallery_namer(gallery, threshold) if gallery else None
     res = r.timed("cluster", recluster_locked, r.out, r.settings.cluster.eps, attach, namer)
     for person, n in res.from_gallery.items():

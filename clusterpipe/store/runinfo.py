@@ -189,7 +189,9 @@ def attach_vectors(out: Path, faces: list[Face]) -> str:
         return "dlib"
     info = read_run_info(out)
     counted = info.counts.get("faces") if isinstance(info.counts, dict) else None
-    if type(counted) is int and counted != len(faces):  # emptied or cut short, say
+    # Fewer faces than counted: emptied or cut short. (More is a run adding faces, stopped
+    # before it counted them in run.json.)
+    if type(counted) is int and len(faces) < counted:
         from .writing import refuse_if_interrupted
 
         refuse_if_interrupted(Path(out))
