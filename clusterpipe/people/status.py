@@ -13,6 +13,7 @@ from ..store.layout import FACES_FILE
 from ..store.records import Face
 from ..store.runinfo import attach_vectors, read_run_info
 from ..store.writing import interrupted
+from .runview import require_run
 
 
 @dataclass
@@ -28,8 +29,6 @@ class RunFolder:
     @classmethod
     def load(cls, out: str | Path) -> RunFolder:
         out = Path(out)
-        from .runview import require_run
-
         info = read_run_info(require_run(out))
         listed = read_faces(out / FACES_FILE)
         encoder = attach_vectors(out, listed)
@@ -42,17 +41,12 @@ class RunFolder:
         one is a reflection or a picture of the other)."""
         lines = []
         for folder in self.tree.named:
-            frames = Counter(
-                (self.faces[i].video, self.faces[i].frame_index) for i in folder.face_ids
-            )
+            faces = [self.faces[i] for i in folder.face_ids]
+            frames = Counter((f.video, f.frame_index) for f in faces)
             twice = sorted(k for k, n in frames.items() if n > 1)
             if twice:
                 video, frame = twice[0]
-                t = next(
-                    f.time_s
-                    for i in folder.face_ids
-                    if (f := self.faces[i]).video == video and f.frame_index == frame
-                )
+                t = next(f.time_s for f in faces if (f.video, f.frame_index) == (video, frame))
                 lines.append(
                     f"{self.out}: folder {folder.name!r} holds two faces of one frame in "
                     f"{len(twice)} frame(s) (first: {Path(video).name} at {t:.1f} s): two "
