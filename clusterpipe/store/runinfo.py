@@ -10,6 +10,7 @@ from .atomic import read_json, write_json
 from .files import read_vectors
 from .layout import FACES_FILE, RUN_FILE, VECTORS_FILE
 from .records import Face, VideoInfo, VideoStats
+from .writing import refuse_if_interrupted
 
 
 def file_bytes(path: Path) -> bytes | None:
@@ -192,8 +193,6 @@ def attach_vectors(out: Path, faces: list[Face]) -> str:
     # Fewer faces than counted: emptied or cut short. (More is a run adding faces, stopped
     # before it counted them in run.json.)
     if type(counted) is int and len(faces) < counted:
-        from .writing import refuse_if_interrupted
-
         refuse_if_interrupted(Path(out))
         raise StoreError(
             f"{Path(out) / FACES_FILE}: damaged ({len(faces)} faces, run.json counts {counted}); "

@@ -24,7 +24,7 @@ def writing(out: Path, command: str) -> Iterator[None]:
     """Mark OUT as being rewritten by `command` until the block ends without an error."""
     write_json(Path(out) / WRITING_FILE, {"command": command})
     yield
-    Path(out, WRITING_FILE).unlink(missing_ok=True)
+    done(out)
 
 
 def interrupted(out: Path) -> str | None:
