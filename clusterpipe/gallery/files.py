@@ -25,15 +25,15 @@ def content_files(folder: Path) -> set[Path]:
     return {p for pattern in CONTENT for p in folder.glob(pattern)}
 
 
-def checked_file(folder: Path, data: dict, name_key: str, sha_key: str, what: str) -> Path:
-    """A file the sidecar names, present and with the SHA-256 it records."""
-    path = folder / Path(str(data[name_key])).name
+def checked_file(folder: Path, name: str, sha256: str, what: str) -> Path:
+    """A file the sidecar names (`name`), present and with the SHA-256 it records."""
+    path = folder / Path(name).name
     if not path.is_file():
         raise GalleryError(
             f"{path}: gallery {what} missing; restore it or rebuild the gallery by promoting "
             "your runs again"
         )
-    if file_sha256(path) != str(data[sha_key]):
+    if file_sha256(path) != sha256:
         raise GalleryError(
             f"{path}: {what} does not match its sidecar (damaged or tampered with); restore it "
             "or promote your runs again"

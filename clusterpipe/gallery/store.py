@@ -100,7 +100,7 @@ def _read_index(
 ) -> tuple[Any, np.ndarray]:
     """The FAISS index the sidecar names (file, SHA-256), checked against the entries and the
     exact vectors; `vectors` None: a format 1-2 gallery, whose index holds them."""
-    path = checked_file(folder, {"f": named[0], "s": named[1]}, "f", "s", "index")
+    path = checked_file(folder, *named, "index")
     try:
         index = _faiss().read_index(str(path))
     except RuntimeError as e:
@@ -233,7 +233,7 @@ class Gallery:
             vectors_path = None
             if data["format"] >= 3:
                 vectors_path = checked_file(
-                    folder, data, "vectors_file", "vectors_sha256", "vectors"
+                    folder, str(data["vectors_file"]), str(data["vectors_sha256"]), "vectors"
                 )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise GalleryError(f"{meta}: damaged gallery sidecar ({e}); restore it") from e
