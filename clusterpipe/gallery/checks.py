@@ -101,10 +101,9 @@ def warn_two_names(
             )
 
 
-def _means(names: Sequence[str], rows: np.ndarray, vectors: np.ndarray) -> dict[str, np.ndarray]:
-    """Name -> the mean of its rows of `vectors` (names[i] is row rows[i]'s)."""
-    if not len(rows):
-        return {}
+def _means(names: Sequence[str], rows: np.ndarray, vectors: np.ndarray):
+    """The names of `rows` of `vectors` (names[i] is row rows[i]'s), sorted, and their means
+    (one row each)."""
     from scipy.sparse import csr_matrix
 
     keys, codes = np.unique(np.asarray(names, dtype=object), return_inverse=True)
@@ -112,7 +111,7 @@ def _means(names: Sequence[str], rows: np.ndarray, vectors: np.ndarray) -> dict[
     pick = csr_matrix((np.ones(len(rows)), (codes, rows)), shape=(len(keys), len(vectors)))
     sums = np.asarray(pick @ vectors, dtype=np.float64)
     counts = np.bincount(codes, minlength=len(keys))
-    return {str(k): sums[i] / counts[i] for i, k in enumerate(keys)}
+    return [str(k) for k in keys], sums / counts[:, None]
 
 
 def warn_look_alikes(
@@ -126,12 +125,18 @@ def warn_look_alikes(
     """Warn of a name whose faces lie far from the same name's faces from other runs (two
     people under one name), or near another name's (one person under two names)."""
     rows = np.flatnonzero(others)
-    theirs = _means([entries[k]["name"] for k in rows.tolist()], rows, vectors)
-    ours = _means(promoted, np.arange(len(promoted)), promoted_vectors)
-    for name, mean in sorted(ours.items()):
-        for other, their in theirs.items():
-            d = float(np.linalg.norm(mean - their))
-            if other == name and d > radius:
+    if not len(rows) or not len(promoted):
+        return
+    theirs, their_means = _means([entries[k]["name"] for k in rows.tolist()], rows, vectors)
+    ours, our_means = _means(promoted, np.arange(len(promoted)), promoted_vectors)
+    their_names = np.asarray(theirs, dtype=object)
+    for name, mean in zip(ours, our_means):
+        dist = np.linalg.norm(their_means - mean, axis=1)  # to every other name at once
+        same = their_names == name
+        odd = (same & (dist > radius)) | (~same & (dist < LOOKS_LIKE * radius))
+        for k in np.flatnonzero(odd).tolist():
+            other, d = theirs[k], float(dist[k])
+            if other == name:
                 log.warning(
                     "%r of this run is %.2f from %r of the gallery's other runs (match radius "
                     "%.2f): two people under one name? If so, rename this run's folder",
@@ -140,7 +145,7 @@ def warn_look_alikes(
                     other,
                     radius,
                 )
-            elif other != name and d < LOOKS_LIKE * radius:
+            else:
                 log.warning(
                     "%r of this run looks like %r in the gallery (%.2f apart, match radius "
                     "%.2f): if one person, use one name; identify answers the nearer",
