@@ -13,7 +13,7 @@ from ..store.layout import is_unnamed
 from ..store.lock import Lock
 from ..store.runinfo import file_bytes
 from .questions import questions
-from .state import NOISE, REJECTED, Change, Review
+from .state import NOISE, REJECTED, Change, Review, changing
 
 
 def _questions(review: Review, where: dict[str, str]) -> list:
@@ -55,7 +55,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
     and corrections.json remembers it, undoably. The reply holds the next question."""
     if answer not in ("same", "different", "skip"):
         raise ClusterpipeError("answer must be same, different or skip")
-    with Lock(review.out):
+    with changing(review.out):
         where = review.locations()
         found = {q.id: q for q in _questions(review, where)}
         q = found.get(qid) if isinstance(qid, str) else None
@@ -157,7 +157,7 @@ def suggestions(review: Review) -> dict:
 def keep_apart(review: Review, folder: object, person: object) -> dict:
     """Reject a suggestion: the folder and the person are different people, remembered in
     corrections.json so that it is never suggested again (undoable)."""
-    with Lock(review.out):
+    with changing(review.out):
         where = review.locations()
         names = {w for w in where.values() if not w.startswith("\0")}
         if (

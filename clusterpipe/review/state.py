@@ -9,7 +9,9 @@ so no path built from a request leaves OUT.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -33,8 +35,18 @@ from ..store.outdir import NOISE, REJECTED, OutDir
 from ..store.places import own_dir
 from ..store.records import Face
 from ..store.runinfo import run_file_bytes
+from ..store.writing import refuse_if_interrupted
 
 UNDO_DEPTH = 50
+
+
+@contextlib.contextmanager
+def changing(out: Path) -> Iterator[None]:
+    """OUT's lock for an action that changes it, refused while a run stopped halfway through
+    writing the folders (the run's next try rewrites them: an edit made now would be lost)."""
+    with Lock(out):
+        refuse_if_interrupted(out)
+        yield
 
 
 @dataclass
@@ -56,6 +68,7 @@ class Review:
         self.dir = OutDir(self.out)
         if not (self.out / FACES_FILE).is_file():
             raise ClusterpipeError(f"{self.out}: no faces.jsonl; run `clusterpipe run` first")
+        refuse_if_interrupted(self.out)
         self._faces_key: tuple | None = None
         self.faces: list[Face] = []
         self.by_id: dict[str, int] = {}
@@ -243,7 +256,7 @@ class Review:
 
     def _move_all(self, action: str, faces: object, dst) -> dict:
         """One action that moves faces to one place (`dst(where)` names it), undoably."""
-        with Lock(self.out):
+        with changing(self.out):
             before = self._top_folders()
             where = self.locations()
             ids = self._faces_at(faces, where)
@@ -266,7 +279,7 @@ class Review:
 
     def rename(self, folder: object, to: object) -> dict:
         """Rename a folder; a name that exists merges the folder into it."""
-        with Lock(self.out):
+        with changing(self.out):
             before = self._top_folders()
             where = self.locations()
             src = self._folder(folder)
@@ -295,7 +308,7 @@ class Review:
 
         if into is not None and (isinstance(into, bool) or not isinstance(into, int) or into < 2):
             raise ClusterpipeError("into must be a whole number of 2 or more")
-        with Lock(self.out):
+        with changing(self.out):
             where = self.locations()
             name = self._folder(folder)
             do = lambda: split_locked(self.out, name, into)  # noqa: E731
@@ -305,7 +318,7 @@ class Review:
         """Re-cluster every face that is not in a named folder (the repair loop's recluster)."""
         from ..people.repair import recluster_locked
 
-        with Lock(self.out):
+        with changing(self.out):
             where = self.locations()
             do = lambda: recluster_locked(self.out, None, False)  # noqa: E731
             return self._rewrite("recluster", do, where)
@@ -337,7 +350,7 @@ class Review:
 
     def undo(self) -> dict:
         """Put back what the last action changed (faces the user moved since stay put)."""
-        with Lock(self.out):
+        with changing(self.out):
             if not self.history:
                 raise ClusterpipeError("nothing to undo")
             change = self.history.pop()

@@ -88,3 +88,26 @@ def test_a_folder_a_first_run_is_writing_is_in_use_not_missing(tmp_path):
             recluster(out)
     with pytest.raises(ClusterpipeError, match="no run.json"):
         status([out])
+
+
+def test_the_review_page_changes_nothing_after_a_run_stopped_while_writing(tmp_path):
+    from clusterpipe.review.answers import keep_apart
+    from clusterpipe.review.state import Review
+
+    out = tmp_path / "out"
+    faces = make_run(out, {"alice": 3, "Face_1": 3})
+    review = Review(out)
+    write_json(out / ".clusterpipe-writing", {"command": "run"})  # a run started, then killed
+    ids = [f.id for f in faces["Face_1"]]
+    for act in (
+        lambda: review.move(ids[:1], "alice"),
+        lambda: review.to_noise(ids[:1]),
+        lambda: review.rename("Face_1", "bob"),
+        lambda: review.split("Face_1", 2),
+        lambda: keep_apart(review, "Face_1", "alice"),
+        lambda: Review(out),  # and the page does not open
+    ):
+        with pytest.raises(ClusterpipeError, match="run the same command again"):
+            act()
+    assert sorted(p.name for p in (out / "clusters").iterdir()) == ["Face_1", "alice"]
+    assert len(list((out / "clusters" / "Face_1").glob("*.jpg"))) == 3
