@@ -42,6 +42,7 @@ def write_faces(path: Path, faces: Iterable[Face]) -> int:
 def read_faces(path: Path) -> list[Face]:
     """Read faces.jsonl; a clear error naming the line if it is damaged."""
     faces = []
+    line_of: dict[str, int] = {}  # face id -> its line: an id twice would mix two faces' files
     try:
         with open(path, encoding="utf-8") as f:
             for no, line in enumerate(f, 1):
@@ -53,6 +54,11 @@ def read_faces(path: Path) -> list[Face]:
                     except RecursionError:  # nested deeper than the parser goes: not ours
                         msg = f"{path}:{no}: damaged face record (nested too deep)"
                         raise StoreError(msg) from None
+                    first = line_of.setdefault(faces[-1].id, no)
+                    if first != no:
+                        fid = faces[-1].id
+                        msg = f"{path}:{no}: damaged: face id {fid} is also on line {first}"
+                        raise StoreError(msg)
     except FileNotFoundError:
         raise StoreError(f"{path}: not found; is this a clusterpipe output folder?") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -64,6 +64,15 @@ def test_a_deeply_nested_face_record_is_one_line(tmp_path):
         read_faces(tmp_path / "faces.jsonl")
 
 
+def test_a_face_id_listed_twice_is_damage_not_two_faces(tmp_path):
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3})
+    lines = (out / "faces.jsonl").read_text().splitlines()
+    (out / "faces.jsonl").write_text("\n".join([*lines, lines[0]]) + "\n")
+    with pytest.raises(ClusterpipeError, match=r"faces.jsonl:4: damaged: face id .* line 1"):
+        status([out])
+
+
 @pytest.mark.parametrize("lost", ["faces.jsonl", "run.json"])
 def test_a_run_refuses_named_folders_whose_records_are_gone(tmp_path, lost):
     from clusterpipe.people.runview import keep_named
