@@ -56,12 +56,17 @@ class Lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # O_NOFOLLOW: a lock file planted as a link must not truncate what it points to
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except IsADirectoryError:
+            raise self._not_ours() from None
         except OSError as e:
             raise _disk_error(self.path.parent, e) from e
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise StoreError(f"{self.path}: not a regular file (not clusterpipe's); remove it")
+            raise self._not_ours()
         return fd
+
+    def _not_ours(self) -> StoreError:
+        return StoreError(f"{self.path}: not a regular file (not clusterpipe's); remove it")
 
     def _still_there(self, fd: int) -> bool:
         """Whether the file locked is still the lock file's name (not unlinked meanwhile)."""

@@ -115,11 +115,12 @@ def test_a_waiting_lock_gets_the_folder_once_it_is_free(tmp_path):
             pass
 
 
-def test_a_lock_file_planted_as_a_fifo_is_a_one_line_error(tmp_path):
+@pytest.mark.parametrize("plant", [os.mkfifo, os.mkdir])
+def test_a_lock_file_planted_as_a_fifo_or_folder_is_named_in_one_line(tmp_path, plant):
     from clusterpipe.store.layout import LOCK_FILE
 
-    os.mkfifo(tmp_path / LOCK_FILE)
-    with pytest.raises(StoreError, match="not a regular file"):
+    plant(tmp_path / LOCK_FILE)
+    with pytest.raises(StoreError, match=f"{LOCK_FILE}: not a regular file"):
         with Lock(tmp_path):
             pass
 
