@@ -19,6 +19,8 @@ def _disk_error(path: Path, e: OSError) -> StoreError:
             f"{path}: no space left on the device; free some space and run again "
             "(work already written is kept)"
         )
+    if e.errno == errno.EISDIR:
+        return StoreError(f"{path}: is a folder where clusterpipe writes a file; move it away")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
         return StoreError(
             f"{path}: cannot write here ({e.strerror}); check its permissions or write elsewhere"

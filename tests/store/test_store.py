@@ -28,6 +28,14 @@ def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temp file left behind
 
 
+def test_a_folder_where_a_file_is_written_is_named_and_no_temp_is_left(tmp_path):
+    (tmp_path / "000001.crops").mkdir()
+    with pytest.raises(StoreError, match=r"000001.crops: is a folder where clusterpipe writes"):
+        with atomic_open(tmp_path / "000001.crops", "wb") as f:
+            f.write(b"jpeg")
+    assert [p.name for p in tmp_path.iterdir()] == ["000001.crops"]
+
+
 VIDEO = VideoInfo("/x/v.mp4", "v", 640, 360, 30.0, 300, 10.0, 1000)
 
 
