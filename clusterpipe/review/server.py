@@ -289,8 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self._call(route)
 
     def _call(self, action) -> None:
+        seen = self.headers.get("X-Clusterpipe-Seen") or ""
         try:
             with self.server.actions:
+                self.server.review.seen = int(seen) if seen.isdigit() and len(seen) < 12 else None
                 result = action(self.server.review)
         except BusyError:
             return self._error(

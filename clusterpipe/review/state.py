@@ -79,7 +79,13 @@ class Review:
         self.skipped: set[str] = set()  # questions skipped this session: not asked again
         self.memo: dict = {}  # what answers.py computed for the folders as they were
         self._where: dict[str, str] = {}  # the last locations(), for serving crops quickly
-        self._sent: dict[str, list[str]] | None = None  # each folder's faces as last sent
+        # Each folder's faces as last listed, and the version at which each last changed: a
+        # page says which version it holds (`seen`), and gets every folder changed since, made
+        # by any tab or a terminal.
+        self._listed: dict[str, list[str]] | None = None
+        self._changed: dict[str, int] = {}
+        self.version = 0
+        self.seen: int | None = None  # the version the page asking holds (set per request)
         self._load()  # a damaged faces.jsonl is an error now, not on the page
 
     # ---- reading -------------------------------------------------------------------------
@@ -133,12 +139,22 @@ class Review:
         folders = {k: v for k, v in members.items() if k not in (NOISE, REJECTED)}
         for name in self._empty_folders():
             folders.setdefault(name, [])
-        # The page gets the folders an action touched, and any changed since it last got them
-        # (a `mv` in a terminal meanwhile): its copy stays the folders on disk.
+        # The page gets the folders an action touched, and any changed since the version it
+        # holds (another tab's action, a `mv` in a terminal): its copy stays the folders on disk.
         now = {k: members.get(k, []) for k in (*folders, NOISE, REJECTED)}
-        if only is not None and self._sent is not None:
-            only = only | {k for k, ids in now.items() if self._sent.get(k) != ids}
-        self._sent = now
+        if self._listed is not None:
+            moved = {k for k in {*now, *self._listed} if self._listed.get(k) != now.get(k)}
+            if moved:
+                self.version += 1
+                self._changed.update(dict.fromkeys(moved, self.version))
+            if only is not None:
+                seen = self.seen if self.seen is not None else self.version - bool(moved)
+                if seen > self.version:  # a page from before the server restarted: everything
+                    only = None
+                else:
+                    only = only | {k for k in now if self._changed.get(k, 0) > seen}
+        self._listed = now
+        self.seen = None
         order = sorted(  # named by name, then unnamed by size
             folders,
             key=lambda k: (is_unnamed(k), -len(folders[k]) if is_unnamed(k) else 0, k.casefold()),
@@ -147,7 +163,7 @@ class Review:
         centres = np.array([self.space[self._idx(folders[k])].mean(axis=0) for k in named])
         # Faces in a folder with a bad name (or nested) are not shown: the page says where.
         problems = [f"{n}: {why}" for n, why in self.dir.bad_names.items()]
-        out: dict = {"order": order, "folders": [], "problems": problems}
+        out: dict = {"order": order, "folders": [], "problems": problems, "version": self.version}
         for name in order:
             if only is not None and name not in only:
                 continue

@@ -269,3 +269,24 @@ def test_cli_prints_the_address_first_and_stops_on_ctrl_c(tmp_path):
         [*CLI, "review", str(tmp_path / "nothing"), "--no-browser"], text=True, capture_output=True
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "Error:" in bad.stderr
+
+
+def test_two_pages_each_get_what_the_other_changed(served):
+    server, out, faces = served
+    a = call(server, "GET", "/api/folders")[1]["version"]  # two tabs load the folders
+    b = call(server, "GET", "/api/folders")[1]["version"]
+    seen = lambda v: {"X-Clusterpipe-Seen": str(v)}  # noqa: E731
+    alice = [f.id for f in faces["alice"]]
+    # Tab A moves a face between two existing folders...
+    _, ans = call(server, "POST", "/api/move", {"faces": alice[:1], "to": "bob"}, headers=seen(a))
+    assert {f["name"] for f in ans["folders"]} == {"alice", "bob"}
+    # ...then tab B, which holds the older version, acts elsewhere: it gets A's folders too.
+    f0 = [f.id for f in faces["Face_0"]]
+    _, ans = call(server, "POST", "/api/noise", {"faces": f0[:1]}, headers=seen(b))
+    got = {f["name"]: [x["id"] for x in f["faces"]] for f in ans["folders"]}
+    assert {"alice", "bob", "Face_0"} <= set(got) and alice[0] in got["bob"]
+    assert ans["version"] > b
+    # A page that holds the newest version gets only what its own action touched.
+    v = ans["version"]
+    _, ans = call(server, "POST", "/api/move", {"faces": f0[1:2], "to": "Face_1"}, headers=seen(v))
+    assert {f["name"] for f in ans["folders"]} == {"Face_0", "Face_1"}

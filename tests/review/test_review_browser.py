@@ -285,3 +285,20 @@ def _two_tabs(pg, server):
     pg.keyboard.press("x")
     pg.wait_for_selector("section.card[data-key='Face_4']")
     assert _card(pg, "Face_1").locator("img.face").count() == 4
+
+
+def test_a_move_between_folders_in_another_tab_shows_after_the_next_action(tmp_path):
+    out = tmp_path / "out"
+    make_run(out, {"alice": 4, "bob": 4, "Face_0": 5, "Face_1": 5})
+    with _served_page(out) as (pg, server):
+        other = pg.context.browser.new_page()
+        other.goto(server.url)
+        other.wait_for_selector("body[data-ready='1']")
+        other.locator("section.card[data-key='Face_1'] img.face").nth(0).click()
+        other.fill("#to", "Face_0")  # into a folder both tabs already show
+        other.click("#move")
+        _card(other, "Face_0").locator("img.face").nth(5).wait_for()  # a sixth face
+        pg.locator("section.card[data-key='bob'] img.face").nth(0).click()
+        pg.keyboard.press("x")  # this tab acts on bob only
+        _card(pg, "Face_0").locator("img.face").nth(5).wait_for()  # a sixth face
+        assert _card(pg, "Face_1").locator("img.face").count() == 4
