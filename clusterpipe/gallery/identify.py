@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,6 +20,10 @@ from ..store.records import Face, person_space
 from .store import Gallery, default_threshold
 
 K = TypeVar("K")
+log = logging.getLogger("clusterpipe")
+# A folder named from the gallery whose faces match another known person this often (or more)
+# is said to be two people, rather than silently teaching the gallery the other's faces.
+CONTESTED = 0.2
 IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
@@ -180,9 +185,20 @@ def name_groups(
             if m.name != "unknown":
                 votes[m.name] += 1
         if votes:
-            best = max(votes, key=lambda n: votes[n])
-            if votes[best] >= min_share * len(groups[key]):
+            ranked = sorted(votes, key=lambda n: -votes[n])
+            best, n = ranked[0], len(groups[key])
+            if votes[best] >= min_share * n:
                 names[key] = best
+                other = ranked[1] if len(ranked) > 1 else None
+                if other and votes[other] >= max(2, CONTESTED * n):
+                    log.warning(
+                        "named %s from the gallery, but %d of its %d faces look like %s: two "
+                        "people in one folder? `clusterpipe split` it before you promote it",
+                        best,
+                        votes[other],
+                        n,
+                        other,
+                    )
     return names
 
 

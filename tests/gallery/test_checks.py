@@ -83,3 +83,22 @@ def test_a_removed_person_promoted_again_is_warned_once(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="clusterpipe"):
         promote(out, g)
     assert "taken out" not in caplog.text
+
+
+def test_a_folder_named_from_the_gallery_that_holds_another_known_person_is_warned(
+    tmp_path, caplog
+):
+    from clusterpipe.gallery.identify import name_groups
+    from clusterpipe.gallery.store import Gallery
+
+    make_run(tmp_path / "known", {"alice": 4, "bob": 5}, run_id="known")
+    promote(tmp_path / "known", tmp_path / "g")
+    faces = make_run(tmp_path / "new", {"alice": 4, "bob": 5}, run_id="new")
+    gallery = Gallery.open(tmp_path / "g")
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        names = name_groups({"one": faces["alice"] + faces["bob"][:1]}, gallery)
+    assert names == {"one": "alice"} and "look like" not in caplog.text  # one face: noise
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        names = name_groups({"mixed": faces["alice"] + faces["bob"][:2]}, gallery)
+    assert names == {"mixed": "alice"}
+    assert "named alice from the gallery, but 2 of its 6 faces look like bob" in caplog.text
