@@ -66,13 +66,13 @@ def answer(review: Review, qid: object, answer: object) -> dict:
             return _with_next(review, review.state(set(), where), where)
         before = review._top_folders()
         change = Change(f"answer {answer}")
-        path = review.out / CORRECTIONS_FILE
-        change.files = {CORRECTIONS_FILE: file_bytes(path)}
+        was = {CORRECTIONS_FILE: file_bytes(review.out / CORRECTIONS_FILE)}
         corr = Corrections.load(review.out)
         a, b = list(q.a.members), list(q.b.members)
         moving, dst = [], None
         if answer == "same":
             corr.together.append(a + b)
+            change.said = ("together", a + b)
             if q.kind == "merge":
                 assert q.a.folder is not None and q.b.folder is not None
                 src, dst = q.b.folder, q.a.folder
@@ -84,6 +84,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
                 moving, dst = a, q.b.folder
         else:
             corr.apart.append([a, b])
+            change.said = ("apart", [a, b])
             if q.kind == "split":
                 moving, dst = b, review._new_unnamed(where)
         # The correction first: if it cannot be written, nothing has moved yet; if a move is
@@ -94,7 +95,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
             if dst is not None:
                 touched = review._apply_moves(change, moving, where, dst)
         except BaseException:
-            review.restore(change.files)
+            review.restore(was)
             raise
         review._record(change, before)
         return _with_next(review, review.state(touched, where), where)
@@ -168,16 +169,13 @@ def keep_apart(review: Review, folder: object, person: object) -> dict:
             raise ClusterpipeError("unknown folder; reload the page")
         if folder == person:
             raise ClusterpipeError("a folder cannot be kept apart from itself")
-        change = Change("keep apart")
-        path = review.out / CORRECTIONS_FILE
-        change.files = {CORRECTIONS_FILE: file_bytes(path)}
+        entry = [
+            [i for i, w in where.items() if w == folder],
+            [i for i, w in where.items() if w == person],
+        ]
+        change = Change("keep apart", said=("apart", entry))
         corr = Corrections.load(review.out)
-        corr.apart.append(
-            [
-                [i for i, w in where.items() if w == folder],
-                [i for i, w in where.items() if w == person],
-            ]
-        )
+        corr.apart.append(entry)
         corr.save(review.out)
         review._record(change, review._top_folders())
         return review.state(set(), where)

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import BadNameError, ClusterpipeError
 from ..people.runview import load_view
 from ..store.atomic import atomic_open
+from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.folders import check_name, ignored, spelled_on_disk
 from ..store.layout import (
     CLUSTERS_DIR,
@@ -34,7 +35,7 @@ from ..store.lock import Lock
 from ..store.outdir import NOISE, REJECTED, OutDir
 from ..store.places import own_dir
 from ..store.records import Face
-from ..store.runinfo import run_file_bytes
+from ..store.runinfo import file_bytes, run_file_bytes
 from ..store.writing import refuse_if_interrupted
 
 UNDO_DEPTH = 50
@@ -57,7 +58,33 @@ class Change:
     moves: list[tuple[str, str, str]] = field(default_factory=list)  # (face id, from, to)
     renamed: tuple[str, str] | None = None  # a folder renamed whole: (old, new)
     files: dict[str, bytes | None] = field(default_factory=dict)  # run files before (split...)
+    after: dict[str, bytes | None] = field(default_factory=dict)  # and as the action left them
     made: list[str] = field(default_factory=list)  # OUT's folders the action created
+    # The correction an answer added ("together" or "apart", the entry): undo takes back that
+    # entry only, not corrections written since by another tab or command.
+    said: tuple[str, list] | None = None
+
+
+def take_back(out: Path, kind: str, entry: list) -> None:
+    """Remove one correction an action added (the first equal entry), leaving the others."""
+    corr = Corrections.load(out)
+    entries = corr.together if kind == "together" else corr.apart
+    key = _key(entry)
+    for k, e in enumerate(entries):
+        if _key(e) == key:
+            del entries[k]
+            if corr.rejected or corr.apart or corr.together:
+                corr.save(out)
+            else:  # nothing left to remember: as before the first correction, no file
+                (Path(out) / CORRECTIONS_FILE).unlink(missing_ok=True)
+            return
+
+
+def _key(entry: list) -> tuple:
+    """A correction entry however its groups and ids are ordered."""
+    if entry and isinstance(entry[0], list):
+        return tuple(sorted(tuple(sorted(g)) for g in entry))
+    return tuple(sorted(entry))
 
 
 class Review:
@@ -348,7 +375,7 @@ class Review:
         files = {n: before.get(n) for n in {*before, *after_files}}
         files = {n: b for n, b in files.items() if b != after_files.get(n)}
         after = self.locations()
-        change = Change(action, files=files)
+        change = Change(action, files=files, after={n: after_files.get(n) for n in files})
         change.moves = [(i, w, after[i]) for i, w in where.items() if after.get(i, w) != w]
         self._record(change, folders_before)
         return self.state(where=after)
@@ -369,7 +396,14 @@ class Review:
         with changing(self.out):
             if not self.history:
                 raise ClusterpipeError("nothing to undo")
-            change = self.history.pop()
+            change = self.history[-1]
+            changed = [n for n, b in change.after.items() if file_bytes(self.out / n) != b]
+            if changed:  # putting the files back would undo what was written since
+                raise ClusterpipeError(
+                    f"cannot undo the {change.action}: {', '.join(sorted(changed))} changed "
+                    "since (another tab or command); nothing was undone"
+                )
+            self.history.pop()
             touched: set[str] = set()
             if change.renamed:
                 old, new = change.renamed
@@ -386,6 +420,8 @@ class Review:
             for loc in touched:
                 self.dir.remove_if_empty(loc)
             self.restore(change.files)
+            if change.said:
+                take_back(self.out, *change.said)
             for d in change.made:  # a folder the action made, empty again: gone again
                 path = self.out / d
                 if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):

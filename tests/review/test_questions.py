@@ -117,6 +117,39 @@ def test_answers_are_undoable_and_obeyed_by_recluster(asked):
     assert (len({where[i] for i in joined}) == 1) == (_truthful(q, truth) == "same")
 
 
+def test_undo_takes_back_its_own_answer_not_corrections_written_since(asked):
+    server, out, _ = asked
+    _, q = call(server, "GET", "/api/question")
+    assert call(server, "POST", "/api/answer", {"id": q["id"], "answer": "different"})[0] == 200
+    # Meanwhile another tab, `clusterpipe ask` or a split says something else.
+    other = Corrections.load(out)
+    other.together.append(["x-0000001-0", "x-0000002-0"])
+    other.save(out)
+    assert call(server, "POST", "/api/undo", {})[0] == 200
+    corr = Corrections.load(out)
+    assert corr.together == [["x-0000001-0", "x-0000002-0"]] and corr.apart == []
+
+
+def test_undo_of_a_split_refuses_when_its_files_changed_since(asked):
+    server, out, _ = asked
+    before = (out / "faces.jsonl").read_bytes()
+    assert call(server, "POST", "/api/split", {"folder": "Face_1", "into": 2})[0] == 200
+    # A suggestion rejected, then undone: the split's files are as it left them again.
+    assert call(server, "POST", "/api/apart", {"folder": "Face_0", "person": "alice"})[0] == 200
+    assert call(server, "POST", "/api/undo", {})[0] == 200
+    assert call(server, "POST", "/api/undo", {})[0] == 200
+    assert (out / "faces.jsonl").read_bytes() == before
+    assert call(server, "POST", "/api/split", {"folder": "Face_1", "into": 2})[0] == 200
+    written = (out / "faces.jsonl").read_bytes()
+    other = Corrections.load(out)
+    other.together.append(["x-0000001-0", "x-0000002-0"])
+    other.save(out)
+    status, err = call(server, "POST", "/api/undo", {})
+    assert status == 400 and "corrections.json changed since" in err["error"]
+    assert (out / "faces.jsonl").read_bytes() == written  # nothing was undone
+    assert Corrections.load(out).together == [["x-0000001-0", "x-0000002-0"]]
+
+
 def test_a_same_answer_holds_through_recluster_even_against_the_radius(tmp_path):
     out = tmp_path / "out"
     faces = make_run(out, {"Face_0": 4, "Face_1": 4})  # two different people by their vectors
