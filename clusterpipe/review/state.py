@@ -68,7 +68,7 @@ class Change:
 def take_back(out: Path, kind: str, entry: list) -> None:
     """Remove one correction an action added (the first equal entry), leaving the others."""
     corr = Corrections.load(out)
-    entries = corr.together if kind == "together" else corr.apart
+    entries: list[list] = corr.together if kind == "together" else corr.apart
     key = _key(entry)
     for k, e in enumerate(entries):
         if _key(e) == key:
