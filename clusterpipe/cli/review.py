@@ -104,6 +104,10 @@ def ask(out, limit) -> None:
             except ClusterpipeError as e:
                 click.echo(str(e))
             continue
-        answer(review, q["id"], {"s": "same", "d": "different", "k": "skip"}[key])
+        try:
+            answer(review, q["id"], {"s": "same", "d": "different", "k": "skip"}[key])
+        except ClusterpipeError as e:  # the folders changed meanwhile, or OUT is busy
+            click.echo(f"Not applied: {e}; asking again.")
+            continue
         answered += key != "k"
     click.echo(f"{answered} answers; every change is already in the folders.")

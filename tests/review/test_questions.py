@@ -185,6 +185,28 @@ def test_ask_in_the_terminal(tmp_path):
     assert "1 answers" in result.output and answers
 
 
+def test_ask_goes_on_when_the_folders_change_under_a_question(tmp_path, monkeypatch):
+    import clusterpipe.cli.review as cli_review
+
+    out = tmp_path / "out"
+    _mixed_run(out)
+    keys = iter(["s", "s", "q"])
+
+    def key():  # before the first answer, the user moves a crop in a terminal
+        k = next(keys)
+        if k == "s" and not (out / "clusters" / "Face_9").exists():
+            crop = next((out / "clusters" / "Face_1").glob("*.jpg"))  # the one asked about
+            (out / "clusters" / "Face_9").mkdir()
+            crop.rename(out / "clusters" / "Face_9" / crop.name)
+        return k
+
+    monkeypatch.setattr(cli_review, "_key", key)
+    result = CliRunner().invoke(cli, ["ask", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Not applied: that question is out of date" in result.output
+    assert "1 answers" in result.output
+
+
 def test_an_empty_token_header_is_no_token(asked):
     server, _, _ = asked
     cookie = {"Cookie": f"clusterpipe_token={server.token}", "X-Clusterpipe-Token": ""}
