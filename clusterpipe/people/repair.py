@@ -20,13 +20,14 @@ import numpy as np
 from ..cluster.clusterer import cluster_vectors
 from ..cluster.dbscan import cannot_links, split_by_cannot_links, split_clusters
 from ..errors import ClusterpipeError
-from ..store.corrections import Corrections
+from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.files import write_faces
 from ..store.folders import bad_folder_error, check_name, spelled_on_disk
 from ..store.layout import CLUSTERS_DIR, FACES_FILE, is_unnamed
 from ..store.outdir import NOISE, OutDir, is_folder, unnamed_number
 from ..store.records import Face
 from ..store.writing import done, interrupted, refuse_if_interrupted, writing
+from .obey import apart, forget_together, together
 from .runview import RunView, load_view, run_lock
 from .suggest import look_alikes, suggest, suggestion_line
 
@@ -161,9 +162,16 @@ def split_locked(out: Path, folder: str, into: int | None = None) -> SplitResult
     # folder of look-alike relatives splits where the run's space tells them apart.
     x = view.space[idx]
     eps = view.radius
-    sub = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
-    sub = _apart(_together(sub, ids, corr), ids, corr)
+    split = _split_faces(x, view.tracks[idx], [view.frames[i] for i in idx], eps, into)
+    if into is not None:  # asked for K people: newer than any "same person" answer about them
+        forget_together(split, ids, corr, folder)
+    sub = apart(together(split, ids, corr), ids, corr)
     groups = [list(np.array(ids)[sub == g]) for g in np.unique(sub)]
+    if len(groups) < 2 and len(np.unique(split)) > 1:
+        raise ClusterpipeError(
+            f'{folder}: a "same person" answer in {CORRECTIONS_FILE} keeps its faces '
+            "together; split it into K groups with --into K to override that answer"
+        )
     if len(groups) < 2:
         raise ClusterpipeError(
             f"{folder}: its faces look like one person (no split below {eps:.2f}); "
@@ -212,51 +220,6 @@ def _split_faces(x, tracks, frames, eps: float, into: int | None) -> np.ndarray:
         return split_by_cannot_links(x[members], links)
 
     return split_clusters(sub, by_frames)
-
-
-def _together(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
-    """Obey the "same person" answers: the faces of each together group present here join the
-    cluster most of them are in (noise included: a group all in noise becomes a cluster)."""
-    pos = {fid: k for k, fid in enumerate(ids)}
-    labels = labels.copy()
-    nxt = int(labels.max(initial=-1)) + 1
-    for group in corr.together:
-        here = [pos[i] for i in group if i in pos]
-        if len(here) < 2:
-            continue
-        clustered = [int(labels[k]) for k in here if labels[k] >= 0]
-        if clustered:
-            target = max(set(clustered), key=clustered.count)
-        else:
-            target, nxt = nxt, nxt + 1
-        for c in {int(labels[k]) for k in here} - {-1, target}:
-            labels[labels == c] = target  # the rest of that cluster is the same person too
-        labels[here] = target
-    return labels
-
-
-def _apart(labels: np.ndarray, ids: list[str], corr: Corrections) -> np.ndarray:
-    """Obey the corrections: where a group holds faces of two groups a correction keeps apart,
-    the faces of the group with most of them stay and each other group's leave (a single face
-    left alone is noise)."""
-    pos = {fid: k for k, fid in enumerate(ids)}
-    labels = labels.copy()
-    nxt = int(labels.max(initial=-1)) + 1
-    for entry in corr.apart:
-        groups = [[pos[i] for i in g if i in pos] for g in entry]
-        if sum(1 for g in groups if g) < 2:
-            continue
-        for c in {int(labels[k]) for g in groups for k in g} - {-1}:
-            present = [[k for k in g if labels[k] == c] for g in groups]
-            present = [g for g in present if g]
-            if len(present) < 2:
-                continue
-            keep = max(present, key=len)
-            for g in present:
-                if g is not keep:
-                    labels[g] = nxt if len(g) > 1 else -1
-                    nxt += 1
-    return labels
 
 
 @dataclass
@@ -354,7 +317,7 @@ def recluster_locked(
     if len(idx):
         frames = [view.frames[i] for i in idx]
         labels = cluster_vectors(space.vectors[idx], frames, view.tracks[idx], settings)
-        labels = _apart(_together(labels, free_ids, corr), free_ids, corr)
+        labels = apart(together(labels, free_ids, corr), free_ids, corr)
     groups = {int(c): {free_ids[k] for k in np.flatnonzero(labels == c)} for c in np.unique(labels)}
     noise = groups.pop(-1, set())
     # A folder whose membership did not change keeps its number; the rest get new ones.

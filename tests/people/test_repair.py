@@ -401,3 +401,24 @@ def test_a_repair_stopped_halfway_through_its_moves_is_finished_not_corrected(
     assert not (out / ".clusterpipe-writing").exists()
     recluster(reference)
     assert _partition(out) == _partition(reference)
+
+
+def test_split_into_k_overrides_a_same_person_answer_and_says_so(tmp_path, caplog):
+    import logging
+
+    out = tmp_path / "out"
+    faces = make_run(out, {"Face_0": 4, "Face_1": 4})  # two people by their vectors
+    ids = [f.id for fs in faces.values() for f in fs]
+    corr = {"format": 1, "rejected": [], "apart": [], "together": [ids]}  # "same", answered
+    (out / "corrections.json").write_text(json.dumps(corr))
+    recluster(out)
+    (folder,) = {p.name for p in (out / "clusters").iterdir()}
+    with pytest.raises(ClusterpipeError, match="a \"same person\" answer in corrections.json"):
+        split(out, folder)
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        res = split(out, folder, into=2)
+    assert sorted(res.folders.values()) == [4, 4]
+    assert "against a \"same person\" answer: dropped" in caplog.text
+    assert Corrections.load(out).together == []
+    recluster(out)  # and the split holds
+    assert sorted(len(list(p.glob("*.jpg"))) for p in (out / "clusters").iterdir()) == [4, 4]
