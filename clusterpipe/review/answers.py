@@ -12,8 +12,9 @@ from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.layout import is_unnamed
 from ..store.lock import Lock
 from ..store.runinfo import file_bytes
+from .changes import Change, changing
 from .questions import questions
-from .state import NOISE, REJECTED, Change, Review, changing
+from .state import NOISE, REJECTED, Review
 
 
 def _questions(review: Review, where: dict[str, str]) -> list:

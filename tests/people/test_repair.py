@@ -413,12 +413,12 @@ def test_split_into_k_overrides_a_same_person_answer_and_says_so(tmp_path, caplo
     (out / "corrections.json").write_text(json.dumps(corr))
     recluster(out)
     (folder,) = {p.name for p in (out / "clusters").iterdir()}
-    with pytest.raises(ClusterpipeError, match="a \"same person\" answer in corrections.json"):
+    with pytest.raises(ClusterpipeError, match='a "same person" answer in corrections.json'):
         split(out, folder)
     with caplog.at_level(logging.WARNING, logger="clusterpipe"):
         res = split(out, folder, into=2)
     assert sorted(res.folders.values()) == [4, 4]
-    assert "against a \"same person\" answer: dropped" in caplog.text
+    assert 'against a "same person" answer: dropped' in caplog.text
     assert Corrections.load(out).together == []
     recluster(out)  # and the split holds
     assert sorted(len(list(p.glob("*.jpg"))) for p in (out / "clusters").iterdir()) == [4, 4]

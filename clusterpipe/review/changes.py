@@ -1,0 +1,58 @@
+"""What one review action changed, so that undo can put it back; and the lock an action holds."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..store.corrections import CORRECTIONS_FILE, Corrections
+from ..store.lock import Lock
+from ..store.writing import refuse_if_interrupted
+
+
+@contextlib.contextmanager
+def changing(out: Path) -> Iterator[None]:
+    """OUT's lock for an action that changes it, refused while a run stopped halfway through
+    writing the folders (the run's next try rewrites them: an edit made now would be lost)."""
+    with Lock(out):
+        refuse_if_interrupted(out)
+        yield
+
+
+@dataclass
+class Change:
+    """What one action did, so that undo can put it back."""
+
+    action: str
+    moves: list[tuple[str, str, str]] = field(default_factory=list)  # (face id, from, to)
+    renamed: tuple[str, str] | None = None  # a folder renamed whole: (old, new)
+    files: dict[str, bytes | None] = field(default_factory=dict)  # run files before (split...)
+    after: dict[str, bytes | None] = field(default_factory=dict)  # and as the action left them
+    made: list[str] = field(default_factory=list)  # OUT's folders the action created
+    # The correction an answer added ("together" or "apart", the entry): undo takes back that
+    # entry only, not corrections written since by another tab or command.
+    said: tuple[str, list] | None = None
+
+
+def take_back(out: Path, kind: str, entry: list) -> None:
+    """Remove one correction an action added (the first equal entry), leaving the others."""
+    corr = Corrections.load(out)
+    entries: list[list] = corr.together if kind == "together" else corr.apart
+    key = _key(entry)
+    for k, e in enumerate(entries):
+        if _key(e) == key:
+            del entries[k]
+            if corr.rejected or corr.apart or corr.together:
+                corr.save(out)
+            else:  # nothing left to remember: as before the first correction, no file
+                (Path(out) / CORRECTIONS_FILE).unlink(missing_ok=True)
+            return
+
+
+def _key(entry: list) -> tuple:
+    """A correction entry however its groups and ids are ordered."""
+    if entry and isinstance(entry[0], list):
+        return tuple(sorted(tuple(sorted(g)) for g in entry))
+    return tuple(sorted(entry))
