@@ -59,6 +59,7 @@ def update_corrections(view: RunView, save: bool = True) -> Corrections:
         was = view.last[fid]
         if where is not None and where == home.get(was):
             stayed.setdefault(was, []).append(fid)
+    moved: dict[tuple[str, str], list[str]] = {}  # (folder written, folder now) -> faces
     for fid, where in view.now.items():
         was = view.last[fid]
         if where is None:
@@ -66,7 +67,11 @@ def update_corrections(view: RunView, save: bool = True) -> Corrections:
         elif fid in corr.rejected:
             corr.rejected.discard(fid)  # the user put the crop back
         elif was != NOISE and where != home.get(was) and stayed.get(was):
-            corr.apart.append([[fid], list(stayed[was])])
+            moved.setdefault((was, fid if where == NOISE else where), []).append(fid)
+    # Faces moved into one folder are one group (a person), apart from those that stayed; each
+    # sent to noise is apart alone (noise is no one).
+    for (was, _), ids in moved.items():
+        corr.apart.append([ids, list(stayed[was])])
     if save and corr.worth_saving(view.out):
         corr.save(view.out)
     return corr

@@ -422,3 +422,22 @@ def test_split_into_k_overrides_a_same_person_answer_and_says_so(tmp_path, caplo
     assert Corrections.load(out).together == []
     recluster(out)  # and the split holds
     assert sorted(len(list(p.glob("*.jpg"))) for p in (out / "clusters").iterdir()) == [4, 4]
+
+
+def test_faces_moved_together_into_a_new_folder_stay_a_group_through_recluster(tmp_path):
+    out = tmp_path / "out"
+    faces = make_run(out, {"Face_0": 8})  # one folder, as clusterpipe wrote it
+    _as_written(out)
+    ids = [f.id for f in faces["Face_0"]]
+    _moved(out, ids[:3], "Face_0", "Face_5")  # the user: these three are someone else
+    (out / "noise").mkdir(exist_ok=True)  # ...and this one is no one
+    for suffix in (".jpg", ".txt"):
+        (out / "clusters/Face_0" / f"{ids[3]}{suffix}").rename(out / "noise" / f"{ids[3]}{suffix}")
+    recluster(out)  # DBSCAN alone would put all eight back in one folder
+    where = {p.stem: p.parent.name for p in out.glob("*/*/*.jpg")}
+    where |= {p.stem: "noise" for p in (out / "noise").glob("*.jpg")}
+    assert len({where[i] for i in ids[:3]}) == 1 and where[ids[0]] != "noise"
+    assert where[ids[0]] not in {where[i] for i in ids[4:]}
+    assert where[ids[3]] == "noise"
+    entries = Corrections.load(out).apart
+    assert sorted(len(e[0]) for e in entries) == [1, 3]  # one entry per destination
