@@ -12,7 +12,7 @@ from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.layout import is_unnamed
 from ..store.lock import Lock
 from ..store.runinfo import file_bytes
-from .changes import Change, changing
+from .changes import Change, changing, say
 from .questions import questions
 from .state import NOISE, REJECTED, Review
 
@@ -72,8 +72,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
         a, b = list(q.a.members), list(q.b.members)
         moving, dst = [], None
         if answer == "same":
-            corr.together.append(a + b)
-            change.said = ("together", a + b)
+            change.said = say(review.out, corr, "together", a + b)
             if q.kind == "merge":
                 assert q.a.folder is not None and q.b.folder is not None
                 src, dst = q.b.folder, q.a.folder
@@ -84,8 +83,7 @@ def answer(review: Review, qid: object, answer: object) -> dict:
                 assert q.b.folder is not None
                 moving, dst = a, q.b.folder
         else:
-            corr.apart.append([a, b])
-            change.said = ("apart", [a, b])
+            change.said = say(review.out, corr, "apart", [a, b])
             if q.kind == "split":
                 moving, dst = b, review._new_unnamed(where)
         # The correction first: if it cannot be written, nothing has moved yet; if a move is
@@ -174,9 +172,8 @@ def keep_apart(review: Review, folder: object, person: object) -> dict:
             [i for i, w in where.items() if w == folder],
             [i for i, w in where.items() if w == person],
         ]
-        change = Change("keep apart", said=("apart", entry))
         corr = Corrections.load(review.out)
-        corr.apart.append(entry)
+        change = Change("keep apart", said=say(review.out, corr, "apart", entry))
         corr.save(review.out)
         review._record(change, review._top_folders())
         return review.state(set(), where)

@@ -31,12 +31,22 @@ class Change:
     files: dict[str, bytes | None] = field(default_factory=dict)  # run files before (split...)
     after: dict[str, bytes | None] = field(default_factory=dict)  # and as the action left them
     made: list[str] = field(default_factory=list)  # OUT's folders the action created
-    # The correction an answer added ("together" or "apart", the entry): undo takes back that
-    # entry only, not corrections written since by another tab or command.
-    said: tuple[str, list] | None = None
+    # The correction an answer added ("together" or "apart", the entry, whether the file was
+    # there before): undo takes back that entry only, not what another tab or command said since.
+    said: tuple[str, list, bool] | None = None
 
 
-def take_back(out: Path, kind: str, entry: list) -> None:
+def say(out: Path, corr: Corrections, kind: str, entry: list) -> tuple[str, list, bool] | None:
+    """Add a correction to `corr` (saved by the caller); what undo takes back, or None when an
+    equal one was already said (undo must not take that one away)."""
+    entries: list[list] = corr.together if kind == "together" else corr.apart
+    if any(_key(e) == _key(entry) for e in entries):
+        return None
+    entries.append(entry)
+    return kind, entry, (Path(out) / CORRECTIONS_FILE).exists()
+
+
+def take_back(out: Path, kind: str, entry: list, existed: bool = True) -> None:
     """Remove one correction an action added (the first equal entry), leaving the others."""
     corr = Corrections.load(out)
     entries: list[list] = corr.together if kind == "together" else corr.apart
@@ -44,9 +54,9 @@ def take_back(out: Path, kind: str, entry: list) -> None:
     for k, e in enumerate(entries):
         if _key(e) == key:
             del entries[k]
-            if corr.rejected or corr.apart or corr.together:
+            if existed or corr.rejected or corr.apart or corr.together:
                 corr.save(out)
-            else:  # nothing left to remember: as before the first correction, no file
+            else:  # the action made the file and nothing else is in it: no file, as before
                 (Path(out) / CORRECTIONS_FILE).unlink(missing_ok=True)
             return
 

@@ -354,6 +354,8 @@ class Review:
                     f"cannot undo the {change.action}: {', '.join(sorted(changed))} changed "
                     "since (another tab or command); nothing was undone"
                 )
+            if change.said:  # first: if the file cannot be read, nothing is undone yet
+                take_back(self.out, *change.said)
             self.history.pop()
             touched: set[str] = set()
             if change.renamed:
@@ -371,8 +373,6 @@ class Review:
             for loc in touched:
                 self.dir.remove_if_empty(loc)
             self.restore(change.files)
-            if change.said:
-                take_back(self.out, *change.said)
             for d in change.made:  # a folder the action made, empty again: gone again
                 path = self.out / d
                 if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):

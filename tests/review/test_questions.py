@@ -130,6 +130,22 @@ def test_undo_takes_back_its_own_answer_not_corrections_written_since(asked):
     assert corr.together == [["x-0000001-0", "x-0000002-0"]] and corr.apart == []
 
 
+def test_undo_never_takes_back_a_correction_said_before_it(tmp_path):
+    from clusterpipe.review.answers import keep_apart
+    from clusterpipe.review.state import Review
+
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3, "Face_0": 3})
+    Corrections().save(out)  # a file with nothing in it is a file: undo keeps it
+    review = Review(out)
+    keep_apart(review, "Face_0", "alice")
+    keep_apart(review, "Face_0", "alice")  # a second tab says it again
+    review.undo()  # the second said nothing new: the first still holds
+    assert len(Corrections.load(out).apart) == 1
+    review.undo()
+    assert Corrections.load(out).apart == [] and (out / "corrections.json").exists()
+
+
 def test_undo_of_a_split_refuses_when_its_files_changed_since(asked):
     server, out, _ = asked
     before = (out / "faces.jsonl").read_bytes()
