@@ -39,30 +39,16 @@ class Change:
 def say(out: Path, corr: Corrections, kind: str, entry: list) -> tuple[str, list, bool] | None:
     """Add a correction to `corr` (saved by the caller); what undo takes back, or None when an
     equal one was already said (undo must not take that one away)."""
-    entries: list[list] = corr.together if kind == "together" else corr.apart
-    if any(_key(e) == _key(entry) for e in entries):
-        return None
-    entries.append(entry)
-    return kind, entry, (Path(out) / CORRECTIONS_FILE).exists()
+    existed = (Path(out) / CORRECTIONS_FILE).exists()
+    return (kind, entry, existed) if corr.add(kind, entry) else None
 
 
 def take_back(out: Path, kind: str, entry: list, existed: bool = True) -> None:
     """Remove one correction an action added (the first equal entry), leaving the others."""
     corr = Corrections.load(out)
-    entries: list[list] = corr.together if kind == "together" else corr.apart
-    key = _key(entry)
-    for k, e in enumerate(entries):
-        if _key(e) == key:
-            del entries[k]
-            if existed or corr.rejected or corr.apart or corr.together:
-                corr.save(out)
-            else:  # the action made the file and nothing else is in it: no file, as before
-                (Path(out) / CORRECTIONS_FILE).unlink(missing_ok=True)
-            return
-
-
-def _key(entry: list) -> tuple:
-    """A correction entry however its groups and ids are ordered."""
-    if entry and isinstance(entry[0], list):
-        return tuple(sorted(tuple(sorted(g)) for g in entry))
-    return tuple(sorted(entry))
+    if not corr.remove(kind, entry):
+        return
+    if existed or corr.rejected or corr.apart or corr.together:
+        corr.save(out)
+    else:  # the action made the file and nothing else is in it: no file, as before
+        (Path(out) / CORRECTIONS_FILE).unlink(missing_ok=True)

@@ -43,7 +43,7 @@ class Corrections:
         seen: set[tuple] = set()
         apart = []
         for entry in self.apart:
-            key = tuple(sorted(tuple(sorted(g)) for g in entry))
+            key = entry_key(entry)
             if key not in seen:
                 seen.add(key)
                 apart.append(entry)
@@ -51,7 +51,7 @@ class Corrections:
         together: list[list[str]] = []
         seen_t: set[tuple[str, ...]] = set()
         for group in self.together:
-            members = tuple(sorted(group))
+            members = entry_key(group)
             if members not in seen_t:
                 seen_t.add(members)
                 together.append(list(members))
@@ -60,6 +60,23 @@ class Corrections:
         if together:  # written only when said: files of earlier versions stay as they were
             data["together"] = together
         write_json(Path(out) / CORRECTIONS_FILE, data)
+
+    def add(self, kind: str, entry: list) -> bool:
+        """Add a "together" or "apart" entry; False (nothing added) if an equal one is there."""
+        entries: list[list] = self.together if kind == "together" else self.apart
+        if any(entry_key(e) == entry_key(entry) for e in entries):
+            return False
+        entries.append(entry)
+        return True
+
+    def remove(self, kind: str, entry: list) -> bool:
+        """Remove the first entry equal to `entry`; whether there was one."""
+        entries: list[list] = self.together if kind == "together" else self.apart
+        for k, e in enumerate(entries):
+            if entry_key(e) == entry_key(entry):
+                del entries[k]
+                return True
+        return False
 
     def worth_saving(self, out: Path) -> bool:
         """Whether there is something to remember, or a file to keep up to date."""
@@ -78,6 +95,14 @@ class Corrections:
                 for b in range(a + 1, len(groups)):
                     pairs |= {(min(x, y), max(x, y)) for x in groups[a] for y in groups[b]}
         return sorted(pairs)
+
+
+def entry_key(entry: list) -> tuple:
+    """A correction entry (a together group, or an apart entry's groups) however its groups
+    and ids are ordered: two equal keys say the same thing."""
+    if entry and isinstance(entry[0], list):
+        return tuple(sorted(tuple(sorted(g)) for g in entry))
+    return tuple(sorted(entry))
 
 
 def _safe_id(value) -> str:
