@@ -153,12 +153,53 @@ def name_clusters(
     encoder: str = "dlib",
     min_share: float = 0.5,
 ) -> dict[int, str]:
-    """Cluster label -> gallery name, where most of a cluster's faces match one known person."""
+    """Cluster label -> gallery name, where most of a cluster's faces match one known person
+    (a run names the cluster's folder so); warns of a folder that holds another known person."""
     groups: dict[int, list[Face]] = defaultdict(list)
     for f in faces:
         if f.cluster >= 0:
             groups[f.cluster].append(f)
-    return name_groups(groups, Gallery.open(gallery_dir), threshold, encoder, min_share)
+    named = name_groups(groups, Gallery.open(gallery_dir), threshold, encoder, min_share)
+    for label, doubt in named.doubts.items():
+        log.warning(doubt.says(named[label]))
+    return dict(named.names)
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A group named after one known person in which another known person's faces recur."""
+
+    other: str
+    faces: int  # the group's faces that look like `other`
+    of: int  # the group's faces
+
+    def says(self, folder: str) -> str:
+        """One line for the log: which folder, who else, what to do."""
+        return (
+            f"{folder}: named from the gallery, but {self.faces} of the {self.of} faces put "
+            f"there look like {self.other}: two people in one folder? Move those faces out "
+            f"(or `clusterpipe split OUT {folder}`) before you promote it"
+        )
+
+
+class GroupNames(Mapping[K, str]):
+    """Group -> gallery name, where most of a group's faces match one known person; `doubts`:
+    the named groups that hold another known person too (see Doubt)."""
+
+    def __init__(self, names: dict[K, str], doubts: dict[K, Doubt]) -> None:
+        self.names, self.doubts = names, doubts
+
+    def __getitem__(self, key: K) -> str:
+        return self.names[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"GroupNames({self.names!r}, doubts={self.doubts!r})"
 
 
 def name_groups(
@@ -167,17 +208,19 @@ def name_groups(
     threshold: float | None = None,
     encoder: str = "dlib",
     min_share: float = 0.5,
-) -> dict[K, str]:
-    """Group -> gallery name, where most of a group's faces match one known person."""
+) -> GroupNames[K]:
+    """Group -> gallery name, where most of a group's faces match one known person; the
+    caller says which folder a doubt is about, once it knows where the group goes."""
     gallery.require(encoder, "this run")
     if threshold is None:
         threshold = default_threshold(encoder)
     keys = [k for k, fs in groups.items() if fs]
     if not keys:
-        return {}
+        return GroupNames({}, {})
     every = [f for k in keys for f in groups[k]]
     matches = iter(gallery.identify(person_space(every, encoder).astype(np.float32), threshold))
     names: dict[K, str] = {}
+    doubts: dict[K, Doubt] = {}
     for key in keys:
         votes: dict[str, int] = defaultdict(int)
         for _ in groups[key]:
@@ -191,15 +234,8 @@ def name_groups(
                 names[key] = best
                 other = ranked[1] if len(ranked) > 1 else None
                 if other and votes[other] >= max(2, CONTESTED * n):
-                    log.warning(
-                        "named %s from the gallery, but %d of its %d faces look like %s: two "
-                        "people in one folder? `clusterpipe split` it before you promote it",
-                        best,
-                        votes[other],
-                        n,
-                        other,
-                    )
-    return names
+                    doubts[key] = Doubt(other, votes[other], n)
+    return GroupNames(names, doubts)
 
 
 def gallery_namer(gallery_dir: str | Path, threshold: float | None = None):
@@ -208,7 +244,7 @@ def gallery_namer(gallery_dir: str | Path, threshold: float | None = None):
     checks its files' SHA-256)."""
     gallery = Gallery.open(gallery_dir)
 
-    def namer(groups: Mapping[str, Sequence[Face]], encoder: str) -> dict[str, str]:
+    def namer(groups: Mapping[str, Sequence[Face]], encoder: str) -> GroupNames[str]:
         return name_groups(groups, gallery, threshold, encoder)
 
     return namer

@@ -34,7 +34,8 @@ from .suggest import look_alikes, suggest, suggestion_line
 log = logging.getLogger("clusterpipe")
 
 # Names groups of faces (in a run of this encoder) after known people: a gallery's name_groups
-# (people/ does not import the gallery, which sits above it).
+# (people/ does not import the gallery, which sits above it). A result with `doubts` (a
+# gallery's GroupNames) has recluster warn of a folder that holds two known people.
 Namer = Callable[[Mapping[str, Sequence[Face]], str], Mapping[str, str]]
 NEW_GROUP = "\0new"  # the key of a group that is to get a new Face_<n> (no folder has a NUL)
 
@@ -295,6 +296,9 @@ def _by_namer(
             if not _kept_apart(view, members, others, corr):
                 groups.setdefault(person, set()).update(members)
                 recognised[person] = recognised.get(person, 0) + len(members)
+                doubt = getattr(known, "doubts", {}).get(folder)  # a gallery's namer says
+                if doubt is not None:
+                    log.warning(doubt.says(person))
                 continue
             log.info("%s looks like %s to the gallery, but is kept apart", what, person)
         groups[folder] = set(members)

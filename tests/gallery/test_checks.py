@@ -88,17 +88,23 @@ def test_a_removed_person_promoted_again_is_warned_once(tmp_path, caplog):
 def test_a_folder_named_from_the_gallery_that_holds_another_known_person_is_warned(
     tmp_path, caplog
 ):
-    from clusterpipe.gallery.identify import name_groups
+    from dataclasses import replace
+
+    from clusterpipe.gallery.identify import Doubt, name_clusters, name_groups
     from clusterpipe.gallery.store import Gallery
 
     make_run(tmp_path / "known", {"alice": 4, "bob": 5}, run_id="known")
     promote(tmp_path / "known", tmp_path / "g")
     faces = make_run(tmp_path / "new", {"alice": 4, "bob": 5}, run_id="new")
     gallery = Gallery.open(tmp_path / "g")
+    names = name_groups({"one": faces["alice"] + faces["bob"][:1]}, gallery)
+    assert dict(names) == {"one": "alice"} and names.doubts == {}  # one face: noise
+    names = name_groups({"mixed": faces["alice"] + faces["bob"][:2]}, gallery)
+    assert dict(names) == {"mixed": "alice"} and names.doubts == {"mixed": Doubt("bob", 2, 6)}
+    # A run names the cluster's folder after the person: the warning says which folder.
+    mixed = [replace(f, cluster=7) for f in faces["alice"] + faces["bob"][:2]]
     with caplog.at_level(logging.WARNING, logger="clusterpipe"):
-        names = name_groups({"one": faces["alice"] + faces["bob"][:1]}, gallery)
-    assert names == {"one": "alice"} and "look like" not in caplog.text  # one face: noise
-    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
-        names = name_groups({"mixed": faces["alice"] + faces["bob"][:2]}, gallery)
-    assert names == {"mixed": "alice"}
-    assert "named alice from the gallery, but 2 of its 6 faces look like bob" in caplog.text
+        assert name_clusters(mixed, tmp_path / "g") == {7: "alice"}
+    assert "alice: named from the gallery, but 2 of the 6 faces put there look like bob" in (
+        caplog.text
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 
 import pytest
@@ -272,6 +273,29 @@ def test_a_gallery_joins_a_group_to_the_named_person_unless_kept_apart(tmp_path,
     else:
         assert res.from_gallery == {"bob": 2} and _crops(out, "bob") == set(bob)
         assert not (out / "clusters" / "Face_1").exists()
+
+
+@pytest.mark.parametrize("corrected", [False, True])
+def test_recluster_warns_of_the_folder_a_doubtful_group_joins_unless_kept_apart(
+    tmp_path, caplog, corrected
+):
+    from clusterpipe.gallery.identify import Doubt, GroupNames
+
+    out = tmp_path / "run"
+    make_run(out, {"alice": 4, "bob": 5}, run_id="new")
+    bob = sorted(_crops(out, "bob"))
+    _moved(out, bob[:2], "bob", "Face_1")
+    if not corrected:
+        _as_written(out)
+
+    def namer(groups, encoder):  # a gallery that names the piece bob, and doubts it
+        key = next(k for k, fs in groups.items() if {f.id for f in fs} == set(bob[:2]))
+        return GroupNames({key: "bob"}, {key: Doubt("carol", 2, 2)})
+
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        recluster(out, namer=namer)
+    said = "bob: named from the gallery, but 2 of the 2 faces put there look like carol"
+    assert (said in caplog.text) is not corrected  # kept apart: nothing put in bob, no warning
 
 
 def test_a_gallery_finds_the_users_folder_however_its_name_is_spelled(tmp_path):
