@@ -85,6 +85,15 @@ def test_run_on_video_without_faces(coded_video, tmp_path):
     assert list((tmp_path / "o" / "clusters").iterdir()) == []
 
 
+@pytest.mark.parametrize("flags", [["-q"], []])
+def test_quiet_hides_the_progress_bars_too(coded_video, tmp_path, flags):
+    path = coded_video(n=60, fps=30.0)
+    result = CliRunner().invoke(cli, [*flags, "run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "0 faces -> 0 clusters" in result.stdout  # the result is still said
+    assert ("detect+encode" in result.stderr) is not bool(flags)
+
+
 def test_one_broken_video_among_good_ones(coded_video, tmp_path):
     good = coded_video(n=30, fps=30.0)
     bad = tmp_path / "bad.mp4"

@@ -80,7 +80,7 @@ _SHOW_HELP: tuple[type[Exception], ...] = tuple(
 
 
 _VERBOSE = "More log output (debug details)."
-_QUIET = "Only warnings and errors."
+_QUIET = "Only warnings and errors: no progress bars, no info lines."
 
 
 def _log_options(command: click.Command) -> click.Command:
@@ -160,6 +160,11 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+def quiet() -> bool:
+    """Whether -q was given (on the group or the command): progress bars stay hidden too."""
+    return log.getEffectiveLevel() > logging.INFO
 
 
 @contextlib.contextmanager

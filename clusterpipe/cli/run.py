@@ -15,7 +15,7 @@ from ..config import (
     RunSettings,
     default_workers,
 )
-from .group import cli, on_interrupt, one_line, progress_logging
+from .group import cli, on_interrupt, one_line, progress_logging, quiet
 from .options import gallery_options, pop_settings, settings_options
 
 _E = EncodeSettings()
@@ -80,7 +80,7 @@ def parse_size(ctx, param, value: str) -> tuple[int, int]:
     is_flag=True,
     help="Discard finished shards and generated folders of OUT and start over.",
 )
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars (-q hides them too).")
 @gallery_options(
     "clusters whose faces mostly match a known person are written as clusters/<name>/ "
     "instead of Face_<k>."
@@ -139,7 +139,7 @@ def run(
         cluster=ClusterSettings(**pop_settings(ClusterSettings, kw)),
         workers=workers or default_workers(),
         fresh=fresh,
-        progress=not no_progress,
+        progress=not (no_progress or quiet()),
         address=address,
         **pop_settings(RunSettings, kw),
     )
