@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import stat
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, replace
@@ -14,8 +17,10 @@ from ..config import ExportSettings
 from ..detect.boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
 from ..people.status import RunFolder
+from ..store.atomic import DIR_MODE
 from ..store.folders import bad_folder_error, check_outside_run
 from ..store.layout import CLUSTERS_DIR
+from ..store.places import face_file, face_files
 from ..store.records import Face
 from ..store.runinfo import read_run_info
 from ..store.writing import refuse_if_interrupted
@@ -71,9 +76,10 @@ def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], 
     items = []
     for fid in person:
         face = run.faces[fid]
-        image = run.out / CLUSTERS_DIR / folder_of[fid] / f"{fid}.jpg"
-        if not image.is_file():
-            image = image.with_suffix(".png")
+        folder = run.out / CLUSTERS_DIR / folder_of[fid]
+        # The crop as the user may have re-saved it (.jpeg, .PNG): the one rule of places.
+        crops = [p for p in face_files(folder, fid) if face_file(p.name) == (fid, True)]
+        image = crops[0] if crops else folder / f"{fid}.jpg"
         frame_size = sizes.get(face.video)
         img = cv2.imread(str(image))
         if img is None or frame_size is None:
@@ -96,6 +102,37 @@ def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], 
         items.append(Item(image, face, (w, h), tuple(labels), origin=(crop[0], crop[1])))
     items.sort(key=lambda i: i.face.id)
     return items, classes
+
+
+def _without_empty(
+    items: list[Item], classes: list[str], min_box: int
+) -> tuple[list[Item], list[str], list[str]]:
+    """Crop items, their classes and notes, without the people no crop is left of (all of
+    them narrower than --min-box, or unreadable): a class with no image would shift every
+    later class index of an ImageFolder."""
+    have = {i.labels[0][0] for i in items}
+    gone = [c for k, c in enumerate(classes) if k not in have]
+    if not gone:
+        return items, classes, []
+    if len(gone) == len(classes):
+        raise ClusterpipeError(
+            f"no crop of a named person is left (--min-box {min_box}, unreadable crops): "
+            "lower --min-box"
+        )
+    note = f"left out, no crop left (--min-box {min_box}, unreadable crops): {', '.join(gone)}"
+    log.warning("%s", note)
+    keep = [c for c in classes if c not in gone]
+    remap = {classes.index(c): k for k, c in enumerate(keep)}
+    items = [
+        replace(
+            i,
+            labels=tuple(
+                (remap[c], x1, y1, x2, y2) for c, x1, y1, x2, y2 in i.labels if c in remap
+            ),
+        )
+        for i in items
+    ]
+    return items, keep, [note]
 
 
 def _cuts(out: Path) -> dict[str, list[int]] | None:
@@ -172,6 +209,8 @@ def export(
             "--single-class labels every face of a frame as `face`: use it with --images frames"
         )
     dest = Path(dest)
+    if dest.is_symlink():  # the dataset goes where the link points; the link stays
+        dest = dest.resolve()
     check_outside_run(Path(out), dest, "a dataset")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
@@ -181,6 +220,7 @@ def export(
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
         stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        _like_dest(stage, dest)
     except OSError as e:
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
     try:
@@ -188,6 +228,19 @@ def export(
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def _like_dest(stage: Path, dest: Path) -> None:
+    """The staging folder (mkdtemp's 0700) as DEST will be: the user's empty DEST's mode and
+    group where there is one, else any new folder's (0777 less the umask)."""
+    try:
+        st = dest.stat()
+    except FileNotFoundError:
+        stage.chmod(DIR_MODE)
+        return
+    stage.chmod(stat.S_IMODE(st.st_mode))
+    with contextlib.suppress(OSError):  # a group the user is not in: the mode is still right
+        os.chown(stage, -1, st.st_gid)
 
 
 def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> ExportResult:
@@ -203,8 +256,14 @@ def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings)
     keep = [c for c in classes if c not in few]
     if not keep:
         raise ClusterpipeError(f"no person has {s.min_faces} faces or more; lower --min-faces")
+    if s.images == "frames" and not s.single_class and FACE_CLASS in keep:
+        raise ClusterpipeError(
+            f"a person is named {FACE_CLASS!r}, the class a frames export gives the faces of "
+            "people not named: rename that folder (or use --single-class)"
+        )
     left_small = 0
     frames = None
+    notes: list[str] = []
     if s.images == "frames":
         try:
             samples = load_samples(out)
@@ -235,7 +294,7 @@ def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings)
             for i in items
             if i.labels[0][0] in remap and i not in small
         ]
-        out_classes = keep
+        items, out_classes, notes = _without_empty(items, keep, s.min_box)
     pairs = near_pairs(
         thumbnails([i.image for i in items]),
         None if s.images == "frames" else [i.labels[0][0] if i.labels else -1 for i in items],
@@ -274,7 +333,7 @@ def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings)
         left_small,
         frames.rejected if frames else 0,
         frames.backgrounds if frames else 0,
-        frames.notes if frames else [],
+        frames.notes if frames else notes,
     )
     try:
         fmt_cls(dest.resolve(), s.images).write(stage, items, out_classes, splits)

@@ -39,6 +39,11 @@ class CocoExporter(Exporter):
                             "image_id": image_id,
                             "category_id": c + 1,
                             "bbox": [round(x1, 2), round(y1, 2), round(bw, 2), round(bh, 2)],
+                            # The box as a polygon: tools that ask for masks (annToMask)
+                            # get the box, not a KeyError.
+                            "segmentation": [
+                                [round(v, 2) for v in (x1, y1, x2, y1, x2, y2, x1, y2)]
+                            ],
                             "area": round(bw * bh, 2),
                             "iscrowd": 0,
                         }

@@ -44,5 +44,20 @@ class ImageFolderExporter(Exporter):
                 shutil.copyfile(item.image, folder / f"{item.face.id}{item.image.suffix}")
         if skipped:
             log.warning("%d faces have no landmarks (hog or cnn runs): no aligned chip", skipped)
+        # Every class in every split, empty where it has no image: ImageFolder numbers the
+        # folders it finds, so a class missing from val would shift every later index there.
+        empty = []
+        for split in splits:
+            for name in classes:
+                folder = dest / split / name
+                if not folder.is_dir():
+                    folder.mkdir(parents=True)
+                    empty.append(f"{split}/{name}")
+        if empty:
+            log.warning(
+                "no images in %s: load with ImageFolder(root, allow_empty=True) so that class "
+                "indices agree with classes.txt",
+                ", ".join(empty),
+            )
         # ImageFolder sorts class folders, as `classes` is sorted: line k is class index k.
         (dest / "classes.txt").write_text("".join(f"{name}\n" for name in classes))

@@ -35,7 +35,9 @@ def _umask() -> int:
 
 
 # Read once, at import (os.umask can only be read by setting it, which is not thread-safe).
-FILE_MODE = 0o666 & ~_umask()
+_MASK = _umask()
+FILE_MODE = 0o666 & ~_MASK
+DIR_MODE = 0o777 & ~_MASK
 
 
 @contextlib.contextmanager

@@ -1,0 +1,105 @@
+"""Exports as their consumers load them, where a person, a crop or DEST is unusual."""
+
+import json
+import logging
+import os
+import stat
+
+import cv2
+import numpy as np
+import pytest
+
+from clusterpipe.detect.boxes import portrait_box
+from clusterpipe.errors import ClusterpipeError
+from clusterpipe.export import export
+from clusterpipe.store.atomic import DIR_MODE
+
+from ..fake_run import FRAME, make_run
+
+
+def _image_folder_classes(root):
+    """Class -> index as torchvision's ImageFolder numbers them: the sorted sub-folders."""
+    return {c: k for k, c in enumerate(sorted(e.name for e in os.scandir(root) if e.is_dir()))}
+
+
+def test_a_class_missing_from_val_keeps_its_index_there(tmp_path, caplog):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 40, "bob": 3, "carol": 40})  # bob: one shot, train only
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        export(out, tmp_path / "d", "imagefolder", 0.2)
+    classes = (tmp_path / "d" / "classes.txt").read_text().split()
+    listed = {c: k for k, c in enumerate(classes)}
+    assert _image_folder_classes(tmp_path / "d" / "train") == listed
+    assert _image_folder_classes(tmp_path / "d" / "val") == listed  # carol is 2, not 1
+    assert "no images in val/bob" in caplog.text and "allow_empty=True" in caplog.text
+
+
+def test_a_person_min_box_leaves_no_crop_of_is_left_out_and_none_left_is_refused(tmp_path, caplog):
+    out = tmp_path / "run"
+    faces = make_run(out, {"alice": 20, "bob": 20})
+    bob = {f.id for f in faces["bob"]}
+    records = (out / "faces.jsonl").read_text().splitlines()
+    wide = []
+    for line in records:  # alice's boxes twice as wide: 160 px against bob's 80
+        r = json.loads(line)
+        if r["id"] not in bob:
+            r["box"] = [r["box"][0] - 40, r["box"][1], r["box"][2] + 40, r["box"][3]]
+        wide.append(json.dumps(r))
+    (out / "faces.jsonl").write_text("\n".join(wide) + "\n")
+    for f in faces["alice"]:  # crops of the new boxes' size, or export leaves them out
+        x1, y1, x2, y2 = portrait_box((f.box[0] - 40, f.box[1], f.box[2] + 40, f.box[3]), *FRAME)
+        cv2.imwrite(str(out / "clusters/alice" / f"{f.id}.jpg"), np.zeros((y2 - y1, x2 - x1, 3)))
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        res = export(out, tmp_path / "d", "imagefolder", 0.2, min_box=100)
+    assert res.classes == ["alice"] and "left out, no crop left" in caplog.text
+    assert (tmp_path / "d" / "classes.txt").read_text() == "alice\n"
+    assert "bob" in (tmp_path / "d" / "README.md").read_text()  # the card says so too
+    with pytest.raises(ClusterpipeError, match="no crop of a named person is left"):
+        export(out, tmp_path / "e", "yolo", min_box=1000)
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_crop_resaved_with_an_upper_case_suffix_is_exported(tmp_path):
+    out = tmp_path / "run"
+    faces = make_run(out, {"alice": 10})
+    crop = out / "clusters" / "alice" / f"{faces['alice'][0].id}.jpg"
+    crop.rename(crop.with_suffix(".JPG"))
+    res = export(out, tmp_path / "d", "yolo", 0.0)
+    assert res.images == {"train": 10}
+
+
+def test_a_person_named_face_is_refused_in_a_frames_export(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"face": 5, "bob": 5})
+    with pytest.raises(ClusterpipeError, match="named 'face'.*rename that folder"):
+        export(out, tmp_path / "d", "yolo", images="frames")
+    assert not (tmp_path / "d").exists()
+
+
+def test_dest_is_made_as_any_folder_and_an_empty_one_keeps_its_mode(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 10})
+    export(out, tmp_path / "new", "yolo", 0.0)
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == DIR_MODE  # not mkdtemp's 0700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)
+    export(out, shared, "imagefolder", 0.0)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o2775
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    export(out, tmp_path / "link", "coco", 0.0)  # into the folder the link names
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "annotations").is_dir()
+
+
+def test_coco_boxes_are_polygons_too_for_tools_that_ask_for_masks(tmp_path):
+    out = tmp_path / "run"
+    make_run(out, {"alice": 5})
+    export(out, tmp_path / "c", "coco", 0.0)
+    data = json.loads((tmp_path / "c" / "annotations" / "instances_train.json").read_text())
+    for a in data["annotations"]:
+        x, y, w, h = a["bbox"]
+        xs, ys = a["segmentation"][0][0::2], a["segmentation"][0][1::2]
+        assert (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)) == pytest.approx(
+            (x, y, w, h), abs=0.02
+        )
