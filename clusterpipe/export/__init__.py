@@ -247,6 +247,8 @@ def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings)
     from ..store.shards import load_samples
 
     out = run.out
+    for fid in run.tree.in_two_folders:
+        log.warning("%s: face %s is in two folders (copied, not moved); exported once", out, fid)
     # Frames exports label the frames, not the crops: those are read (and checked) only for
     # crops exports.
     items, classes = ([], named_classes(run)) if s.images == "frames" else collect(out, run)

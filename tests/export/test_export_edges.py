@@ -103,3 +103,16 @@ def test_coco_boxes_are_polygons_too_for_tools_that_ask_for_masks(tmp_path):
         assert (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)) == pytest.approx(
             (x, y, w, h), abs=0.02
         )
+
+
+def test_a_crop_copied_into_two_named_folders_is_exported_once_and_said(tmp_path, caplog):
+    import shutil
+
+    out = tmp_path / "run"
+    faces = make_run(out, {"alice": 10, "bob": 10})
+    fid = faces["alice"][0].id
+    shutil.copy(out / "clusters/alice" / f"{fid}.jpg", out / "clusters/bob" / f"{fid}.jpg")
+    with caplog.at_level(logging.WARNING, logger="clusterpipe"):
+        res = export(out, tmp_path / "d", "yolo", 0.0)
+    assert res.images == {"train": 20}
+    assert f"face {fid} is in two folders (copied, not moved); exported once" in caplog.text
