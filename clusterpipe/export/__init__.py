@@ -19,8 +19,7 @@ from ..errors import ClusterpipeError, StoreError
 from ..people.status import RunFolder
 from ..store.atomic import DIR_MODE
 from ..store.folders import bad_folder_error, check_outside_run
-from ..store.layout import CLUSTERS_DIR
-from ..store.places import face_file, face_files
+from ..store.outdir import OutDir
 from ..store.records import Face
 from ..store.runinfo import read_run_info
 from ..store.writing import refuse_if_interrupted
@@ -73,13 +72,12 @@ def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], 
     by_frame: dict[tuple[str, int], list[Face]] = defaultdict(list)
     for f in run.faces.values():
         by_frame[(f.video, f.frame_index)].append(f)
+    place = OutDir(run.out)
     items = []
     for fid in person:
         face = run.faces[fid]
-        folder = run.out / CLUSTERS_DIR / folder_of[fid]
-        # The crop as the user may have re-saved it (.jpeg, .PNG): the one rule of places.
-        crops = [p for p in face_files(folder, fid) if face_file(p.name) == (fid, True)]
-        image = crops[0] if crops else folder / f"{fid}.jpg"
+        # The crop as the user may have re-saved it (.jpeg, .PNG) too.
+        image = place.crop(fid, folder_of[fid]) or place.dir(folder_of[fid]) / f"{fid}.jpg"
         frame_size = sizes.get(face.video)
         img = cv2.imread(str(image))
         if img is None or frame_size is None:
@@ -104,25 +102,28 @@ def collect(out: str | Path, run: RunFolder | None = None) -> tuple[list[Item], 
     return items, classes
 
 
-def _without_empty(
-    items: list[Item], classes: list[str], min_box: int
+def _people_left(
+    items: list[Item], classes: list[str], keep: list[str], min_box: int
 ) -> tuple[list[Item], list[str], list[str]]:
-    """Crop items, their classes and notes, without the people no crop is left of (all of
-    them narrower than --min-box, or unreadable): a class with no image would shift every
-    later class index of an ImageFolder."""
-    have = {i.labels[0][0] for i in items}
-    gone = [c for k, c in enumerate(classes) if k not in have]
-    if not gone:
-        return items, classes, []
-    if len(gone) == len(classes):
+    """The crop items of the people kept, relabelled to the classes left and notes: a person
+    none of whose crops is left (all narrower than --min-box, or unreadable) is left out, as a
+    class with no image would shift every later class index of an ImageFolder."""
+    items = [i for i in items if classes[i.labels[0][0]] in keep]
+    have = {classes[i.labels[0][0]] for i in items}
+    gone = [c for c in keep if c not in have]
+    if len(gone) == len(keep):
         raise ClusterpipeError(
             f"no crop of a named person is left (--min-box {min_box}, unreadable crops): "
             "lower --min-box"
         )
-    note = f"left out, no crop left (--min-box {min_box}, unreadable crops): {', '.join(gone)}"
-    log.warning("%s", note)
-    keep = [c for c in classes if c not in gone]
-    remap = {classes.index(c): k for k, c in enumerate(keep)}
+    notes = []
+    if gone:
+        notes.append(
+            f"left out, no crop left (--min-box {min_box}, unreadable crops): {', '.join(gone)}"
+        )
+        log.warning("%s", notes[0])
+    left = [c for c in keep if c in have]
+    remap = {classes.index(c): k for k, c in enumerate(left)}
     items = [
         replace(
             i,
@@ -132,7 +133,7 @@ def _without_empty(
         )
         for i in items
     ]
-    return items, keep, [note]
+    return items, left, notes
 
 
 def _cuts(out: Path) -> dict[str, list[int]] | None:
@@ -283,20 +284,9 @@ def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings)
         )
         items, out_classes = frames.items, frames.classes
     else:
-        remap = {classes.index(c): k for k, c in enumerate(keep)}
-        small = [i for i in items if i.face.box[2] - i.face.box[0] < s.min_box]
-        left_small = len(small)
-        items = [
-            replace(
-                i,
-                labels=tuple(
-                    (remap[c], x1, y1, x2, y2) for c, x1, y1, x2, y2 in i.labels if c in remap
-                ),
-            )
-            for i in items
-            if i.labels[0][0] in remap and i not in small
-        ]
-        items, out_classes, notes = _without_empty(items, keep, s.min_box)
+        wide = [i for i in items if i.face.box[2] - i.face.box[0] >= s.min_box]
+        left_small = len(items) - len(wide)
+        items, out_classes, notes = _people_left(wide, classes, keep, s.min_box)
     pairs = near_pairs(
         thumbnails([i.image for i in items]),
         None if s.images == "frames" else [i.labels[0][0] if i.labels else -1 for i in items],
