@@ -5,6 +5,7 @@ share of face-free frames joins as backgrounds."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ClusterpipeError, InputError
 from ..people.status import RunFolder
 from ..store.layout import JPEG_QUALITY
 from ..store.records import Face
@@ -22,6 +23,8 @@ from .base import Item
 
 FACE_CLASS = "face"  # faces of people not named (or named, but under --min-faces)
 BACKGROUND_K = 99  # the face number in a background image's name: <video>-<frame>-99
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,6 +123,17 @@ def frame_items(
             h, w = image.shape[:2]
             result.items.append(Item(path, faces[0], (w, h), tuple(labels)))
     result.items.sort(key=lambda i: i.face.id)
+    if not any(i.labels for i in result.items):
+        raise ClusterpipeError(
+            f"no face is left to label (--min-box {min_box}, rejected faces): lower --min-box"
+        )
     if n_bg and not extra:
         result.notes.append("no face-free sampled frame to add as background")
+    elif len(extra) < n_bg:
+        result.notes.append(
+            f"--backgrounds {backgrounds:g} asked for {n_bg} face-free frames; the run sampled "
+            f"only {len(extra)}, all added"
+        )
+    for note in result.notes:
+        log.warning("%s", note)
     return result

@@ -15,6 +15,7 @@ import yaml
 
 from clusterpipe.api import run
 from clusterpipe.config import RunSettings
+from clusterpipe.errors import ClusterpipeError
 from clusterpipe.export import export
 from clusterpipe.store.files import read_faces
 
@@ -125,3 +126,17 @@ def test_small_faces_are_masked_not_left_unlabelled(named_run, tmp_path):
         x1, y1, x2, y2 = f.box
         patch = cv2.imread(str(img))[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2]
         assert abs(float(patch.mean()) - 114) < 6
+
+
+def test_a_backgrounds_shortfall_is_said_and_no_face_left_is_refused(named_run, tmp_path, caplog):
+    out = _copy(named_run, tmp_path)
+    with caplog.at_level("WARNING"):
+        res = export(out, tmp_path / "y", "yolo", 0.0, images="frames", backgrounds=1.0)
+    asked = len(_labels(tmp_path / "y")[0]) - res.backgrounds
+    assert 0 < res.backgrounds < asked
+    said = f"asked for {asked} face-free frames; the run sampled only {res.backgrounds}"
+    assert said in caplog.text
+    assert said in (tmp_path / "y" / "README.md").read_text()
+    with pytest.raises(ClusterpipeError, match="no face is left to label"):
+        export(out, tmp_path / "z", "yolo", 0.0, images="frames", min_box=10_000)
+    assert not (tmp_path / "z").exists()
