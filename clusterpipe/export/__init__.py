@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import shutil
-import stat
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -17,7 +13,6 @@ from ..config import ExportSettings
 from ..detect.boxes import portrait_box, yolo_line
 from ..errors import ClusterpipeError, StoreError
 from ..people.status import RunFolder
-from ..store.atomic import DIR_MODE
 from ..store.folders import bad_folder_error, check_outside_run
 from ..store.outdir import OutDir
 from ..store.records import Face
@@ -29,6 +24,7 @@ from .card import Card
 from .dedup import near_pairs, thumbnails
 from .frames import FACE_CLASS, frame_items
 from .split import BLOCK_SECONDS, shot_starts, split_items
+from .stage import seal, staged
 
 __all__ = [
     "BLOCK_SECONDS",
@@ -217,31 +213,8 @@ def export(
         raise StoreError(f"{dest}: exists and is not empty; choose a new folder")
     run = RunFolder.load(Path(out))  # a mistyped OUT is refused before anything is made
     refuse_if_interrupted(run.out)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
-        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-        _like_dest(stage, dest)
-    except OSError as e:
-        raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e
-    try:
+    with staged(dest) as stage:
         return _export(run, dest, stage, fmt_cls, settings)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-
-
-def _like_dest(stage: Path, dest: Path) -> None:
-    """The staging folder (mkdtemp's 0700) as DEST will be: the user's empty DEST's mode and
-    group where there is one, else any new folder's (0777 less the umask)."""
-    try:
-        st = dest.stat()
-    except FileNotFoundError:
-        stage.chmod(DIR_MODE)
-        return
-    stage.chmod(stat.S_IMODE(st.st_mode))
-    with contextlib.suppress(OSError):  # a group the user is not in: the mode is still right
-        os.chown(stage, -1, st.st_gid)
 
 
 def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings) -> ExportResult:
@@ -331,6 +304,7 @@ def _export(run: RunFolder, dest: Path, stage: Path, fmt_cls, s: ExportSettings)
         fmt_cls(dest.resolve(), s.images).write(stage, items, out_classes, splits)
         shutil.rmtree(stage / ".frames", ignore_errors=True)
         card.write(stage)
+        seal(stage)
         if dest.exists():
             dest.rmdir()
         stage.rename(dest)

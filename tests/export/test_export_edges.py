@@ -4,6 +4,10 @@ import json
 import logging
 import os
 import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +17,8 @@ from clusterpipe.detect.boxes import portrait_box
 from clusterpipe.errors import ClusterpipeError
 from clusterpipe.export import export
 from clusterpipe.store.atomic import DIR_MODE
+from clusterpipe.store.layout import LOCK_FILE
+from clusterpipe.store.lock import Lock
 
 from ..fake_run import FRAME, make_run
 
@@ -116,3 +122,28 @@ def test_a_crop_copied_into_two_named_folders_is_exported_once_and_said(tmp_path
         res = export(out, tmp_path / "d", "yolo", 0.0)
     assert res.images == {"train": 20}
     assert f"face {fid} is in two folders (copied, not moved); exported once" in caplog.text
+
+
+def test_a_stage_a_killed_export_left_is_removed_by_the_next_and_no_other(tmp_path, caplog):
+    out, dest = tmp_path / "run", tmp_path / "d"
+    make_run(out, {"alice": 10, "bob": 10})
+    kill = (
+        "import os, signal, sys\nfrom pathlib import Path\n"
+        "from clusterpipe.export.stage import staged\n"
+        "with staged(Path(sys.argv[1])) as s:\n"
+        "    (s / 'images').mkdir()\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", kill, str(dest)], check=False)
+    (stale,) = (p for p in tmp_path.iterdir() if p.name.startswith(".d."))
+    assert (stale / "images").is_dir()  # kill -9 leaves it
+    subprocess.run([sys.executable, "-c", kill, str(dest)], check=False)
+    (stale,) = (p for p in tmp_path.iterdir() if p.name.startswith(".d."))  # the first swept
+    running = Path(tempfile.mkdtemp(prefix=".d.", suffix=".tmp", dir=tmp_path))
+    mine = tmp_path / ".d.abcdefgh.tmp"  # the user's own, named like a stage, with no lock
+    mine.mkdir()
+    with Lock(running), caplog.at_level(logging.INFO, logger="clusterpipe"):
+        export(out, dest, "imagefolder", 0.2)  # while another export still writes `running`
+    assert not stale.exists() and "left by an export that was stopped" in caplog.text
+    assert running.is_dir() and mine.is_dir()
+    assert (dest / "classes.txt").is_file() and not (dest / LOCK_FILE).exists()
