@@ -56,7 +56,17 @@ def review(out, port, no_browser) -> None:
     try:
         server.serve_forever()
     finally:
-        server.server_close()
+        server.stop()
+
+
+def _retry_busy(call, busy: type[Exception], tries: int = 5):
+    """call(), again while another command holds OUT (each try waits for its lock)."""
+    for _ in range(tries - 1):
+        try:
+            return call()
+        except busy:
+            click.echo("OUT is in use by another clusterpipe command; waiting for it.", err=True)
+    return call()
 
 
 @on_interrupt("every answer given is already in the folders")
@@ -78,14 +88,19 @@ def ask(out, limit) -> None:
     Example:
       clusterpipe ask footage_out
     """
-    from ..errors import ClusterpipeError
+    import sys
+
+    from ..errors import BusyError, ClusterpipeError, InputError
     from ..review.answers import answer, question
     from ..review.state import Review
 
+    if sys.stdin is None or sys.stdout is None:
+        raise InputError("ask reads answers from stdin and shows questions on stdout: open both")
     review = Review(out)
     answered = 0
+    refused = None  # the question last refused: refused again, the session ends
     while limit is None or answered < limit:
-        q = question(review)
+        q = _retry_busy(lambda: question(review), BusyError)
         if not q["id"]:
             click.echo("Nothing left worth asking: the folders look clean.")
             break
@@ -107,7 +122,11 @@ def ask(out, limit) -> None:
         try:
             answer(review, q["id"], {"s": "same", "d": "different", "k": "skip"}[key])
         except ClusterpipeError as e:  # the folders changed meanwhile, or OUT is busy
+            if refused == q["id"]:  # twice: asking again cannot help (a file in the way...)
+                raise
+            refused = q["id"]
             click.echo(f"Not applied: {e}; asking again.")
             continue
+        refused = None
         answered += key != "k"
     click.echo(f"{answered} answers; every change is already in the folders.")

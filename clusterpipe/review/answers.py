@@ -12,7 +12,7 @@ from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.layout import is_unnamed
 from ..store.lock import Lock
 from ..store.runinfo import file_bytes
-from .changes import Change, changing, say
+from .changes import WAIT_SECONDS, Change, changing, say
 from .questions import questions
 from .state import NOISE, REJECTED, Review
 
@@ -46,7 +46,7 @@ def _questions(review: Review, where: dict[str, str]) -> list:
 
 def question(review: Review) -> dict:
     """The most valuable "same person?" question now, or {"id": None} when none is left."""
-    with Lock(review.out):
+    with Lock(review.out, wait=WAIT_SECONDS):
         found = _questions(review, review.locations())
         return found[0].to_json() if found else {"id": None}
 
@@ -124,7 +124,7 @@ def suggestions(review: Review) -> dict:
     with a few faces each, for accept (a merge: rename) and reject (keep_apart) on the page."""
     from ..people.suggest import look_alikes
 
-    with Lock(review.out):
+    with Lock(review.out, wait=WAIT_SECONDS):
         where = review.locations()
         path = review.out / CORRECTIONS_FILE
         state = (dict(where), file_bytes(path))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +13,37 @@ from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.lock import Lock
 from ..store.writing import refuse_if_interrupted
 
+WAIT_SECONDS = 2.0  # for OUT's lock: the page and `ask` on one OUT take turns, not fail
+
 
 @contextlib.contextmanager
 def changing(out: Path) -> Iterator[None]:
     """OUT's lock for an action that changes it, refused while a run stopped halfway through
-    writing the folders (the run's next try rewrites them: an edit made now would be lost)."""
-    with Lock(out):
+    writing the folders (the run's next try rewrites them: an edit made now would be lost).
+    Ctrl-C waits for the action to end: it is applied whole or not at all."""
+    with Lock(out, wait=WAIT_SECONDS), whole():
         refuse_if_interrupted(out)
         yield
+
+
+@contextlib.contextmanager
+def whole() -> Iterator[None]:
+    """Defer Ctrl-C (SIGINT) to the end of the block, in the main thread (signals reach no
+    other; the review server waits for its action threads itself)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if got:
+            if callable(before):
+                before(signal.SIGINT, None)
+            elif before != signal.SIG_IGN:
+                raise KeyboardInterrupt
 
 
 @dataclass
@@ -34,6 +59,7 @@ class Change:
     # The correction an answer added ("together" or "apart", the entry, whether the file was
     # there before): undo takes back that entry only, not what another tab or command said since.
     said: tuple[str, list, bool] | None = None
+    faces: str | None = None  # faces.jsonl's digest after the action: another command changed it
 
 
 def say(out: Path, corr: Corrections, kind: str, entry: list) -> tuple[str, list, bool] | None:

@@ -99,6 +99,14 @@ class ReviewServer(ThreadingHTTPServer):
             log.warning("review: a request failed: %s", exc)
             log.debug("review: traceback", exc_info=True)
 
+    def stop(self) -> None:
+        """Close, once the action in flight is applied whole (Ctrl-C must not cut a move in
+        two); no new action starts meanwhile. Called from the thread that serves."""
+        if not self.actions.acquire(blocking=False):
+            log.warning("review: finishing the change in progress before stopping")
+            self.actions.acquire()  # held to the end: the handler threads die with the process
+        self.server_close()
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/?token={self.token}"
@@ -185,6 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._safely(self._post)
 
+    def _not_allowed(self) -> None:
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not served here")
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
     def _safely(self, handler) -> None:
         """Run a route; whatever it raises is an answer, never a traceback."""
         try:
@@ -254,11 +267,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.FORBIDDEN, why)
         if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
             return self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
+        if self.headers.get("Transfer-Encoding"):  # its body would be read as the next request
+            self.close_connection = True
+            return self._error(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
+        given = (self.headers.get("Content-Length") or "0").strip()
+        if not (given.isascii() and given.isdigit()):
+            self.close_connection = True  # where the body ends is unknown
+            return self._error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
+        length = int(given)
+        if length > MAX_BODY:
+            self.close_connection = True
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
         raw = self.rfile.read(length) or b"{}"
         if len(raw) < length:
@@ -292,7 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
         seen = self.headers.get("X-Clusterpipe-Seen") or ""
         try:
             with self.server.actions:
-                self.server.review.seen = int(seen) if seen.isdigit() and len(seen) < 12 else None
+                self.server.review.seen = (
+                    int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 12 else None
+                )
                 result = action(self.server.review)
         except BusyError:
             return self._error(

@@ -9,6 +9,7 @@ so no path built from a request leaves OUT.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from urllib.parse import quote
@@ -33,7 +34,7 @@ from ..store.places import own_dir
 from ..store.records import Face
 from ..store.runinfo import file_bytes, run_file_bytes
 from ..store.writing import refuse_if_interrupted
-from .changes import Change, changing, take_back
+from .changes import WAIT_SECONDS, Change, changing, take_back
 
 UNDO_DEPTH = 50
 
@@ -48,6 +49,7 @@ class Review:
             raise ClusterpipeError(f"{self.out}: no faces.jsonl; run `clusterpipe run` first")
         refuse_if_interrupted(self.out)
         self._faces_key: tuple | None = None
+        self.faces_digest = ""  # of faces.jsonl as last read: undo knows another command wrote it
         self.faces: list[Face] = []
         self.by_id: dict[str, int] = {}
         self.space = np.zeros((0, 0))
@@ -77,6 +79,7 @@ class Review:
         # The run's own person space and radius (adapted and calibrated where the run was), as
         # split and recluster use them.
         view = load_view(self.out)
+        self.faces_digest = hashlib.sha1(file_bytes(self.out / FACES_FILE) or b"").hexdigest()
         self.faces, self.by_id = view.faces, view.by_id
         self.space, self.eps = view.space, view.radius
         self.tracks = view.tracks  # computed for the space already: the preview shows them
@@ -98,7 +101,7 @@ class Review:
 
     def snapshot(self) -> dict:
         """state() under OUT's lock: BusyError while a CLI command is changing the folders."""
-        with Lock(self.out):
+        with Lock(self.out, wait=WAIT_SECONDS):
             return self.state()
 
     def state(self, only: set[str] | None = None, where: dict[str, str] | None = None) -> dict:
@@ -233,6 +236,8 @@ class Review:
     def _record(self, change: Change, before: set[str]) -> None:
         """Keep the change for undo, with the top folders of OUT it created."""
         change.made = [d for d in self._top_folders() if d not in before]
+        self._load()
+        change.faces = self.faces_digest
         self.history = [*self.history[-(UNDO_DEPTH - 1) :], change]
 
     def _top_folders(self) -> set[str]:
@@ -348,12 +353,25 @@ class Review:
             if not self.history:
                 raise ClusterpipeError("nothing to undo")
             change = self.history[-1]
+            self._load()
+            if change.faces is not None and change.faces != self.faces_digest:
+                raise ClusterpipeError(
+                    f"cannot undo the {change.action}: another command (recluster, split, run) "
+                    "rewrote the run since; nothing was undone"
+                )
             changed = [n for n, b in change.after.items() if file_bytes(self.out / n) != b]
             if changed:  # putting the files back would undo what was written since
                 raise ClusterpipeError(
                     f"cannot undo the {change.action}: {', '.join(sorted(changed))} changed "
                     "since (another tab or command); nothing was undone"
                 )
+            where = self.locations()
+            if change.moves and not change.renamed and not change.files:
+                if not any(where.get(fid) == dst for fid, _, dst in change.moves):
+                    raise ClusterpipeError(
+                        f"cannot undo the {change.action}: its faces have moved since (a folder "
+                        "renamed or moved); nothing was undone"
+                    )
             if change.said:  # first: if the file cannot be read, nothing is undone yet
                 take_back(self.out, *change.said)
             self.history.pop()

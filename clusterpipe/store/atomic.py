@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,10 +77,24 @@ def write_json(path: Path, data: object, readable: bool = True) -> None:
         f.write(text)
 
 
+def open_regular(path: Path, binary: bool = False):
+    """Open a file clusterpipe reads back, for reading; OSError unless it is a regular file (a
+    FIFO planted in its place would block the reader forever; a folder fails later)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, unread
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb") if binary else os.fdopen(fd, encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_json(path: Path, what: str = "file", advice: str = "delete it") -> dict:
     """Read a JSON object; a clear StoreError (ending with `advice`) if it is damaged."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_regular(path) as f:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise StoreError(f"{path}: damaged {what} ({e}); {advice}") from e

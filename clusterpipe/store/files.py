@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StoreError
-from .atomic import atomic_open
+from .atomic import atomic_open, open_regular
 from .records import Face
 
 
 def read_vectors(path: Path, rows: int, dim: int) -> np.ndarray:
     """A float32 (rows, dim) .npy written by clusterpipe; ValueError if it is anything else."""
-    with open(path, "rb") as f:
+    with open_regular(path, binary=True) as f:
         vec = np.load(f, allow_pickle=False)
     if vec.dtype != np.float32 or vec.shape != (rows, dim) or not np.isfinite(vec).all():
         raise ValueError(f"{path.name}: not {rows}x{dim} finite float32 vectors")
@@ -44,7 +44,7 @@ def read_faces(path: Path) -> list[Face]:
     faces = []
     line_of: dict[str, int] = {}  # face id -> its line: an id twice would mix two faces' files
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_regular(path) as f:
             for no, line in enumerate(f, 1):
                 if line.strip():
                     try:

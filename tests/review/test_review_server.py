@@ -140,3 +140,21 @@ def test_many_idle_connections_do_not_stop_the_server(fast):
     finally:
         for s in idle:
             s.close()
+
+
+def test_other_methods_chunked_bodies_and_bad_headers_get_json_4xx(fast):
+    srv, _ = fast
+    for method in ("PUT", "DELETE", "OPTIONS", "PATCH"):
+        status, answer = call(srv, method, "/api/move", {"faces": []})
+        assert status == 405 and "not served" in answer["error"], method
+    head = (
+        f"POST /api/move HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+        f"X-Clusterpipe-Token: {srv.token}\r\nContent-Type: application/json\r\n"
+    )
+    chunked = _raw(srv, (head + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n").encode())
+    assert chunked.startswith(b"HTTP/1.1 411") and chunked.count(b"HTTP/1.1") == 1
+    assert b'"error"' in chunked
+    bad_length = _raw(srv, (head + "Content-Length: abc\r\n\r\n{}").encode())
+    assert bad_length.startswith(b"HTTP/1.1 400") and b"Content-Length" in bad_length
+    status, _ = call(srv, "GET", "/api/folders", headers={"X-Clusterpipe-Seen": "\u00b2"})
+    assert status == 200  # a superscript digit is no version, not a 500
