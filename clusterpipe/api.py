@@ -333,15 +333,16 @@ def _around_named(
     for folder, person, d in res.looks_like:
         done = ", attached" if folder in res.attached else ""
         log.info("%s looks like %s (%.2f%s)", folder, person, d, done)
+    made = len(res.folders) + len(res.from_gallery)  # the groups a gallery named count too
     counts = {
         "faces": len(faces),
         "new_faces": len(new),
-        "clusters": len(res.folders),
+        "clusters": made,
         "noise": res.noise,
         "frames_encoded_now": r.stats.frames,
     }
     replace(read_run_info(r.out), counts=counts, times_s=_times(r)).write(r.out)
-    return r.result(len(faces), len(res.folders), res.noise, {})
+    return r.result(len(faces), made, res.noise, {})
 
 
 def _fresh(r: _Run, merged: MergeResult, gallery, threshold: float | None) -> RunResult:

@@ -1,6 +1,7 @@
 """Bad input: a clear one-line error and a non-zero exit, never a traceback; nothing lost."""
 
 import json
+import os
 import subprocess
 import wave
 from pathlib import Path
@@ -222,3 +223,34 @@ def test_no_pickle_anywhere():
         text = src.read_text()
         assert "import pickle" not in text and "pickle.load" not in text, src
         assert "allow_pickle=True" not in text, src
+
+
+def test_identify_on_a_truncated_video_lists_what_it_read_and_says_damaged(tmp_path):
+    from clusterpipe.gallery.store import Gallery
+
+    full = write_mp4(tmp_path / "full.mp4", 200, 10)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    Gallery.open(tmp_path / "g", create=True).save()
+    result = clusterpipe("identify", cut, "--gallery", tmp_path / "g")
+    assert_clean_error(result, "cut.mp4: damaged or truncated: read up to 9.6 s")
+
+
+def test_a_name_that_is_not_utf8_is_one_line_never_a_crash(tmp_path, data_dir):
+    from clusterpipe.gallery.identify import identify
+    from clusterpipe.gallery.store import Gallery
+
+    photo = next((data_dir / "dev" / "photos" / "fr_obama").glob("*"))
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/x\xff.jpg"))
+    odd.write_bytes(photo.read_bytes())
+    video = Path(os.fsdecode(bytes(tmp_path) + b"/v\xff.mp4"))
+    video.write_bytes(write_mp4(tmp_path / "v.mp4", 20, 10).read_bytes())
+    Gallery.open(tmp_path / "g", create=True).save()
+    for args in (["identify", odd, "--gallery", tmp_path / "g"], ["run", video, "--out", "o"]):
+        r = subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert_clean_error(r, "not valid UTF-8")
+        assert r.stderr.count("\n") == 1
+    errors: dict[str, str] = {}
+    found = list(identify([odd, video], tmp_path / "g", errors=errors))  # found in a folder
+    assert [f.name for f in found] == ["unknown"]  # the photo is read, whatever its name
+    assert "not valid UTF-8" in errors[str(video)]

@@ -174,3 +174,21 @@ def test_quiet_and_verbose_go_before_or_after_the_command(tmp_path, where):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         assert log.level == level
+
+
+def test_ctrl_c_while_the_command_line_loads_is_a_quiet_exit_1(monkeypatch, capsys):
+    import types
+
+    import clusterpipe.entry as entry
+
+    loading = types.ModuleType("clusterpipe.cli")
+
+    def interrupted(name):  # Ctrl-C arrives while `clusterpipe.cli` is imported
+        raise KeyboardInterrupt
+
+    loading.__getattr__ = interrupted  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "clusterpipe.cli", loading)
+    monkeypatch.setattr(sys, "argv", ["clusterpipe", "status", "x"])
+    with pytest.raises(SystemExit) as e:
+        entry.main()
+    assert e.value.code == 1 and capsys.readouterr().err == "Interrupted.\n"

@@ -101,6 +101,7 @@ LAYERS = [
     {"gallery", "export", "review"},
     {"api"},
     {"cli"},
+    {"entry"},
     {"__main__"},
 ]
 

@@ -154,3 +154,23 @@ def warn_look_alikes(
                     d,
                     radius,
                 )
+
+
+def warn_case_twins(known: Sequence[str], promoted: Sequence[str]) -> list[tuple[str, str]]:
+    """Warn of a promoted name that differs only by case from another (in the gallery or in this
+    promote): the gallery keeps them as two people. Returns the pairs warned of."""
+    first: dict[str, str] = {}
+    for name in sorted(set(known)):
+        first.setdefault(name.casefold(), name)
+    pairs = []
+    for name in sorted(set(promoted)):
+        other = first.setdefault(name.casefold(), name)
+        if other != name:
+            pairs.append((other, name))
+            log.warning(
+                "%r and %r differ only by case: the gallery keeps them as two people; rename one "
+                "folder to the other's spelling and promote again if they are one",
+                other,
+                name,
+            )
+    return pairs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +19,24 @@ from ..store.layout import LOCK_FILE
 
 SIDECAR = "gallery.json"
 CONTENT = ("index-*.faiss", "vectors-*.npy")  # the content-named files a sidecar names
+# Exactly as write_content_named names them: a user's own `vectors-experiment1.npy` or
+# `index-backup.faiss` beside them is not ours to remove.
+_CONTENT_NAME = re.compile(r"(index-[0-9a-f]{12}\.faiss|vectors-[0-9a-f]{12}\.npy)")
+_TEMP_NAME = re.compile(r"\.(index|vectors)\.[a-z0-9_]{8}\.tmp")  # mkstemp's, while written
 
 
 def content_files(folder: Path) -> set[Path]:
-    """The index and vectors files in a gallery folder, named by the sidecar or not."""
-    return {p for pattern in CONTENT for p in folder.glob(pattern)}
+    """The index and vectors files clusterpipe wrote in a gallery folder, named by the sidecar
+    or not."""
+    return {
+        p for pattern in CONTENT for p in folder.glob(pattern) if _CONTENT_NAME.fullmatch(p.name)
+    }
+
+
+def temp_files(folder: Path) -> set[Path]:
+    """Files a save was writing when it was killed (the caller holds the gallery's lock, so no
+    save is writing one now)."""
+    return {p for p in folder.glob(".*.tmp") if _TEMP_NAME.fullmatch(p.name)}
 
 
 def checked_file(folder: Path, name: str, sha256: str, what: str) -> Path:
@@ -125,11 +139,11 @@ def remove_unsaved(folder: Path, made: list[Path]) -> None:
     if os.path.lexists(folder / SIDECAR):
         return  # saved: a gallery now, whatever failed after
     # The lock last: once it is gone, a promote waiting for it may write here (store/lock.py).
-    ours = [*CONTENT, ".index.*.tmp", ".vectors.*.tmp", LOCK_FILE]
     with contextlib.suppress(OSError):
-        for pattern in ours if folder in made else []:
-            for path in folder.glob(pattern):
+        if folder in made:
+            for path in sorted(content_files(folder) | temp_files(folder)):
                 path.unlink()
+            (folder / LOCK_FILE).unlink(missing_ok=True)
     remove_folders(made)
 
 

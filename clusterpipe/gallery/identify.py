@@ -29,6 +29,8 @@ IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif
 
 # Decoding a 20000x20000 image takes 1.2 GB before a face is looked for: refuse larger ones.
 MAX_IMAGE_PIXELS = 100_000_000
+# An image Pillow cannot size from its header is decoded only up to this many bytes of file.
+MAX_UNCHECKED_BYTES = 64 << 20
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -55,7 +57,12 @@ def _read_image(path: Path):
             f"{path}: {size[0]}x{size[1]} pixels is over the limit of {MAX_IMAGE_PIXELS:,}; "
             "shrink the image first"
         )
-    image = cv2.imread(str(path))
+    if size is None and path.stat().st_size > MAX_UNCHECKED_BYTES:
+        raise InputError(
+            f"{path}: an image whose size cannot be read from its header (a format such as "
+            f"PAM, PFM or HDR) over {MAX_UNCHECKED_BYTES >> 20} MB; convert it to JPEG or PNG"
+        )
+    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)  # any file name
     if image is None and path.suffix.lower() == ".gif":
         cap = cv2.VideoCapture(str(path))  # OpenCV reads GIFs as videos: take the first frame
         ok, image = cap.read()
@@ -65,8 +72,11 @@ def _read_image(path: Path):
 
 
 def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
-    """(time_s or None, box in original pixels, encoding) for each face of an image or video."""
+    """(time_s or None, boxes in original pixels, encodings) for each image or sampled frame of
+    an input; InputError after the last frame read where a video ended early (damaged)."""
     from ..encode.frame import detect_and_encode
+    from ..engines.base import read_stats
+    from ..sample.samples import ReadReport
     from ..sample.video import probe, sample_frames
 
     if not path.exists():
@@ -79,19 +89,26 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         image = _read_image(path)  # an extension-less file may be an image or a video
         if image is None and path.suffix:
             raise InputError(f"{path}: not an image OpenCV can read (damaged or not an image)")
+    report = ReadReport()
+    info = None
     if image is not None:
         frames = [(None, image)]
     else:
         info = probe(path)
         frames = (
             (s.time_s, s.image)
-            for s in sample_frames(info.path, settings.fps, decoder=settings.decoder)
+            for s in sample_frames(info.path, settings.fps, report, decoder=settings.decoder)
         )
     for t, image in frames:
         found = detect_and_encode(encoder, image, settings)
-        vectors = found.encodings if found.vectors is None else found.vectors
-        for box, e in zip(found.boxes, vectors):
-            yield t, box, e
+        yield t, found.boxes, found.encodings if found.vectors is None else found.vectors
+    if info is not None:
+        read = read_stats(info, report.frames_read, report.last_time_s, report.damaged_frames)
+        if read.ended_early:
+            raise InputError(
+                f"{path}: damaged or truncated: read up to {read.last_time_s:.1f} s, skipped "
+                f"{read.skipped_s:.1f} s (the faces before are listed)"
+            )
 
 
 @dataclass(frozen=True)
@@ -134,16 +151,17 @@ def identify(
     encoder = FaceEncoder(settings)
     for inp in inputs:
         path = Path(inp)
-        try:
-            faces = list(_encode_input(path, encoder, settings))
+        try:  # each frame's faces as soon as they are known: Ctrl-C keeps what was printed
+            for t, boxes, vectors in _encode_input(path, encoder, settings):
+                if not len(boxes):
+                    continue
+                for box, m in zip(boxes, gallery.identify(np.asarray(vectors), threshold)):
+                    d = round(m.distance, 4)
+                    yield Identified(str(inp), t, list(box), m.name, d, m.nearest or None)
         except InputError as e:
             if errors is None:
                 raise
             errors[str(inp)] = str(e)
-            continue
-        matches = gallery.identify(np.array([e for _, _, e in faces]), threshold)
-        for (t, box, _), m in zip(faces, matches):
-            yield Identified(str(inp), t, box, m.name, round(m.distance, 4), m.nearest or None)
 
 
 def name_clusters(

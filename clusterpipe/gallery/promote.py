@@ -17,7 +17,7 @@ from ..store.folders import bad_folder_error, check_name, check_outside_run
 from ..store.layout import is_generated_file
 from ..store.records import person_space
 from ..store.writing import refuse_if_interrupted
-from .checks import owned, warn_look_alikes, warn_two_names
+from .checks import owned, warn_case_twins, warn_look_alikes, warn_two_names
 from .index import IndexPlan
 from .store import Gallery, locked
 
@@ -97,6 +97,9 @@ def promote(
         vectors = person_space([f for _, f in fresh], run.encoder).astype(np.float32)
         warn_two_names(
             g.entries, g.vectors(), ~mine, [(n, f.id, v) for (n, f), v in zip(fresh, vectors)]
+        )
+        warn_case_twins(
+            [e["name"] for e, m in zip(g.entries, mine) if not m], [name for name, _ in pairs]
         )
         warn_look_alikes(
             g.entries,

@@ -28,6 +28,7 @@ from .files import (
     remove_folders,
     remove_unsaved,
     save_npy,
+    temp_files,
     write_content_named,
 )
 from .index import IndexPlan
@@ -119,6 +120,22 @@ def _read_index(
                 f"{path}: its vectors are not the gallery's; promote your runs again"
             )
     return index, vectors
+
+
+MAX_COMPONENT = 100.0  # dlib's and FaceNet's vectors are unit-scale: far beyond is damage
+
+
+def _sane(folder: Path, x: np.ndarray) -> np.ndarray:
+    """The gallery's vectors `x`, or GalleryError where they hold what no encoder gives."""
+    for a in range(0, len(x), 1 << 18):
+        part = x[a : a + (1 << 18)]
+        if not (np.isfinite(part).all() and (np.abs(part) <= MAX_COMPONENT).all()):
+            raise GalleryError(
+                f"{folder}: the gallery's vectors hold values no encoder gives (not finite, or "
+                "far out of range): damaged or tampered with; restore the gallery from a "
+                "backup, or move it away and promote your runs into a new one"
+            )
+    return x
 
 
 class Gallery:
@@ -255,7 +272,7 @@ class Gallery:
                 ) from e
             # The exact vectors passed their SHA-256: the index is rebuilt from them.
             log.warning("%s; rebuilding it from the gallery's exact vectors", str(e).split(";")[0])
-            gallery = cls(folder, entries, vectors, encoder, settings)
+            gallery = cls(folder, entries, _sane(folder, vectors), encoder, settings)
             gallery.rebuilt = True
         gallery.removed = removed
         return gallery
@@ -273,8 +290,9 @@ class Gallery:
     ) -> None:
         """Keep the rows where `keep` is true, append new ones, rebuild the index (with
         `settings`, else the gallery's own)."""
+        kept = _sane(self.folder, self.vectors()[keep])
         vectors = np.vstack(
-            [self.vectors()[keep], np.asarray(new_vectors, np.float32).reshape(-1, self.dim)]
+            [kept, np.asarray(new_vectors, np.float32).reshape(-1, self.dim)]
         ).astype(np.float32, copy=False)
         self.entries = [e for e, k in zip(self.entries, keep) if k] + new_entries
         self.settings = settings or self.settings
@@ -306,7 +324,8 @@ class Gallery:
                     with contextlib.suppress(OSError):
                         path.unlink()
             raise
-        for old in sorted(content_files(self.folder) - {index_file, vectors_file}):
+        left = content_files(self.folder) | temp_files(self.folder)  # and a killed save's
+        for old in sorted(left - {index_file, vectors_file}):
             try:  # the gallery is saved: a file left over is only untidy
                 old.unlink()
             except OSError as e:

@@ -39,6 +39,11 @@ def video_key(path: Path) -> str:
 
 
 def _check_file(path: Path) -> None:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # OpenCV would crash on it (a name in another encoding)
+        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it") from None
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadNameError, ClusterpipeError
-from .layout import CLUSTERS_DIR, NOISE_DIR, REJECTED_DIR, is_unnamed
+from .layout import CLUSTERS_DIR, MONTAGES_DIR, NOISE_DIR, REJECTED_DIR, SHARDS_DIR, is_unnamed
 from .places import crops_in, face_file
 
 log = logging.getLogger("clusterpipe")
@@ -142,13 +142,15 @@ FACE_DIRS = (CLUSTERS_DIR, NOISE_DIR, REJECTED_DIR)  # a run's folders of faces
 
 def check_outside_run(out: Path, path: str | Path, what: str) -> None:
     """Refuse to write `what` (a gallery, a dataset) into a run's own folders, where its files
-    would read as the run's: OUT itself, its clusters, noise or rejected faces."""
+    would read as the run's or go when the run rewrites them: OUT itself, its clusters, noise,
+    rejected faces, shards and montages."""
     where = Path(path).resolve()
-    own = [Path(out).resolve(), *((Path(out) / d).resolve() for d in FACE_DIRS)]
+    dirs = [*FACE_DIRS, SHARDS_DIR, MONTAGES_DIR]
+    own = [Path(out).resolve(), *((Path(out) / d).resolve() for d in dirs)]
     if where == own[0] or any(where.is_relative_to(d) for d in own[1:]):
         raise ClusterpipeError(
             f"{path}: {what} cannot live in the run's own folders (its files would read as the "
-            f"run's); choose a folder outside {', '.join(f'OUT/{d}' for d in FACE_DIRS)}"
+            f"run's, or be replaced); choose a folder outside {', '.join(f'OUT/{d}' for d in dirs)}"
         )
 
 

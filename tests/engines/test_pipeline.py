@@ -347,9 +347,12 @@ def test_a_run_around_named_folders_names_the_people_a_gallery_knows(first_run, 
     out = _copy(first_run, tmp_path)
     (out / "clusters" / "Face_0").rename(out / "clusters" / "alice")  # a named folder
     bob = {p.name for p in (out / "clusters" / "Face_1").iterdir()}
-    run([_video(out)], out, _settings(), gallery=tmp_path / "g")
+    res = run([_video(out)], out, _settings(), gallery=tmp_path / "g")
     assert {p.name for p in (out / "clusters" / "bob").iterdir()} == bob
     assert not (out / "clusters" / "Face_1").exists()
+    made = [d for d in (out / "clusters").iterdir() if d.name != "alice"]
+    assert res.clusters == len(made)  # bob, named by the gallery, counts as a cluster made
+    assert json.loads((out / "run.json").read_text())["counts"]["clusters"] == len(made)
 
 
 def _layout(out):

@@ -5,7 +5,12 @@ from clusterpipe.store.layout import LOCK_FILE
 
 
 def _filled(folder: Path) -> None:
-    for name in (LOCK_FILE, "index-0123.faiss", "vectors-4567.npy", ".index.x.tmp"):
+    for name in (
+        LOCK_FILE,
+        "index-0123456789ab.faiss",
+        "vectors-456789abcdef.npy",
+        ".index.abcd_123.tmp",
+    ):
         (folder / name).write_bytes(b"x")
 
 

@@ -30,13 +30,33 @@ def test_promote_is_idempotent(run_a, tmp_path):
     assert not list(g.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("inside", [".", "clusters", "clusters/alice", "clusters/new/g", "noise/g"])
+@pytest.mark.parametrize(
+    "inside",
+    [".", "clusters", "clusters/alice", "clusters/new/g", "noise/g", "shards", "montages/g"],
+)
 def test_a_gallery_inside_the_runs_own_folders_is_refused(run_a, inside):
     out, _ = run_a
     before = sorted(out.rglob("*"))
     with pytest.raises(ClusterpipeError, match="cannot live in the run's own folders"):
         promote(out, out / inside)
     assert sorted(out.rglob("*")) == before
+
+
+def test_promote_removes_only_its_own_files_and_a_killed_saves_temp(run_a, tmp_path):
+    out, _ = run_a
+    g = tmp_path / "g"
+    g.mkdir()
+    mine = ["vectors-experiment1.npy", "index-backup.faiss", "index-0123456789ab.faiss.bak"]
+    for name in mine:
+        (g / name).write_bytes(b"the user's")
+    stale = g / ".vectors.ab12cd_9.tmp"  # what a save killed with kill -9 leaves
+    stale.write_bytes(b"x" * 1000)
+    promote(out, g)
+    assert not stale.exists()
+    (old,) = g.glob("index-????????????.faiss")
+    remove_person(g, "bob")
+    assert not old.exists() and len(list(g.glob("index-????????????.faiss"))) == 1
+    assert all((g / name).read_bytes() == b"the user's" for name in mine)
 
 
 def test_promote_follows_corrections(run_a, tmp_path):
@@ -291,3 +311,34 @@ def test_a_damaged_index_is_rebuilt_from_the_exact_vectors_by_the_next_promote(
     assert res.added == {} and res.removed == {}
     assert list_people(g) == {"alice": 4, "bob": 3}
     assert len(list(g.glob("index-*.faiss"))) == 1
+
+
+def test_tampered_vectors_are_blamed_on_the_gallery_not_the_run(run_a, tmp_path):
+    from clusterpipe.models import file_sha256
+
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    meta = json.loads((g / "gallery.json").read_text())
+    path = g / meta["vectors_file"]
+    v = np.load(path)
+    v[0, 0] = np.nan
+    path.unlink()
+    np.save(path, v)
+    meta["vectors_sha256"] = file_sha256(path)  # its checksum made to match
+    (g / "gallery.json").write_text(json.dumps(meta))
+    (out / "clusters" / "bob").rename(out / "clusters" / "bobby")
+    with pytest.raises(GalleryError, match="the gallery's vectors hold values no encoder gives"):
+        promote(out, g)
+
+
+def test_a_name_differing_only_by_case_is_warned_of(run_a, tmp_path, caplog):
+    out, _ = run_a
+    g = tmp_path / "g"
+    promote(out, g)
+    other = tmp_path / "b"
+    make_run(other, {"Alice": 3}, run_id="b")
+    with caplog.at_level("WARNING", logger="clusterpipe"):
+        promote(other, g)
+    assert "'alice' and 'Alice' differ only by case" in caplog.text
+    assert list_people(g) == {"Alice": 3, "alice": 4, "bob": 3}
