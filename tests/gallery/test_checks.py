@@ -3,6 +3,7 @@
 import logging
 import shutil
 
+import numpy as np
 import pytest
 
 from clusterpipe.errors import ClusterpipeError
@@ -108,3 +109,18 @@ def test_a_folder_named_from_the_gallery_that_holds_another_known_person_is_warn
     assert "alice: named from the gallery, but 2 of the 6 faces put there look like bob" in (
         caplog.text
     )
+
+
+def test_an_image_whose_header_gives_no_size_is_capped_by_bytes(tmp_path, monkeypatch):
+    import cv2
+
+    import clusterpipe.gallery.identify as ident
+    from clusterpipe.errors import InputError
+
+    pam = tmp_path / "big"  # PAM: OpenCV decodes it, Pillow cannot size it from its header
+    cv2.imwrite(str(tmp_path / "big.pam"), np.zeros((300, 400, 3), np.uint8))
+    (tmp_path / "big.pam").rename(pam)
+    assert ident._image_size(pam) is None and ident._read_image(pam).shape == (300, 400, 3)
+    monkeypatch.setattr(ident, "MAX_UNCHECKED_BYTES", pam.stat().st_size - 1)
+    with pytest.raises(InputError, match="convert it to JPEG or PNG"):
+        ident._read_image(pam)
