@@ -10,16 +10,16 @@ import sys
 def main() -> None:
     """Console-script entry point."""
     try:
+        from .errors import not_utf8
+
         for arg in sys.argv[1:]:
-            try:
-                arg.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            shown = not_utf8(arg)
+            if shown is not None:
                 sys.stderr.write(
                     f"Error: {shown}: not valid UTF-8; rename it (OpenCV and FAISS cannot open "
                     "such a name)\n"
                 )
-                raise SystemExit(2) from None
+                raise SystemExit(2)
         from .cli import main as cli_main
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")

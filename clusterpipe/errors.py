@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def not_utf8(name: str) -> str | None:
+    """A file name that is not valid UTF-8 (bytes of another encoding, which OpenCV and FAISS
+    cannot open), as it can be shown; None for a valid name."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return None
+
+
 class ClusterpipeError(Exception):
     """A problem the user can act on; the message says what to do."""
 

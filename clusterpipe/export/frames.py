@@ -24,7 +24,7 @@ from .base import Item
 FACE_CLASS = "face"  # faces of people not named (or named, but under --min-faces)
 BACKGROUND_K = 99  # the face number in a background image's name: <video>-<frame>-99
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("clusterpipe")
 
 
 @dataclass

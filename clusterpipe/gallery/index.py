@@ -198,6 +198,15 @@ def _train(key: str, vectors: np.ndarray, seed: int) -> Any:
     return index
 
 
+def within(x: np.ndarray, bound: float = np.inf) -> bool:
+    """Whether every value of `x` is finite and at most `bound` in size (in blocks of rows: a
+    memory-mapped gallery is not read whole into memory)."""
+    return all(
+        np.isfinite(part).all() and (np.abs(part) <= bound).all()
+        for part in (x[a : a + (1 << 18)] for a in range(0, len(x), 1 << 18))
+    )
+
+
 def build(
     vectors: np.ndarray,
     settings: IndexSettings,
@@ -212,7 +221,7 @@ def build(
     costs an encoding pass, not a training."""
     faiss = _faiss()
     n, dim = vectors.shape
-    if n and not all(np.isfinite(vectors[a : a + (1 << 18)]).all() for a in range(0, n, 1 << 18)):
+    if n and not within(vectors):
         raise ClusterpipeError(
             "a face's encoding is not a finite float32 (damaged faces.jsonl?); run again with "
             "--fresh"

@@ -127,14 +127,12 @@ MAX_COMPONENT = 100.0  # dlib's and FaceNet's vectors are unit-scale: far beyond
 
 def _sane(folder: Path, x: np.ndarray) -> np.ndarray:
     """The gallery's vectors `x`, or GalleryError where they hold what no encoder gives."""
-    for a in range(0, len(x), 1 << 18):
-        part = x[a : a + (1 << 18)]
-        if not (np.isfinite(part).all() and (np.abs(part) <= MAX_COMPONENT).all()):
-            raise GalleryError(
-                f"{folder}: the gallery's vectors hold values no encoder gives (not finite, or "
-                "far out of range): damaged or tampered with; restore the gallery from a "
-                "backup, or move it away and promote your runs into a new one"
-            )
+    if not gallery_index.within(x, MAX_COMPONENT):
+        raise GalleryError(
+            f"{folder}: the gallery's vectors hold values no encoder gives (not finite, or far "
+            "out of range): damaged or tampered with; restore the gallery from a backup, or "
+            "move it away and promote your runs into a new one"
+        )
     return x
 
 

@@ -382,7 +382,7 @@ class Review:
                     raise ClusterpipeError(f"cannot undo the rename: {old} exists again")
                 os.rename(self.dir.dir(new), self.dir.dir(old))
                 touched |= {old, new}
-            where = self.locations()
+                where = self.locations()  # the faces of the folder renamed back
             for fid, src, dst in reversed(change.moves):
                 if where.get(fid) == dst:
                     self.dir.move(fid, dst, src)

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, not_utf8
 from ..store.records import VideoInfo
 from .decoders import Decoder
 from .samples import MAX_SANE_FPS, ReadReport, Sample
@@ -39,11 +39,9 @@ def video_key(path: Path) -> str:
 
 
 def _check_file(path: Path) -> None:
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:  # OpenCV would crash on it (a name in another encoding)
-        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it") from None
+    shown = not_utf8(str(path))
+    if shown is not None:  # OpenCV would crash on it
+        raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it")
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
