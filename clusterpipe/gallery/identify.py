@@ -71,6 +71,14 @@ def _read_image(path: Path):
     return image
 
 
+def _looks_like_image(path: Path) -> bool:
+    """Whether a file's first bytes are an image's, whatever its extension says (a photo saved
+    as .mp4 is read as the photo it is)."""
+    from ..errors import not_utf8
+
+    return not_utf8(str(path)) is None and cv2.haveImageReader(str(path))
+
+
 def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tuple]:
     """(time_s or None, boxes in original pixels, encodings) for each image or sampled frame of
     an input; InputError after the last frame read where a video ended early (damaged)."""
@@ -85,7 +93,7 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         raise InputError(f"{path}: is a directory; give image or video files")
     image = None
     frames: Iterable[tuple[float | None, np.ndarray]]
-    if path.suffix.lower() in IMAGE_INPUTS or not path.suffix:
+    if path.suffix.lower() in IMAGE_INPUTS or not path.suffix or _looks_like_image(path):
         image = _read_image(path)  # an extension-less file may be an image or a video
         if image is None and path.suffix:
             raise InputError(f"{path}: not an image OpenCV can read (damaged or not an image)")

@@ -124,3 +124,25 @@ def test_an_image_whose_header_gives_no_size_is_capped_by_bytes(tmp_path, monkey
     monkeypatch.setattr(ident, "MAX_UNCHECKED_BYTES", pam.stat().st_size - 1)
     with pytest.raises(InputError, match="convert it to JPEG or PNG"):
         ident._read_image(pam)
+
+
+def test_a_photo_with_a_video_extension_is_read_as_the_photo(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import cv2
+
+    import clusterpipe.encode.frame as frame
+    from clusterpipe.config import EncodeSettings
+    from clusterpipe.gallery.identify import _encode_input
+
+    seen = []
+
+    def found(encoder, image, settings):
+        seen.append(image.shape)
+        return SimpleNamespace(boxes=[], encodings=[], vectors=None)
+
+    monkeypatch.setattr(frame, "detect_and_encode", found)
+    photo = tmp_path / "photo.mp4"  # probe said "is an image, not a video (identify takes images)"
+    photo.write_bytes(cv2.imencode(".jpg", np.zeros((30, 40, 3), np.uint8))[1].tobytes())
+    assert [t for t, *_ in _encode_input(photo, None, EncodeSettings())] == [None]
+    assert seen == [(30, 40, 3)]
