@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
+import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,9 @@ from .records import Face, VideoInfo, VideoStats, face_id
 from .runinfo import RunInfo, read_run_info
 
 log = logging.getLogger("clusterpipe")
+# What a store writes (sample.video.video_key names the folders), and atomic writes' temp files.
+_VIDEO_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}-[0-9a-f]{8}")
+_SHARD_FILE = re.compile(r"\.?[0-9]{6}\.(json|crops|vectors\.npy)(\.[A-Za-z0-9_]+\.tmp)?")
 
 
 def segment_of(time_s: float, segment_seconds: float) -> int:
@@ -64,8 +67,8 @@ class ShardStore:
     def prepare(self, fresh: bool, settings: dict) -> None:
         """Check that finished shards were made with the same settings, or wipe them (fresh)."""
         meta = self.root / "settings.json"
-        if fresh and self.root.exists():
-            shutil.rmtree(self.root)
+        if fresh and self.root.is_dir():
+            self.wipe()
         if meta.exists():
             old = read_json(meta, "shard settings", "run with --fresh")
             if old.get("fingerprint") != self.fingerprint:
@@ -76,6 +79,20 @@ class ShardStore:
                 )
         else:
             write_json(meta, {"fingerprint": self.fingerprint, "settings": settings})
+
+    def wipe(self) -> None:
+        """Remove the shards and their settings (`--fresh`): only files named as this store
+        names them, and their folders once empty; anything else the user put there stays."""
+        for p in [self.root / "settings.json", *self.root.glob(".settings.json.*.tmp")]:
+            p.unlink(missing_ok=True)
+        for folder in self.root.iterdir():
+            if not _VIDEO_KEY.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+                continue
+            for f in folder.iterdir():
+                if _SHARD_FILE.fullmatch(f.name) and not f.is_dir():
+                    f.unlink()
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
     def path(self, video_key: str, segment: int) -> Path:
         return self.root / video_key / f"{segment:06d}.json"

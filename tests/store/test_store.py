@@ -90,6 +90,27 @@ def test_other_settings_refuse_unless_fresh(tmp_path):
     assert json.loads((fresh.root / "settings.json").read_text())["fingerprint"] == "bbb"
 
 
+def test_fresh_removes_only_the_shards_it_wrote(tmp_path):
+    from dataclasses import replace
+
+    store = ShardStore(tmp_path, "aaa")
+    store.prepare(False, {})
+    video = replace(VIDEO, key="clip-0123abcd")
+    store.write_segment(video, 0, [(0, 0.0, _result(2))])
+    (store.root / "clip-0123abcd" / ".000001.json.x1y2.tmp").write_text("killed")  # a kill -9
+    (store.root / "notes.txt").write_text("mine")
+    (store.root / "backup").mkdir()
+    (store.root / "backup" / "000000.json").write_text("{}")
+    (store.root / "clip-0123abcd" / "why.txt").write_text("mine")
+    store.prepare(True, {})
+    left = sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*"))
+    assert left == [
+        "backup", "backup/000000.json", "clip-0123abcd", "clip-0123abcd/why.txt", "notes.txt",
+        "settings.json",
+    ]  # fmt: skip
+    assert store.done_segments("clip-0123abcd") == set()
+
+
 def test_faces_jsonl_round_trip_and_damage_is_reported(tmp_path):
     path = tmp_path / "faces.jsonl"
     faces = [_face(i, cluster=i % 2) for i in range(3)]
