@@ -237,11 +237,8 @@ def _encode(r: _Run) -> ShardStore:
         path = next(v.path for v in r.videos if v.key == key)
         if vs.error is not None:
             r.failed[path] = vs.error
-        elif vs.ended_early:
-            r.damaged[path] = (
-                f"damaged or truncated: read up to {vs.last_time_s:.1f} s, "
-                f"skipped {vs.skipped_s:.1f} s (see run.json)"
-            )
+        elif vs.damage():
+            r.damaged[path] = f"{vs.damage()} (see run.json)"
     return store
 
 

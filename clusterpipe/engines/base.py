@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ..config import EncodeSettings, RunSettings
@@ -43,10 +43,19 @@ log = logging.getLogger("clusterpipe")
 
 
 def read_stats(
-    video: VideoInfo, frames_read: int | None, last_t: float, damaged: int
+    video: VideoInfo,
+    frames_read: int | None,
+    last_t: float,
+    damaged: int,
+    gaps: tuple[tuple[float, float], ...] = (),
 ) -> VideoStats:
-    """A video's read stats (VideoStats.read), with a warning where it ended early."""
-    stats = VideoStats.read(video, frames_read, last_t, damaged)
+    """A video's read stats (VideoStats.read), with a warning where it ended early or could not
+    be decoded in places (`gaps`)."""
+    stats = replace(VideoStats.read(video, frames_read, last_t, damaged), gaps=gaps)
+    for a, b in gaps:
+        log.warning(
+            "%s: could not decode %.1f-%.1f s (damaged); that part was skipped", video.path, a, b
+        )
     if stats.ended_early:
         read = f"frame {frames_read} of {video.frame_count}" if frames_read is not None else ""
         log.warning(

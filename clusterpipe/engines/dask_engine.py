@@ -75,6 +75,24 @@ def encode_segment(
     }
 
 
+def gaps(
+    parts: list[tuple[int, bool, float]], segment_seconds: float
+) -> tuple[tuple[float, float], ...]:
+    """Where a video could not be decoded, from its segments' reads (segment, whether the stream
+    ended inside it, last time read): a segment whose stream ended, with frames read after it by
+    a later one, lost the rest of it (damage the next segment's seek skipped)."""
+    last = max((t for _, _, t in parts), default=0.0)
+    out: list[tuple[float, float]] = []
+    for seg, ended, t in sorted(parts):
+        end = round((seg + 1) * segment_seconds, 3)
+        if ended and last > end:
+            start = round(max(t, seg * segment_seconds), 3)
+            if out and out[-1][1] >= start:  # one stretch across segments
+                start = out.pop()[0]
+            out.append((start, end))
+    return tuple(out)
+
+
 _ENCODERS: dict = {}
 
 
@@ -178,7 +196,7 @@ class DaskEngine(Engine):
                     seg,
                     self.segment_seconds,
                     asdict(enc),
-                    str(store.root.parent),
+                    str(store.root.parent.absolute()),  # a worker's own cwd is elsewhere
                     store.fingerprint,
                     retries=RETRIES,
                     pure=False,
@@ -191,6 +209,7 @@ class DaskEngine(Engine):
                 submit(*queue.pop(0))
             failed: dict[int, str] = {}
             reads: dict[int, list] = {}  # video -> last time, damaged frames, read to its end
+            parts: dict[int, list[tuple[int, bool, float]]] = {}  # segment, stream ended, last t
             for fut in running:
                 vi = owner.pop(fut.key)
                 try:
@@ -205,6 +224,13 @@ class DaskEngine(Engine):
                     ) from e
                 bar.update(1)
                 if r is not None:
+                    if r["frames"] and not store.path(jobs[vi].video.key, r["segment"]).exists():
+                        raise WorkerError(
+                            f"a Dask worker wrote its shard where this machine cannot see it: "
+                            f"{store.root.parent.absolute()} must be one folder shared by every "
+                            "worker at the same path"
+                        )
+                    parts.setdefault(vi, []).append((r["segment"], r["eof"], r["last_time_s"]))
                     read = reads.setdefault(vi, [0.0, 0, False])
                     read[0] = max(read[0], r["last_time_s"])
                     read[1] += r["damaged_frames"]
@@ -232,7 +258,7 @@ class DaskEngine(Engine):
             for vi, (last_t, damaged, eof) in reads.items():
                 if vi not in failed and eof:
                     stats.videos[jobs[vi].video.key] = read_stats(
-                        jobs[vi].video, None, last_t, damaged
+                        jobs[vi].video, None, last_t, damaged, gaps(parts[vi], self.segment_seconds)
                     )
         finally:
             client.close()

@@ -40,6 +40,9 @@ class VideoStats:
     ended_early: bool = False
     skipped_s: float = 0.0
     error: str | None = None
+    # Stretches (start, end in seconds) that could not be decoded, with frames read after them:
+    # damage inside a video read in parts (Dask), each part seeking past the one before.
+    gaps: tuple[tuple[float, float], ...] = ()
 
     @classmethod
     def read(cls, video: VideoInfo, frames_read: int | None, last_t: float, damaged: int):
@@ -67,6 +70,8 @@ class VideoStats:
             d["frames_read"] = self.frames_read
         if self.ended_early:
             d.update(ended_early=True, skipped_s=self.skipped_s)
+        if self.gaps:
+            d["gaps"] = [list(g) for g in self.gaps]
         return d
 
     @classmethod
@@ -83,7 +88,25 @@ class VideoStats:
             _int(d.get("damaged_frames", 0), 0),
             d.get("ended_early", False) is True,
             _finite(d.get("skipped_s", 0.0)),
+            gaps=_spans(d.get("gaps", [])),
         )
+
+    def damage(self) -> str | None:
+        """What was lost in reading, in a few words, or None."""
+        said = []
+        if self.ended_early:
+            said.append(f"read up to {self.last_time_s:.1f} s, skipped {self.skipped_s:.1f} s")
+        if self.gaps:
+            spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in self.gaps)
+            said.append(f"could not decode {spans}")
+        return "damaged or truncated: " + "; ".join(said) if said else None
+
+
+def _spans(v: object) -> tuple[tuple[float, float], ...]:
+    """[[start, end], ...] from run.json (untrusted): ValueError unless it is that."""
+    if not isinstance(v, list) or not all(isinstance(g, list) and len(g) == 2 for g in v):
+        raise ValueError("gaps is not a list of [start, end]")
+    return tuple((_finite(a), _finite(b)) for a, b in v)
 
 
 @dataclass

@@ -100,6 +100,8 @@ def _free_port() -> int:
 def test_against_a_scheduler_started_as_separate_processes(faces_video, reference, tmp_path):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
+    elsewhere = tmp_path / "worker"
+    elsewhere.mkdir()
     procs = [
         subprocess.Popen(
             [
@@ -134,16 +136,18 @@ def test_against_a_scheduler_started_as_separate_processes(faces_video, referenc
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                cwd=elsewhere,
             )
         )
         out = tmp_path / "out"
-        result = subprocess.run(
+        result = subprocess.run(  # OUT relative to our folder, not to the worker's
             run_args(
-                faces_video, out, "--engine", "dask", "--address", address, "--segment-seconds", 3
+                faces_video, "out", "--engine", "dask", "--address", address, "--segment-seconds", 3
             ),
             capture_output=True,
             text=True,
             timeout=300,
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
         assert_same_result(reference, out)
@@ -248,3 +252,25 @@ def test_dask_reports_a_truncated_video_as_the_local_engine_does(tmp_path):
     assert dask["ended_early"] is local["ended_early"] is True
     assert dask["last_time_s"] == local["last_time_s"] and dask["skipped_s"] == local["skipped_s"]
     assert "frames_read" in local and "frames_read" not in dask  # segments overlap: not counted
+
+
+def test_dask_reports_damage_inside_a_video(tmp_path):
+    """Damage in the middle: the local engine stops there; Dask's next segment seeks past it and
+    reads on, so the stretch lost is said (run.json's gaps) and the run exits 2."""
+    from ..conftest import CLI, write_mp4
+
+    full = write_mp4(tmp_path / "full.mp4", 300, 10).read_bytes()
+    n = len(full)
+    mid = tmp_path / "mid.mp4"
+    mid.write_bytes(full[: int(n * 0.45)] + bytes(n // 8) + full[int(n * 0.45) + n // 8 :])
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [*CLI, "run", mid, "--out", out, "--no-progress", "-j", "1", "--engine", "dask",
+         "--segment-seconds", "5"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "could not decode 12.8-20.0 s" in result.stderr
+    read = json.loads((out / "run.json").read_text())["inputs"][0]
+    assert read["gaps"] == [[12.8, 20.0]] and read["last_time_s"] > 29

@@ -276,3 +276,25 @@ def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
         with Lock(folder):
             pass
     assert victim.read_text() == "keep me"
+
+
+def test_dask_gaps_are_the_segments_whose_stream_ended_before_a_later_one_read_on():
+    from clusterpipe.engines.dask_engine import gaps
+
+    whole = [(0, False, 4.9), (1, False, 9.9), (2, True, 14.9)]
+    assert gaps(whole, 5) == ()  # the last segment's stream ends: the video's end
+    # Damage at 6.3 s: segment 1 ends there, segment 2 reads nothing, segment 3 seeks past it.
+    hole = [(0, False, 4.9), (1, True, 6.3), (2, True, 9.8), (3, False, 19.9), (4, True, 22.0)]
+    assert gaps(hole, 5) == ((6.3, 15.0),)
+
+
+def test_video_stats_round_trip_their_gaps_and_say_them():
+    from clusterpipe.store.records import VideoStats
+
+    stats = VideoStats(None, 29.9, 2, gaps=((6.3, 15.0),))
+    assert VideoStats.from_json(stats.to_json()) == stats
+    assert stats.damage() == "damaged or truncated: could not decode 6.3-15.0 s"
+    assert VideoStats(None, 29.9).damage() is None
+    for bad in ("x", [[1.0]], [["a", 2.0]], [[1.0, float("nan")]], 7):
+        with pytest.raises(ValueError):
+            VideoStats.from_json({"last_time_s": 1.0, "gaps": bad})
