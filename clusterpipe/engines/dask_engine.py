@@ -12,6 +12,7 @@ import math
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +28,7 @@ from .processes import keep_frame_buffers
 log = logging.getLogger("clusterpipe")
 
 RETRIES = 3
+CONNECT_S = 20  # to reach a scheduler given by --address
 IN_FLIGHT_PER_WORKER = 2
 
 
@@ -93,6 +95,35 @@ def gaps(
     return tuple(out)
 
 
+def _connect(client_type, address: str):
+    """A client of the scheduler at `address`, or a one-line error within CONNECT_S. Dask's
+    own timeout does not cover its handshake: a port that accepts and never answers as a
+    scheduler (its dashboard, any web server) would hang, and one that answers otherwise can
+    make it allocate exabytes. So the client is made in a thread we stop waiting for."""
+    made: dict = {}
+
+    def connect() -> None:
+        try:
+            made["client"] = client_type(address, timeout=f"{CONNECT_S}s")
+        except BaseException as e:  # any failure to connect is the address's, said below
+            made["error"] = e
+
+    thread = threading.Thread(target=connect, name="clusterpipe-dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_S + 5)
+    if "client" in made:
+        return made["client"]
+    why = (
+        f"{type(made['error']).__name__}: {made['error']}"
+        if "error" in made
+        else f"no answer as a scheduler within {CONNECT_S + 5} s"
+    )
+    raise InputError(
+        f"cannot reach the Dask scheduler at {address} ({why}); give the address `dask "
+        "scheduler` prints, such as tcp://host:8786 (not its dashboard's), and check it runs"
+    )
+
+
 _ENCODERS: dict = {}
 
 
@@ -151,7 +182,7 @@ class DaskEngine(Engine):
         scratch = None
         try:
             if self.address:
-                client = Client(self.address, timeout="20s")
+                client = _connect(Client, self.address)
             else:
                 # The workers' spill space lives under OUT, ours alone, removed at the end.
                 scratch = Path(tempfile.mkdtemp(prefix=".dask-", dir=store.root.parent))
@@ -166,10 +197,7 @@ class DaskEngine(Engine):
         except OSError as e:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
-            raise ClusterpipeError(
-                f"cannot reach the Dask scheduler at {self.address} ({e}); "
-                "is `dask scheduler` running there?"
-            ) from None
+            raise ClusterpipeError(f"the local Dask cluster did not start ({e})") from None
         try:
             pending = []
             for vi, job in enumerate(jobs):

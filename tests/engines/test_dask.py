@@ -175,6 +175,27 @@ def test_unreachable_scheduler_is_a_clear_error(faces_video, tmp_path):
     assert "cannot reach the Dask scheduler" in result.stderr
 
 
+def test_a_port_that_never_answers_as_a_scheduler_is_a_clear_error(monkeypatch):
+    """A dashboard or web server accepts the connection and never answers Dask's handshake:
+    Dask's own timeout waited forever there; a bad scheme was an internal error (exit 3)."""
+    from dask.distributed import Client
+
+    import clusterpipe.engines.dask_engine as de
+    from clusterpipe.errors import InputError
+
+    monkeypatch.setattr(de, "CONNECT_S", 1)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        t = time.perf_counter()
+        with pytest.raises(InputError, match="no answer as a scheduler within 6 s"):
+            de._connect(Client, f"tcp://127.0.0.1:{server.getsockname()[1]}")
+        assert time.perf_counter() - t < 10
+    for bad in ("notaurl", "http://127.0.0.1:80", "inproc://x"):
+        with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+            de._connect(Client, bad)
+
+
 def _live_mkv(src, dst):
     """Re-encode to Matroska through a pipe, as `ffmpeg ... -f matroska - > live.mkv` does: the
     container cannot be rewritten at the end, so it reports no duration and no frame count."""
