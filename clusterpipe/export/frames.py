@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import ClusterpipeError, InputError
+from ..errors import ClusterpipeError, InputError, StoreError
 from ..people.status import RunFolder
 from ..store.layout import JPEG_QUALITY
 from ..store.records import Face
@@ -99,11 +99,18 @@ def frame_items(
             faces = wanted[(video, s.frame_index)]
             faces.sort(key=lambda f: (f.id not in person, f.id))  # named people first
             image = s.image
+            h, w = image.shape[:2]
             labels: list[tuple[int, float, float, float, float]] = []
             for f in faces:
                 if f.time_s < 0:  # a background frame's placeholder
                     result.backgrounds += 1
                     continue
+                x1, y1, x2, y2 = f.box
+                if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):  # detection clips to it
+                    raise StoreError(
+                        f"faces.jsonl: face {f.id}'s box {list(f.box)} is not inside its {w}x{h} "
+                        "frame: the file was changed; run `clusterpipe run` again with --fresh"
+                    )
                 if f.id in rejected:  # not a face of this dataset: no box
                     result.rejected += 1
                     continue
@@ -120,7 +127,6 @@ def frame_items(
                 continue  # every named face of it rejected or masked
             path = folder / f"{faces[0].id}.jpg"
             cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            h, w = image.shape[:2]
             result.items.append(Item(path, faces[0], (w, h), tuple(labels)))
     result.items.sort(key=lambda i: i.face.id)
     if not any(i.labels for i in result.items):

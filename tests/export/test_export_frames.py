@@ -140,3 +140,16 @@ def test_a_backgrounds_shortfall_is_said_and_no_face_left_is_refused(named_run, 
     with pytest.raises(ClusterpipeError, match="no face is left to label"):
         export(out, tmp_path / "z", "yolo", 0.0, images="frames", min_box=10_000)
     assert not (tmp_path / "z").exists()
+
+
+def test_a_box_outside_its_frame_is_refused_not_exported(named_run, tmp_path):
+    from clusterpipe.store.files import write_faces
+
+    out = _copy(named_run, tmp_path)
+    faces = read_faces(out / "faces.jsonl")
+    faces[0].box = (0, 0, 10**12, 10**12)  # faces.jsonl edited by hand, or damaged
+    write_faces(out / "faces.jsonl", faces)
+    for fmt in ("yolo", "coco"):
+        with pytest.raises(ClusterpipeError, match=r"box .* is not inside its 640x360 frame"):
+            export(out, tmp_path / fmt, fmt, 0.0, images="frames")
+        assert not (tmp_path / fmt).exists()
