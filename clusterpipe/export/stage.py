@@ -20,11 +20,18 @@ from ..store.layout import LOCK_FILE
 from ..store.lock import Lock
 
 log = logging.getLogger("clusterpipe")
+# Of DEST's name in its stage's ("." name "." 8 characters ".tmp"): names hold 255 bytes.
+STAGE_NAME_BYTES = 200
 
 
 def _stage_name(dest: Path) -> re.Pattern:
     # mkdtemp's names: the prefix, 8 characters of [a-z0-9_], the suffix
-    return re.compile(rf"\.{re.escape(dest.name)}\.[a-z0-9_]{{8}}\.tmp")
+    return re.compile(rf"\.{re.escape(_short(dest))}\.[a-z0-9_]{{8}}\.tmp")
+
+
+def _short(dest: Path) -> str:
+    """DEST's name as far as a stage's name holds it (a name has 255 bytes at most)."""
+    return os.fsdecode(os.fsencode(dest.name)[:STAGE_NAME_BYTES])
 
 
 @contextlib.contextmanager
@@ -35,7 +42,7 @@ def staged(dest: Path) -> Iterator[Path]:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Ours alone: a fresh, unpredictable name (never a sibling the user may own).
-        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        stage = Path(tempfile.mkdtemp(prefix=f".{_short(dest)}.", suffix=".tmp", dir=dest.parent))
         _like_dest(stage, dest)
     except OSError as e:
         raise StoreError(f"{dest}: export failed ({e.strerror or e})") from e

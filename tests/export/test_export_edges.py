@@ -96,6 +96,9 @@ def test_dest_is_made_as_any_folder_and_an_empty_one_keeps_its_mode(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "real")
     export(out, tmp_path / "link", "coco", 0.0)  # into the folder the link names
     assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "annotations").is_dir()
+    long = tmp_path / ("é" * 125)  # 250 bytes: a legal name, too long for the stage's
+    export(out, long, "yolo", 0.0)
+    assert (long / "data.yaml").is_file()
 
 
 def test_coco_boxes_are_polygons_too_for_tools_that_ask_for_masks(tmp_path):
