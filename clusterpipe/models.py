@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
+from .interrupts import whole
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def model_path(name: str, folder: Path | None = None) -> Path:
 
 def _dlib():
     try:
-        import dlib
+        with whole():  # Ctrl-C inside an extension's init is an ImportError, not an interrupt
+            import dlib
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ModelError(f"dlib cannot be imported ({e}): run `pip install dlib-bin`") from e
     return dlib

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import EncodeSettings
 from ..errors import ModelError
+from ..interrupts import whole
 from ..models import PackagedModel, model_file
 from .base import Detections, Detector
 
@@ -63,7 +64,8 @@ NMS_SCALE, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 def runtime():
     """The onnxruntime module, or a one-line ModelError if it cannot be imported."""
     try:
-        import onnxruntime as ort
+        with whole():  # Ctrl-C inside an extension's init is an ImportError, not an interrupt
+            import onnxruntime as ort
     except ImportError as e:
         raise ModelError(
             f"onnxruntime cannot be imported ({str(e).splitlines()[0]}): "

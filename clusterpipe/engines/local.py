@@ -36,7 +36,7 @@ from .messages import (
     VideoDone,
     VideoFailed,
 )
-from .processes import FrameRing, child_setup, get, own_cpu, put
+from .processes import FrameRing, child_setup, ctrl_c_held, get, own_cpu, put
 
 log = logging.getLogger("clusterpipe")
 
@@ -235,7 +235,7 @@ def encode_videos(
     procs = [reader, *encoders]
     children = _Children(reader, encoders, currents, jobs, set(range(workers)))
     try:
-        with _one_thread_per_child():
+        with _one_thread_per_child(), ctrl_c_held():
             for p in procs:
                 p.start()
         while not children.finished:
@@ -330,6 +330,7 @@ def _shutdown(procs, queues) -> None:
     On a normal end they have already exited; on an error or Ctrl-C they are terminated at once
     rather than waiting for a frame in flight, so the run stops within a second.
     """
+    procs = [p for p in procs if p.pid is not None]  # Ctrl-C may come before all started
     deadline = time.monotonic() + _JOIN_S
     for p in procs:
         p.join(timeout=max(0.0, deadline - time.monotonic()))

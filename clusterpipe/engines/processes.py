@@ -31,9 +31,26 @@ def keep_frame_buffers() -> None:
             libc.mallopt(param, value)
 
 
+@contextlib.contextmanager
+def ctrl_c_held():
+    """Children start with Ctrl-C held (the signal mask survives fork and exec): one that comes
+    while Python starts in them or imports their modules stays pending until child_setup drops
+    it, instead of a traceback or a misleading import error. The parent's is delivered after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def child_setup() -> None:
     """Per child: die with the parent, leave Ctrl-C to the parent, keep frame buffers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held while it started (ctrl_c_held): dropped now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     keep_frame_buffers()
     with contextlib.suppress(Exception):
         import ctypes

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..interrupts import whole
 from ..store.corrections import CORRECTIONS_FILE, Corrections
 from ..store.lock import Lock
 from ..store.writing import refuse_if_interrupted
@@ -24,26 +23,6 @@ def changing(out: Path) -> Iterator[None]:
     with Lock(out, wait=WAIT_SECONDS), whole():
         refuse_if_interrupted(out)
         yield
-
-
-@contextlib.contextmanager
-def whole() -> Iterator[None]:
-    """Defer Ctrl-C (SIGINT) to the end of the block, in the main thread (signals reach no
-    other; the review server waits for its action threads itself)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
-        if got:
-            if callable(before):
-                before(signal.SIGINT, None)
-            elif before != signal.SIG_IGN:
-                raise KeyboardInterrupt
 
 
 @dataclass

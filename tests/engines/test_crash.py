@@ -102,3 +102,25 @@ def test_ctrl_c_stops_quickly_without_orphans(faces_video, tmp_path):
     assert "Interrupted" in err and "Traceback" not in err
     assert elapsed < 3.0, f"took {elapsed:.1f} s to stop"
     _wait_for(lambda: not _session_pids(proc.pid), 5)  # no orphans after Ctrl-C
+
+
+def test_ctrl_c_while_the_workers_start_is_a_plain_interrupt(faces_video, tmp_path):
+    """Ctrl-C reaches every process of the group: in a child still starting Python or
+    importing its modules it was a traceback per child, a 'Fatal Python error', or an import
+    error that told the user to reinstall onnxruntime (exit 2)."""
+    for delay in (0.4, 0.6, 0.8, 1.0):
+        out = tmp_path / f"out{delay}"
+        proc = subprocess.Popen(
+            _args(faces_video, out),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "Interrupted" in err, err
+        for bad in ("Traceback", "Fatal", "onnxruntime", "KeyboardInterrupt"):
+            assert bad not in err, err
+        _wait_for(lambda p=proc: not _session_pids(p.pid), 5)
