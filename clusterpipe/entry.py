@@ -1,9 +1,11 @@
-"""The console script: Ctrl-C while the command line loads is a quiet exit 1, and an argument
-that is not valid UTF-8 (a file name in another encoding) a one-line error, before any of it
-reaches OpenCV or FAISS, which cannot open such a name."""
+"""The console script: Ctrl-C while the command line loads is a quiet exit 1 (once the command
+has ended, it is ignored), and an argument that is not valid UTF-8 (a file name in another
+encoding) a one-line error, before any of it reaches OpenCV or FAISS, which cannot open such a
+name."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -24,4 +26,9 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         raise SystemExit(1) from None
-    cli_main()
+    try:
+        cli_main()
+    finally:
+        # The command has ended, its summary said and its exit code set: a Ctrl-C now would
+        # only turn that code into 130 while Python shuts down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -192,3 +192,27 @@ def test_ctrl_c_while_the_command_line_loads_is_a_quiet_exit_1(monkeypatch, caps
     with pytest.raises(SystemExit) as e:
         entry.main()
     assert e.value.code == 1 and capsys.readouterr().err == "Interrupted.\n"
+
+
+def test_ctrl_c_once_the_command_ended_leaves_its_exit_code(monkeypatch):
+    import signal
+    import types
+
+    import clusterpipe.entry as entry
+
+    done = types.ModuleType("clusterpipe.cli")
+
+    def main():
+        raise SystemExit(0)  # what click does once the command has printed its summary
+
+    done.main = main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "clusterpipe.cli", done)
+    monkeypatch.setattr(sys, "argv", ["clusterpipe", "status", "x"])
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as e:
+            entry.main()
+        # Python's shutdown would turn a Ctrl-C into exit 130 (seen: an export done, rc 130)
+        assert e.value.code == 0 and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
