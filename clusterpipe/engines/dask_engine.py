@@ -95,6 +95,17 @@ def gaps(
     return tuple(out)
 
 
+def _task_failed(e: Exception, client_status: str) -> WorkerError:
+    """What to say of a task that failed: the scheduler lost (its tasks cancelled, none
+    retried) or the task's own error after its retries."""
+    if "Cancelled" in type(e).__name__ or client_status != "running":
+        return WorkerError(
+            f"lost the Dask scheduler ({type(e).__name__}: {e}); finished shards are kept: "
+            "start it again and run the same command to resume"
+        )
+    return WorkerError(f"a Dask task failed after {RETRIES} retries: {type(e).__name__}: {e}")
+
+
 def _connect(client_type, address: str):
     """A client of the scheduler at `address`, or a one-line error within CONNECT_S. Dask's
     own timeout does not cover its handshake: a port that accepts and never answers as a
@@ -247,9 +258,7 @@ class DaskEngine(Engine):
                     queue = [q for q in queue if q[0] != vi]
                     r = None
                 except Exception as e:
-                    raise WorkerError(
-                        f"a Dask task failed after {RETRIES} retries: {type(e).__name__}: {e}"
-                    ) from e
+                    raise _task_failed(e, client.status) from e
                 bar.update(1)
                 if r is not None:
                     if r["frames"] and not store.path(jobs[vi].video.key, r["segment"]).exists():

@@ -196,6 +196,17 @@ def test_a_port_that_never_answers_as_a_scheduler_is_a_clear_error(monkeypatch):
             de._connect(Client, bad)
 
 
+def test_a_lost_scheduler_is_said_as_such_with_how_to_resume():
+    from distributed.client import FutureCancelledError
+
+    from clusterpipe.engines.dask_engine import _task_failed
+
+    lost = _task_failed(FutureCancelledError("k", "scheduler-connection-lost"), "closing")
+    assert "lost the Dask scheduler" in str(lost) and "run the same command to resume" in str(lost)
+    failed = _task_failed(ValueError("bad frame"), "running")
+    assert str(failed) == "a Dask task failed after 3 retries: ValueError: bad frame"
+
+
 def _live_mkv(src, dst):
     """Re-encode to Matroska through a pipe, as `ffmpeg ... -f matroska - > live.mkv` does: the
     container cannot be rewritten at the end, so it reports no duration and no frame count."""
