@@ -372,14 +372,17 @@ class Review:
                         f"cannot undo the {change.action}: its faces have moved since (a folder "
                         "renamed or moved); nothing was undone"
                     )
+            if change.renamed and self.dir.dir(change.renamed[0]).exists():
+                raise ClusterpipeError(
+                    f"cannot undo the rename: {change.renamed[0]} exists again; move it away "
+                    "and undo again"
+                )  # kept in the history: the user can clear the way and try again
             if change.said:  # first: if the file cannot be read, nothing is undone yet
                 take_back(self.out, *change.said)
             self.history.pop()
             touched: set[str] = set()
             if change.renamed:
                 old, new = change.renamed
-                if self.dir.dir(old).exists():
-                    raise ClusterpipeError(f"cannot undo the rename: {old} exists again")
                 os.rename(self.dir.dir(new), self.dir.dir(old))
                 touched |= {old, new}
                 where = self.locations()  # the faces of the folder renamed back

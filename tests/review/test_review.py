@@ -141,6 +141,21 @@ def test_undo_puts_back_each_action_in_turn(served):
     assert status == 400 and "nothing to undo" in answer["error"]
 
 
+def test_an_undo_refused_stays_to_try_again(served):
+    server, out, _ = served
+    snapshot = files(out, "Face_0")
+    call(server, "POST", "/api/rename", {"folder": "Face_0", "to": "dave"})
+    (out / "clusters" / "Face_0").mkdir()  # made again meanwhile (a terminal, another tool)
+    (out / "clusters" / "Face_0" / "note.txt").write_text("mine")
+    status, answer = call(server, "POST", "/api/undo", {})
+    assert status == 400 and "Face_0 exists again" in answer["error"]
+    (out / "clusters" / "Face_0" / "note.txt").unlink()
+    (out / "clusters" / "Face_0").rmdir()
+    status, _ = call(server, "POST", "/api/undo", {})  # the rename's undo, not the one before
+    assert status == 200 and files(out, "Face_0") == snapshot
+    assert not (out / "clusters" / "dave").exists()
+
+
 def test_split_and_recluster_through_the_api(served):
     server, out, faces = served
     # Put bob's faces into Face_0: a mixed folder the split separates.
