@@ -302,3 +302,33 @@ def test_a_move_between_folders_in_another_tab_shows_after_the_next_action(tmp_p
         pg.keyboard.press("x")  # this tab acts on bob only
         _card(pg, "Face_0").locator("img.face").nth(5).wait_for()  # a sixth face
         assert _card(pg, "Face_1").locator("img.face").count() == 4
+
+
+def test_an_action_while_another_runs_is_said_and_the_selection_kept(page):
+    from clusterpipe.store.lock import Lock
+
+    pg, out, faces = page
+    bob0 = faces["bob"][0].id
+    face = f"section.card[data-key='bob'] img.face[data-id='{bob0}']"
+    with Lock(out):  # another command holds OUT: the page's action waits for it (2 s)
+        _card(pg, "alice").locator("img.face").nth(0).click()
+        pg.keyboard.press("x")
+        pg.wait_for_selector("#status:has-text('working')")
+        pg.locator(face).click()  # selected while `x` runs
+        pg.keyboard.press("Delete")
+        assert "last action is still running" in pg.locator("#status").inner_text()
+        pg.wait_for_selector("#status:has-text('still running')", state="detached")
+    assert not (out / "rejected").exists()  # the Delete was not sent, and said so
+    assert "sel" in pg.locator(face).get_attribute("class")
+    pg.keyboard.press("Delete")  # again, once the other command is done: it is applied
+    pg.wait_for_selector(face, state="detached")
+    assert (out / "rejected" / f"{bob0}.jpg").is_file()
+
+
+def test_a_name_typed_but_not_sent_is_not_shown_as_the_folders(page):
+    pg, out, _ = page
+    name = _card(pg, "Face_0").locator("input.name")
+    name.fill("carol")
+    _card(pg, "alice").locator("img.face").nth(0).click()  # elsewhere, without Enter
+    assert name.input_value() == "Face_0" and (out / "clusters" / "Face_0").is_dir()
+    assert "not renamed" in pg.locator("#status").inner_text()
