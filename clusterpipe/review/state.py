@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from pathlib import Path
 from urllib.parse import quote
 
@@ -231,7 +232,23 @@ class Review:
             return self._new_unnamed(where)
         if not isinstance(to, str):
             raise BadNameError("a folder name must be a string")
-        return spelled_on_disk(self.out, check_name(to))
+        return self._no_case_twin(spelled_on_disk(self.out, check_name(to)))
+
+    def _no_case_twin(self, name: str, src: str | None = None) -> str:
+        """A new folder's name, refused where another folder differs from it only by case
+        (`zoë` beside `Zoë`): two folders, and `status` would then ask to merge them."""
+        if self.dir.dir(name).is_dir():
+            return name
+        key = unicodedata.normalize("NFC", name).casefold()
+        root = self.out / CLUSTERS_DIR
+        names = [e.name for e in os.scandir(root) if e.is_dir()] if root.is_dir() else []
+        for other in names:
+            if other != src and unicodedata.normalize("NFC", other).casefold() == key:
+                raise BadNameError(
+                    f"{other} exists, which differs from {name} only by case: type {other} to "
+                    "merge into it, or choose another name"
+                )
+        return name
 
     def _record(self, change: Change, before: set[str]) -> None:
         """Keep the change for undo, with the top folders of OUT it created."""
@@ -285,6 +302,7 @@ class Review:
             if not isinstance(to, str):
                 raise BadNameError("a person's name cannot be empty")
             dst = spelled_on_disk(self.out, check_name(to))  # one person however typed
+            dst = self._no_case_twin(dst, src)
             if dst == src:
                 return self.state({src}, where)
             change = Change("rename")

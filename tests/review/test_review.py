@@ -156,6 +156,23 @@ def test_an_undo_refused_stays_to_try_again(served):
     assert not (out / "clusters" / "dave").exists()
 
 
+def test_a_name_that_differs_only_by_case_from_a_folder_is_refused(served):
+    server, out, faces = served
+    status, answer = call(server, "POST", "/api/rename", {"folder": "Face_0", "to": "ALICE"})
+    assert (
+        status == 400 and "alice exists, which differs from ALICE only by case" in answer["error"]
+    )
+    status, answer = call(
+        server, "POST", "/api/move", {"faces": [faces["bob"][0].id], "to": "Alice"}
+    )
+    assert status == 400 and "type alice to merge into it" in answer["error"]
+    assert not (out / "clusters" / "ALICE").exists() and not (out / "clusters" / "Alice").exists()
+    status, _ = call(server, "POST", "/api/rename", {"folder": "bob", "to": "Bob"})  # its own case
+    assert status == 200 and (out / "clusters" / "Bob").is_dir()
+    status, _ = call(server, "POST", "/api/rename", {"folder": "Face_0", "to": "alice"})  # merges
+    assert status == 200 and len(files(out, "alice")) == 2 * (6 + 5)
+
+
 def test_split_and_recluster_through_the_api(served):
     server, out, faces = served
     # Put bob's faces into Face_0: a mixed folder the split separates.
