@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..errors import BadNameError, BusyError, ClusterpipeError, StoreError
 from .answers import answer, keep_apart, question, suggestions
 from .preview import describe, frame_jpeg
-from .state import Review
+from .state import Review, StalePage
 
 log = logging.getLogger("clusterpipe")
 
@@ -321,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except BadNameError as e:
             return self._error(HTTPStatus.BAD_REQUEST, str(e))
+        except StalePage as e:  # 409: the page shows the folders as they are now
+            return self._error(HTTPStatus.CONFLICT, str(e))
         except (StoreError, OSError) as e:
             return self._run_file_error(e)
         except ClusterpipeError as e:

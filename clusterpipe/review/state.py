@@ -40,6 +40,10 @@ from .changes import WAIT_SECONDS, Change, changing, take_back
 UNDO_DEPTH = 50
 
 
+class StalePage(ClusterpipeError):
+    """The page named a folder that is no longer there (renamed from another tab or a shell)."""
+
+
 class Review:
     """A run's folders for the review page; each public method is one API call."""
 
@@ -219,7 +223,9 @@ class Review:
         root = self.out / CLUSTERS_DIR
         names = {p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()}
         if not isinstance(name, str) or name not in names:
-            raise ClusterpipeError(f"no folder {str(name)[:40]!r} in {root}; reload the page")
+            if not isinstance(name, str) or name in (".", "..") or {"/", "\\", "\0"} & set(name):
+                raise ClusterpipeError(f"no folder {str(name)[:40]!r} in {root}")
+            raise StalePage(f"no folder {str(name)[:40]!r} in {root}; reload the page")
         return name
 
     def _new_unnamed(self, where: dict[str, str]) -> str:

@@ -195,6 +195,12 @@ def test_accept_and_reject_a_suggestion(tmp_path):
         pg.wait_for_function("() => !document.querySelector(\".sugg[data-folder='Face_7']\")")
         apart = json.loads((out / "corrections.json").read_text())["apart"]
         assert any({f.id for f in faces["alice"][:3]} == set(g[0]) for g in apart)
+        pg.keyboard.press("u")  # undone: suggested again (it stayed away until a reload)
+        row.wait_for(timeout=10000)
+        corrections = out / "corrections.json"  # made by the "not them": gone with it
+        assert not corrections.exists() or json.loads(corrections.read_text())["apart"] == []
+        row.locator("button.reject").click()
+        pg.wait_for_function("() => !document.querySelector(\".sugg[data-folder='Face_7']\")")
         pg.reload()
         pg.wait_for_selector("body[data-ready='1']")
         pg.wait_for_timeout(500)
@@ -332,3 +338,14 @@ def test_a_name_typed_but_not_sent_is_not_shown_as_the_folders(page):
     _card(pg, "alice").locator("img.face").nth(0).click()  # elsewhere, without Enter
     assert name.input_value() == "Face_0" and (out / "clusters" / "Face_0").is_dir()
     assert "not renamed" in pg.locator("#status").inner_text()
+
+
+def test_an_action_refused_on_a_stale_page_shows_the_folders_as_they_are(page):
+    pg, out, _ = page
+    (out / "clusters" / "bob").rename(out / "clusters" / "robert")  # in a terminal
+    name = _card(pg, "bob").locator("input.name")
+    name.fill("bobby")
+    name.press("Enter")
+    _card(pg, "robert").wait_for(timeout=10000)  # refused, and the page caught up
+    assert "no folder" in pg.locator("#status").inner_text()
+    assert _card(pg, "bob").count() == 0 and not (out / "clusters" / "bobby").exists()
