@@ -349,3 +349,21 @@ def test_an_action_refused_on_a_stale_page_shows_the_folders_as_they_are(page):
     _card(pg, "robert").wait_for(timeout=10000)  # refused, and the page caught up
     assert "no folder" in pg.locator("#status").inner_text()
     assert _card(pg, "bob").count() == 0 and not (out / "clusters" / "bobby").exists()
+
+
+def test_a_question_answered_in_another_tab_moves_on_to_the_next(mixed_page):
+    import http.client
+    import json
+
+    pg, _, _, server = mixed_page
+    pg.keyboard.press("q")
+    pg.wait_for_function("() => document.getElementById('ask').dataset.qid")
+    qid = pg.evaluate("() => document.getElementById('ask').dataset.qid")
+    other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)  # another tab
+    headers = {"X-Clusterpipe-Token": server.token, "Content-Type": "application/json"}
+    other.request("POST", "/api/answer", json.dumps({"id": qid, "answer": "skip"}), headers)
+    assert other.getresponse().status == 200
+    pg.keyboard.press("k")  # out of date here: the page asks for the next (it stayed stuck)
+    pg.wait_for_function(
+        f"() => document.getElementById('ask').dataset.qid !== {qid!r}", timeout=10000
+    )
