@@ -10,6 +10,7 @@ from pathlib import Path
 from ..store.files import read_faces
 from ..store.folders import ClusterTree, scan
 from ..store.layout import FACES_FILE
+from ..store.lock import Lock
 from ..store.records import Face
 from ..store.runinfo import attach_vectors, read_run_info
 from ..store.writing import interrupted
@@ -85,7 +86,12 @@ def status(outs: Sequence[str | Path]) -> Status:
         ]
         st.problems += r.seen_together()
         stopped = interrupted(r.out)
-        if stopped:
+        if stopped and Lock.held(r.out):  # still running, not stopped
+            st.problems.append(
+                f"{r.out}: a `clusterpipe {stopped}` is writing the folders now; what is shown "
+                "may change when it ends"
+            )
+        elif stopped:
             st.problems.append(
                 f"{r.out}: the last `clusterpipe {stopped}` stopped while writing the folders; "
                 "run it again to finish them"

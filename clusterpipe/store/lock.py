@@ -51,6 +51,23 @@ class Lock:
         self._fd = fd
         return self
 
+    @staticmethod
+    def held(folder: Path) -> bool:
+        """Whether a command holds this folder's lock now (read only: nothing is created)."""
+        import fcntl
+
+        try:
+            fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def _open(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,19 @@ def test_after_a_run_stopped_while_writing_only_run_may_go_on(tmp_path):
     assert any("stopped while writing the folders" in p for p in status([out]).problems)
 
 
+def test_status_while_a_command_writes_the_folders_says_so_not_stopped(tmp_path):
+    from clusterpipe.store.lock import Lock
+
+    out = tmp_path / "out"
+    make_run(out, {"alice": 3, "Face_1": 3})
+    write_json(out / ".clusterpipe-writing", {"command": "recluster"})
+    with Lock(out):  # the recluster still runs
+        said = status([out]).problems
+    assert any("a `clusterpipe recluster` is writing the folders now" in p for p in said)
+    assert not any("stopped" in p for p in said)
+    assert not Lock.held(out) and any("stopped" in p for p in status([out]).problems)
+
+
 def test_an_emptied_faces_file_is_damaged_not_a_run_without_faces(tmp_path):
     from dataclasses import replace
 
