@@ -367,3 +367,15 @@ def test_a_question_answered_in_another_tab_moves_on_to_the_next(mixed_page):
     pg.wait_for_function(
         f"() => document.getElementById('ask').dataset.qid !== {qid!r}", timeout=10000
     )
+
+
+def test_the_keyboard_cursor_stays_in_its_folder_after_an_action(page):
+    pg, out, faces = page
+    cur = "() => document.querySelector('img.face.cur')"
+    for key in ("g", "j", "j"):  # Face_0's third face
+        pg.keyboard.press(key)
+    pg.keyboard.press(" ")
+    pg.keyboard.press("x")  # to noise: Face_0's card is drawn again
+    pg.wait_for_selector("#status:has-text('done')")
+    assert pg.evaluate(f"({cur})().dataset.card") == "Face_0"
+    assert pg.evaluate(f"({cur})().dataset.i") == "2"  # the face after it took its place
