@@ -84,15 +84,20 @@ def test_kill_9_at_random_moments_then_resume(faces_video, reference, tmp_path):
     assert _faces(out) == reference
 
 
-def test_ctrl_c_stops_quickly_without_orphans(faces_video, tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        _args(faces_video, out),
+def _in_own_session(video, out) -> subprocess.Popen:
+    """A run in a session of its own: signals go to its process group, as a terminal's do."""
+    return subprocess.Popen(
+        _args(video, out),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
+
+
+def test_ctrl_c_stops_quickly_without_orphans(faces_video, tmp_path):
+    out = tmp_path / "out"
+    proc = _in_own_session(faces_video, out)
     _wait_for(lambda: list(out.glob("shards/*/[0-9]*.json")))  # mid-run, workers busy
     t0 = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
@@ -110,13 +115,7 @@ def test_ctrl_c_while_the_workers_start_is_a_plain_interrupt(faces_video, tmp_pa
     error that told the user to reinstall onnxruntime (exit 2)."""
     for delay in (0.4, 0.6, 0.8, 1.0):
         out = tmp_path / f"out{delay}"
-        proc = subprocess.Popen(
-            _args(faces_video, out),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        proc = _in_own_session(faces_video, out)
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
