@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import unicodedata
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,7 +19,7 @@ import numpy as np
 from ..errors import BadNameError, ClusterpipeError
 from ..people.runview import load_view
 from ..store.atomic import atomic_open
-from ..store.folders import check_name, ignored, spelled_on_disk
+from ..store.folders import check_name, ignored, no_case_twin, spelled_on_disk
 from ..store.layout import (
     CLUSTERS_DIR,
     FACES_FILE,
@@ -238,23 +237,7 @@ class Review:
             return self._new_unnamed(where)
         if not isinstance(to, str):
             raise BadNameError("a folder name must be a string")
-        return self._no_case_twin(spelled_on_disk(self.out, check_name(to)))
-
-    def _no_case_twin(self, name: str, src: str | None = None) -> str:
-        """A new folder's name, refused where another folder differs from it only by case
-        (`zoë` beside `Zoë`): two folders, and `status` would then ask to merge them."""
-        if self.dir.dir(name).is_dir():
-            return name
-        key = unicodedata.normalize("NFC", name).casefold()
-        root = self.out / CLUSTERS_DIR
-        names = [e.name for e in os.scandir(root) if e.is_dir()] if root.is_dir() else []
-        for other in names:
-            if other != src and unicodedata.normalize("NFC", other).casefold() == key:
-                raise BadNameError(
-                    f"{other} exists, which differs from {name} only by case: type {other} to "
-                    "merge into it, or choose another name"
-                )
-        return name
+        return no_case_twin(self.out, spelled_on_disk(self.out, check_name(to)))
 
     def _record(self, change: Change, before: set[str]) -> None:
         """Keep the change for undo, with the top folders of OUT it created."""
@@ -308,7 +291,7 @@ class Review:
             if not isinstance(to, str):
                 raise BadNameError("a person's name cannot be empty")
             dst = spelled_on_disk(self.out, check_name(to))  # one person however typed
-            dst = self._no_case_twin(dst, src)
+            dst = no_case_twin(self.out, dst, src)
             if dst == src:
                 return self.state({src}, where)
             change = Change("rename")

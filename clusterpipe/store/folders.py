@@ -63,6 +63,22 @@ def spelled_on_disk(out: Path, name: str) -> str:
     return want
 
 
+def no_case_twin(out: Path, name: str, src: str | None = None) -> str:
+    """A new folder's name, refused (BadNameError) where another folder of OUT/clusters but
+    `src` differs from it only by case (`zoë` beside `Zoë`): one person in two folders."""
+    root = Path(out) / CLUSTERS_DIR
+    if (root / name).is_dir() or not root.is_dir():
+        return name
+    key = unicodedata.normalize("NFC", name).casefold()
+    for e in os.scandir(root):
+        if e.is_dir() and e.name != src and unicodedata.normalize("NFC", e.name).casefold() == key:
+            raise BadNameError(
+                f"{e.name} exists, which differs from {name} only by case: type {e.name} to "
+                "merge into it, or choose another name"
+            )
+    return name
+
+
 def ignored(entry: str) -> bool:
     """Files and folders that tools leave (.DS_Store, .ipynb_checkpoints, __MACOSX...): not a
     person, not a problem."""
