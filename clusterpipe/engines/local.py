@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import EncodeSettings
 from ..errors import ClusterpipeError, WorkerError
+from ..interrupts import whole
 from ..store.records import VideoStats
 from ..store.shards import ShardStore, segment_of
 from .base import EncodeStats, Engine, Job, read_stats
@@ -235,7 +236,9 @@ def encode_videos(
     procs = [reader, *encoders]
     children = _Children(reader, encoders, currents, jobs, set(range(workers)))
     try:
-        with _one_thread_per_child(), ctrl_c_held():
+        # Ctrl-C is held in the children until they ignore it, and deferred here until every
+        # child has its start-up data (one cut short reads a truncated pickle: a traceback).
+        with _one_thread_per_child(), ctrl_c_held(), whole():
             for p in procs:
                 p.start()
         while not children.finished:

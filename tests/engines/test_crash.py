@@ -113,7 +113,7 @@ def test_ctrl_c_while_the_workers_start_is_a_plain_interrupt(faces_video, tmp_pa
     """Ctrl-C reaches every process of the group: in a child still starting Python or
     importing its modules it was a traceback per child, a 'Fatal Python error', or an import
     error that told the user to reinstall onnxruntime (exit 2)."""
-    for delay in (0.4, 0.6, 0.8, 1.0):
+    for delay in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2):
         out = tmp_path / f"out{delay}"
         proc = _in_own_session(faces_video, out)
         time.sleep(delay)
