@@ -237,8 +237,8 @@ def _encode(r: _Run) -> ShardStore:
         path = next(v.path for v in r.videos if v.key == key)
         if vs.error is not None:
             r.failed[path] = vs.error
-        elif vs.damage():
-            r.damaged[path] = f"{vs.damage()} (see run.json)"
+        elif damage := vs.damage():
+            r.damaged[path] = f"{damage} (see run.json)"
     return store
 
 

@@ -247,8 +247,7 @@ class DaskEngine(Engine):
             while queue and running.count() < limit:
                 submit(*queue.pop(0))
             failed: dict[int, str] = {}
-            reads: dict[int, list] = {}  # video -> last time, damaged frames, read to its end
-            parts: dict[int, list[tuple[int, bool, float]]] = {}  # segment, stream ended, last t
+            reads: dict[int, list[dict]] = {}  # video -> what each of its tasks read
             for fut in running:
                 vi = owner.pop(fut.key)
                 try:
@@ -267,11 +266,7 @@ class DaskEngine(Engine):
                             f"{store.root.parent.absolute()} must be one folder shared by every "
                             "worker at the same path"
                         )
-                    parts.setdefault(vi, []).append((r["segment"], r["eof"], r["last_time_s"]))
-                    read = reads.setdefault(vi, [0.0, 0, False])
-                    read[0] = max(read[0], r["last_time_s"])
-                    read[1] += r["damaged_frames"]
-                    read[2] = read[2] or r["eof"]
+                    reads.setdefault(vi, []).append(r)
                     stats.frames += r["frames"]
                     stats.faces += r["faces"]
                     stats.cpu_s += r["cpu_s"]
@@ -292,10 +287,17 @@ class DaskEngine(Engine):
             # Segments overlap (each seeks back before its start): frames are not counted, so
             # a video that ended early is judged by its last timestamp, where a task of this
             # run read it to its end (a resumed video's tail may be from an earlier run).
-            for vi, (last_t, damaged, eof) in reads.items():
-                if vi not in failed and eof:
+            for vi, rs in reads.items():
+                if vi not in failed and any(r["eof"] for r in rs):
                     stats.videos[jobs[vi].video.key] = read_stats(
-                        jobs[vi].video, None, last_t, damaged, gaps(parts[vi], self.segment_seconds)
+                        jobs[vi].video,
+                        None,
+                        max(r["last_time_s"] for r in rs),
+                        sum(r["damaged_frames"] for r in rs),
+                        gaps(
+                            [(r["segment"], r["eof"], r["last_time_s"]) for r in rs],
+                            self.segment_seconds,
+                        ),
                     )
         finally:
             client.close()

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._moved import DictAccess
 from ..config import EncodeSettings
-from ..errors import InputError
+from ..errors import InputError, not_utf8
 from ..store.records import Face, person_space
 from .store import Gallery, default_threshold
 
@@ -74,8 +74,6 @@ def _read_image(path: Path):
 def _looks_like_image(path: Path) -> bool:
     """Whether a file's first bytes are an image's, whatever its extension says (a photo saved
     as .mp4 is read as the photo it is)."""
-    from ..errors import not_utf8
-
     return not_utf8(str(path)) is None and cv2.haveImageReader(str(path))
 
 
@@ -112,11 +110,8 @@ def _encode_input(path: Path, encoder, settings: EncodeSettings) -> Iterator[tup
         yield t, found.boxes, found.encodings if found.vectors is None else found.vectors
     if info is not None:
         read = read_stats(info, report.frames_read, report.last_time_s, report.damaged_frames)
-        if read.ended_early:
-            raise InputError(
-                f"{path}: damaged or truncated: read up to {read.last_time_s:.1f} s, skipped "
-                f"{read.skipped_s:.1f} s (the faces before are listed)"
-            )
+        if damage := read.damage():
+            raise InputError(f"{path}: {damage} (the faces before are listed)")
 
 
 @dataclass(frozen=True)
